@@ -1,0 +1,55 @@
+"""Reading and decoding request bodies with msgspec: a size cap, and errors that name the field."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+
+import msgspec
+from starlette.requests import Request
+
+from api.errors import BodyTooLarge, InvalidRequest, Unprocessable
+
+T = TypeVar("T")
+
+_AT_PATH = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The whole body, refusing (413) anything over `max_bytes` before reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise BodyTooLarge(f"Request body is {declared} bytes; the limit is {max_bytes} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise BodyTooLarge(f"Request body exceeds the limit of {max_bytes} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
+    """Decode JSON into a Struct: bad JSON → 400, wrong shape or value → 422 naming the field."""
+    if not raw.strip():
+        raise InvalidRequest("Request body is empty; expected a JSON object.", code="invalid_json")
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        problem, param = split_validation_error(exc)
+        raise Unprocessable(f"{problem}" + (f" (at '{param}')" if param else ""), param=param) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"Request body is not valid JSON: {exc}", code="invalid_json") from None
+
+
+def split_validation_error(exc: msgspec.ValidationError) -> tuple[str, str | None]:
+    """msgspec says "Expected `int`, got `str` - at `$.a[0]`": return the problem and "a[0]"."""
+    match = _AT_PATH.match(str(exc))
+    assert match is not None
+    path = match["path"]
+    return match["problem"], (path.lstrip(".") or None) if path is not None else None
+
+
+def encode(value: Any) -> bytes:
+    return msgspec.json.encode(value)

@@ -1,0 +1,92 @@
+"""Health checks: Redis, workers seen per queue class, LiteLLM as workers last saw it, catalog."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+import msgspec
+from redis.exceptions import RedisError
+
+from api.state import AppState
+from catalog.schema import QUEUE_CLASSES
+from queues import keys
+
+Status = Literal["ok", "degraded", "down"]
+REDIS_CHECK_TIMEOUT_S = 1.0
+
+
+class Check(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    status: Status
+    detail: str | None = None
+    data: dict[str, Any] | None = None
+
+
+class HealthReport(msgspec.Struct, frozen=True, kw_only=True):
+    status: Status
+    checks: dict[str, Check]
+    reasons: list[str]
+
+
+async def check_redis(state: AppState) -> Check:
+    try:
+        await asyncio.wait_for(state.redis.ping(), REDIS_CHECK_TIMEOUT_S)
+    except (RedisError, OSError, TimeoutError) as exc:
+        return Check(status="down", detail=f"Redis unreachable ({type(exc).__name__})")
+    return Check(status="ok")
+
+
+async def check_workers(state: AppState) -> Check:
+    """Workers announce themselves with short-TTL heartbeat keys; count live ones per class."""
+    counts: dict[str, Any] = {}
+    for queue_class in QUEUE_CLASSES:
+        seen = 0
+        async for _ in state.redis.scan_iter(match=keys.worker_heartbeat_pattern(queue_class), count=100):
+            seen += 1
+        counts[queue_class] = seen
+    missing = [q for q, n in counts.items() if n == 0]
+    if missing:
+        return Check(status="degraded", detail=f"no live worker for queue class {', '.join(missing)}", data=counts)
+    return Check(status="ok", data=counts)
+
+
+async def check_litellm(state: AppState) -> Check:
+    """The gateway never calls LiteLLM; it reports what the workers last recorded."""
+    seen = await state.redis.hgetall(keys.LITELLM_SEEN)  # type: ignore[misc]
+    if not seen:
+        return Check(status="degraded", detail="no worker has reported on LiteLLM yet")
+    fields = {k.decode(): v.decode() for k, v in seen.items()}
+    status: Status = "ok" if fields.get("status") == "ok" else "degraded"
+    return Check(status=status, detail=fields.get("detail"), data=fields)
+
+
+def check_catalog(state: AppState) -> Check:
+    catalog = state.catalog
+    return Check(
+        status="ok",
+        data={
+            "version": catalog.version,
+            "models": len(catalog.models),
+            "enabled_models": sum(1 for m in catalog.models.values() if m.enabled),
+            "tasks": len(catalog.tasks),
+            "plans": len(catalog.plans),
+            "providers": len(catalog.providers),
+        },
+    )
+
+
+async def health_report(state: AppState) -> HealthReport:
+    checks: dict[str, Check] = {"redis": await check_redis(state), "catalog": check_catalog(state)}
+    if checks["redis"].status == "ok":
+        try:
+            checks["workers"] = await check_workers(state)
+            checks["litellm"] = await check_litellm(state)
+        except (RedisError, OSError) as exc:
+            checks["redis"] = Check(status="down", detail=f"Redis failed mid-check ({type(exc).__name__})")
+    reasons = [f"{name}: {c.detail}" for name, c in checks.items() if c.status != "ok" and c.detail]
+    overall: Status = "ok"
+    if checks["redis"].status == "down":
+        overall = "down"
+    elif any(c.status != "ok" for c in checks.values()):
+        overall = "degraded"
+    return HealthReport(status=overall, checks=checks, reasons=reasons)

@@ -1,0 +1,154 @@
+"""The jobs API's service functions: submit, read, cancel, wait, and the SSE event relay.
+
+The gateway only talks to Redis here; workers run the jobs.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+
+from api.body import decode
+from api.errors import InvalidRequest, NotFound, Unprocessable
+from api.state import AppState
+from queues import store
+from queues.events import JobEvent, read_events
+from queues.jobs import JobRecord, PublicJob, encode_json, public_view
+from queues.submit import IdempotencyConflict, Submission, submit_job
+
+MAX_WAIT_S = 60
+SSE_PING_S = 15
+_STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+_PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
+
+
+class JobRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    task: str
+    input: Any = None
+    params: dict[str, Any] = {}
+
+
+_job_request = msgspec.json.Decoder(JobRequest)
+
+
+def queue_for_task(state: AppState, task: str) -> str:
+    if task in state.catalog.plans:
+        return "batch"
+    found = state.catalog.tasks.get(task)
+    if found is None:
+        known = ", ".join([*state.catalog.tasks, *state.catalog.plans])
+        raise Unprocessable(f"Unknown task {task!r}. Known tasks: {known}.", code="unknown_task", param="task")
+    return found.queue
+
+
+async def submit(
+    state: AppState, owner: str, raw: bytes, *, idempotency_key: str | None, request_id: str | None
+) -> tuple[JobRecord, bool]:
+    request = decode(raw, _job_request)
+    queue = queue_for_task(state, request.task)
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
+        raise InvalidRequest("Idempotency-Key must be 1 to 255 characters.", param="Idempotency-Key")
+    submission = Submission(
+        task=request.task,
+        queue=queue,
+        input_json=encode_json(request.input),
+        params_json=encode_json(request.params),
+        owner=owner,
+        idempotency_key=idempotency_key,
+        request_id=request_id,
+    )
+    try:
+        return await submit_job(state.redis, submission)
+    except IdempotencyConflict:
+        raise Unprocessable(
+            "This Idempotency-Key was already used with a different request body.",
+            code="idempotency_key_reused",
+            param="Idempotency-Key",
+        ) from None
+
+
+def prefer_wait(header: str | None) -> int:
+    """Seconds asked for by `Prefer: wait=N` (RFC 7240), capped at 60; 0 when absent."""
+    if not header:
+        return 0
+    match = _PREFER_WAIT.search(header)
+    return min(int(match[1]), MAX_WAIT_S) if match else 0
+
+
+async def wait_for_end(state: AppState, job_id: str, seconds: float) -> JobRecord | None:
+    """Block on the job's event stream until a terminal event or the deadline."""
+    deadline = time.monotonic() + seconds
+    after = "0-0"
+    while (remaining := deadline - time.monotonic()) > 0:
+        events = await read_events(state.blocking_redis, job_id, after, block_ms=max(1, int(remaining * 1000)))
+        if not events:
+            break
+        after = events[-1].id
+        if any(e.is_terminal for e in events):
+            break
+    return await store.get_job(state.redis, job_id)
+
+
+async def owned_job(state: AppState, owner: str, job_id: str) -> JobRecord:
+    """The job if it exists and belongs to `owner`; 404 otherwise (never 403: no existence leak)."""
+    record = await store.get_job(state.redis, job_id) if job_id.startswith("job_") and len(job_id) <= 64 else None
+    if record is None or record.owner != owner:
+        raise NotFound(f"No job with id '{job_id[:64]}'.", code="job_not_found", param="id")
+    return record
+
+
+def view(record: JobRecord) -> PublicJob:
+    return public_view(record)
+
+
+async def cancel(state: AppState, owner: str, job_id: str) -> JobRecord:
+    await owned_job(state, owner, job_id)
+    record = await store.request_cancel(state.redis, job_id)
+    if record is None:
+        raise NotFound(f"No job with id '{job_id}'.", code="job_not_found", param="id")
+    return record
+
+
+def resume_point(last_event_id: str | None) -> str:
+    if last_event_id is None or last_event_id == "":
+        return "0-0"
+    if not _STREAM_ID.match(last_event_id):
+        raise InvalidRequest(
+            "Last-Event-ID must be an event id this API sent (like '1732780000000-0').", param="Last-Event-ID"
+        )
+    return last_event_id
+
+
+async def event_stream(state: AppState, record: JobRecord, after: str) -> AsyncIterator[bytes]:
+    """SSE frames for the job's events after `after`; ends after the terminal event.
+
+    Each client holds one blocking XREAD at a time (no polling loop); the block timeout
+    doubles as the `: ping` cadence that keeps proxies from closing an idle stream.
+    """
+    job_id = record.id
+    if record.is_final or record.status == "expired":
+        # Everything is already written: replay what is left and end, never block.
+        for event in await read_events(state.redis, job_id, after, count=100_000):
+            yield sse_frame(event)
+        return
+    while True:
+        events = await read_events(state.blocking_redis, job_id, after, block_ms=SSE_PING_S * 1000)
+        if not events:
+            yield b": ping\n\n"
+            current = await store.get_job(state.redis, job_id)
+            if current is None or current.status == "expired":
+                return
+            continue
+        for event in events:
+            yield sse_frame(event)
+            if event.is_terminal:
+                return
+        after = events[-1].id
+
+
+def sse_frame(event: JobEvent) -> bytes:
+    return b"id: %s\nevent: %s\ndata: %s\n\n" % (event.id.encode(), event.type.encode(), encode_json(event.data))

@@ -1,0 +1,63 @@
+"""`POST /api/jobs`, `GET /api/jobs/{id}`, `POST /api/jobs/{id}/cancel`, `GET /api/jobs/{id}/events`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import Response, StreamingResponse
+
+from api import jobs
+from api.body import encode, read_body
+from api.deps import Owner, State
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@router.post("", status_code=202)
+async def submit_job(
+    request: Request,
+    state: State,
+    owner: Owner,
+    idempotency_key: Annotated[str | None, Header()] = None,
+    prefer: Annotated[str | None, Header()] = None,
+) -> Response:
+    raw = await read_body(request, state.settings.max_body_bytes)
+    record, created = await jobs.submit(
+        state, owner, raw, idempotency_key=idempotency_key, request_id=request.headers.get("x-request-id")
+    )
+    headers = {"Location": f"/api/jobs/{record.id}"}
+    wait_s = jobs.prefer_wait(prefer)
+    if wait_s and not record.is_final:
+        record = await jobs.wait_for_end(state, record.id, wait_s) or record
+        headers["Preference-Applied"] = f"wait={wait_s}"
+    status = 200 if record.is_final or not created else 202
+    return Response(encode(jobs.view(record)), status_code=status, headers=headers, media_type="application/json")
+
+
+@router.get("/{job_id}")
+async def get_job(job_id: str, state: State, owner: Owner) -> Response:
+    record = await jobs.owned_job(state, owner, job_id)
+    return Response(encode(jobs.view(record)), media_type="application/json")
+
+
+@router.post("/{job_id}/cancel")
+async def cancel_job(job_id: str, state: State, owner: Owner) -> Response:
+    record = await jobs.cancel(state, owner, job_id)
+    return Response(encode(jobs.view(record)), media_type="application/json")
+
+
+@router.get("/{job_id}/events")
+async def job_events(
+    job_id: str,
+    state: State,
+    owner: Owner,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    after = jobs.resume_point(last_event_id)
+    record = await jobs.owned_job(state, owner, job_id)
+    return StreamingResponse(
+        jobs.event_stream(state, record, after), media_type="text/event-stream", headers=SSE_HEADERS
+    )

@@ -1,0 +1,21 @@
+"""What one gateway process holds while it runs: settings, catalog, Redis client, metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from catalog import Catalog
+from metrics.definitions import GatewayMetrics
+from queues.settings import Settings
+
+
+@dataclass(slots=True)
+class AppState:
+    settings: Settings
+    catalog: Catalog
+    redis: Redis
+    # Separate pool without a socket timeout, for XREAD BLOCK (SSE, Prefer: wait).
+    blocking_redis: Redis
+    metrics: GatewayMetrics

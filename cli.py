@@ -1,0 +1,213 @@
+"""`mpc-api`: the command line, and the one composition root allowed to import every package.
+
+It parses arguments and starts things; the logic lives in the packages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from catalog import CatalogError, load_catalog
+from catalog.litellm_config import DEFAULT_LITELLM_CONFIG, mismatches, read_litellm_config
+from queues.settings import Settings, SettingsError, load_settings
+
+EXIT_CONFIG = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except (SettingsError, CatalogError) as exc:
+        print(f"mpc-api: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mpc-api", description="Task-based model gateway.")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the HTTP gateway (port MPC_PORT, default 3000)")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run an arq worker for one queue class")
+    worker.add_argument("--queue", required=True, choices=["interactive", "batch", "media"])
+    worker.set_defaults(func=cmd_worker)
+
+    dev = sub.add_parser("dev", help="run the whole local stack: Redis, gateway, one worker per queue class")
+    dev.add_argument("--fake-redis", action="store_true", help="use the in-process Redis even if redis-server exists")
+    dev.set_defaults(func=cmd_dev)
+
+    catalog = sub.add_parser("catalog", help="catalog tools")
+    catalog_sub = catalog.add_subparsers(required=True, metavar="ACTION")
+    check = catalog_sub.add_parser("check", help="check the catalog and its agreement with the LiteLLM config")
+    check.add_argument("--catalog", type=Path, help="catalog JSON (default: MPC_CATALOG_PATH or the bundled one)")
+    check.add_argument("--litellm-config", type=Path, default=DEFAULT_LITELLM_CONFIG)
+    check.set_defaults(func=cmd_catalog_check)
+
+    select = sub.add_parser("select", help="print the Model Brain's choice for a task")
+    select.add_argument("task")
+    select.add_argument("--tier", choices=["flagship", "strong", "draft"])
+    select.add_argument("--speed", choices=["fast", "medium", "slow"])
+    select.add_argument("--provider", action="append", default=[], help="allow only this provider (repeatable)")
+    select.add_argument("--deny", action="append", default=[], help="never use this provider (repeatable)")
+    select.add_argument("--fallbacks", type=int, default=3)
+    select.add_argument("--explain", action="store_true")
+    select.add_argument("--json", action="store_true", help="print the API's JSON instead of text")
+    select.set_defaults(func=cmd_select)
+    return parser
+
+
+def cmd_serve(_: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = load_settings()
+    catalog = load_catalog(settings.catalog_path)
+    app = create_app(settings, catalog)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from workers.runner import run_worker
+
+    settings = load_settings()
+    catalog = load_catalog(settings.catalog_path)
+    run_worker(settings, catalog, args.queue)
+    return 0
+
+
+def cmd_catalog_check(args: argparse.Namespace) -> int:
+    path = args.catalog or load_settings().catalog_path
+    catalog = load_catalog(path)
+    problems = mismatches(catalog, read_litellm_config(args.litellm_config))
+    for problem in problems:
+        print(f"mismatch: {problem}")
+    if problems:
+        print(f"{len(problems)} mismatch(es) between {path} and {args.litellm_config}", file=sys.stderr)
+        return 1
+    print(
+        f"ok: catalog {catalog.version} ({len(catalog.models)} models, {len(catalog.tasks)} tasks, "
+        f"{len(catalog.providers)} providers) matches {args.litellm_config}"
+    )
+    return 0
+
+
+def cmd_select(args: argparse.Namespace) -> int:
+    from brain.cli_format import format_selection, selection_json
+    from brain.types import HealthSnapshot, SelectionRequest
+
+    from brain.errors import BrainError
+    from brain.index import BrainIndex
+    from brain.select import select
+
+    settings = load_settings()
+    catalog = load_catalog(settings.catalog_path)
+    request = SelectionRequest(
+        task=args.task,
+        tier=args.tier,
+        speed=args.speed,
+        providers_allow=tuple(args.provider),
+        providers_deny=tuple(args.deny),
+        max_fallbacks=args.fallbacks,
+        explain=args.explain,
+    )
+    try:
+        selection = select(BrainIndex(catalog), request, HealthSnapshot())
+    except BrainError as exc:
+        print(f"mpc-api select: {exc}", file=sys.stderr)
+        return 1
+    print(selection_json(catalog, selection) if args.json else format_selection(selection))
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """Start Redis (embedded unless MPC_REDIS_URL is set), the gateway and one worker per class."""
+    from queues.embedded import start_embedded_redis
+
+    settings = load_settings()  # fail early on a bad variable, before starting anything
+    env = dict(os.environ)
+    redis = None
+    if "MPC_REDIS_URL" not in env:
+        redis = start_embedded_redis(prefer_fake=args.fake_redis)
+        env["MPC_REDIS_URL"] = redis.url
+        print(f"mpc-api dev: embedded Redis ({redis.kind}) at {redis.url}", flush=True)
+    if not settings.api_key_hashes:
+        key = "mpc-dev-" + secrets.token_urlsafe(24)
+        env["MPC_API_KEYS"] = key
+        print(
+            f"mpc-api dev: no MPC_API_KEYS given; generated this key (send 'Authorization: Bearer {key}')", flush=True
+        )
+    children = _start_children(env, settings)
+    print(f"mpc-api dev: gateway on http://{settings.host}:{settings.port} — Ctrl-C stops everything", flush=True)
+    try:
+        return _supervise(children)
+    finally:
+        _stop_children(children)
+        if redis is not None:
+            redis.stop()
+
+
+def _start_children(env: dict[str, str], settings: Settings) -> dict[str, subprocess.Popen[bytes]]:
+    here = str(Path(__file__).resolve().parent)
+    env["PYTHONPATH"] = here + os.pathsep + env.get("PYTHONPATH", "")
+    base = [sys.executable, "-m", "cli"]
+    commands = {"gateway": [*base, "serve"]}
+    for queue_class in ("interactive", "batch", "media"):
+        commands[f"worker-{queue_class}"] = [*base, "worker", "--queue", queue_class]
+    return {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
+
+
+def _supervise(children: dict[str, subprocess.Popen[bytes]]) -> int:
+    stopping = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    while not stopping:
+        for name, child in children.items():
+            code = child.poll()
+            if code is not None:
+                print(f"mpc-api dev: {name} exited with code {code}; stopping the stack", file=sys.stderr)
+                return code or 1
+        time.sleep(0.2)
+    return 0
+
+
+def _stop_children(children: dict[str, subprocess.Popen[bytes]], grace_s: float = 10.0) -> None:
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for child in children.values():
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Prometheus metric definitions: every metric MPC-API exports is declared in `definitions`."""

@@ -1,0 +1,1 @@
+"""Everything about Redis: settings, keys, connections, queue classes, job records, events."""

@@ -1,0 +1,59 @@
+"""Every Redis key and key prefix MPC-API uses, in one place (arq's constants.py habit).
+
+Keys are namespaced under `mpc:` so MPC-API can share a Redis with other software. The
+arq queues themselves use arq's own key layout (`arq:job:…`, `arq:result:…`) under the
+queue names defined here.
+"""
+
+from __future__ import annotations
+
+PREFIX = "mpc:"
+
+# arq queue (sorted set) names, one per queue class.
+QUEUE_NAMES: dict[str, str] = {
+    "interactive": f"{PREFIX}queue:interactive",
+    "batch": f"{PREFIX}queue:batch",
+    "media": f"{PREFIX}queue:media",
+}
+
+WORKER_HEARTBEAT = f"{PREFIX}worker:"  # + queue class + ":" + worker id -> JSON, short TTL
+LITELLM_SEEN = f"{PREFIX}litellm:seen"  # what the workers last saw of LiteLLM
+BREAKER = f"{PREFIX}breaker:"  # + provider -> hash of breaker state
+JOB = f"{PREFIX}job:"  # + job id -> hash: the job record
+JOB_EVENTS_SUFFIX = ":events"  # job key + suffix -> stream of the job's events
+JOB_CANCEL_SUFFIX = ":cancel"  # job key + suffix -> flag: cancel requested
+IDEMPOTENCY = f"{PREFIX}idem:"  # + owner digest + ":" + key digest -> "job_id body_digest"
+WAKE_CHANNEL = f"{PREFIX}wake:"  # + queue class: pub/sub, "a job was enqueued"
+CANCEL_CHANNEL = f"{PREFIX}cancel"  # pub/sub: job ids whose cancel was requested
+
+
+def worker_heartbeat(queue_class: str, worker_id: str) -> str:
+    return f"{WORKER_HEARTBEAT}{queue_class}:{worker_id}"
+
+
+def worker_heartbeat_pattern(queue_class: str) -> str:
+    return f"{WORKER_HEARTBEAT}{queue_class}:*"
+
+
+def breaker(provider: str) -> str:
+    return f"{BREAKER}{provider}"
+
+
+def job(job_id: str) -> str:
+    return f"{JOB}{job_id}"
+
+
+def job_events(job_id: str) -> str:
+    return f"{JOB}{job_id}{JOB_EVENTS_SUFFIX}"
+
+
+def job_cancel(job_id: str) -> str:
+    return f"{JOB}{job_id}{JOB_CANCEL_SUFFIX}"
+
+
+def idempotency(owner: str, key_digest: str) -> str:
+    return f"{IDEMPOTENCY}{owner}:{key_digest}"
+
+
+def wake_channel(queue_class: str) -> str:
+    return f"{WAKE_CHANNEL}{queue_class}"

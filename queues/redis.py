@@ -1,0 +1,21 @@
+"""Redis connections with explicit timeouts: a dead Redis must fail fast, never hang."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+CONNECT_TIMEOUT_S = 1.0
+SOCKET_TIMEOUT_S = 5.0
+
+
+def connect(url: str, *, socket_timeout: float | None = SOCKET_TIMEOUT_S) -> Redis:
+    """A pooled client; `socket_timeout=None` is for blocking reads (XREAD BLOCK, BLPOP)."""
+    client: Redis = Redis.from_url(
+        url,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+        socket_timeout=socket_timeout,
+        health_check_interval=30,
+        retry_on_timeout=False,
+        decode_responses=False,
+    )
+    return client

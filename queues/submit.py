@@ -1,0 +1,111 @@
+"""Submitting a job: record, first event, arq job and wake-up, in one Redis transaction.
+
+Nothing is half-written: either the record, its `queued` event, the arq job (in arq's own
+format, so arq's worker semantics apply unchanged) and the idempotency entry all exist, or
+none does. The PUBLISH inside the transaction wakes an idle worker at once instead of
+waiting for its next poll.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+from arq.constants import job_key_prefix
+from arq.jobs import serialize_job
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import WatchError
+
+from queues import keys
+from queues.classes import MAX_QUEUED_S, QUEUE_CLASS_LIMITS
+from queues.events import add_event
+from queues.jobs import JobRecord, new_job_id, record_to_hash
+from queues.store import get_job
+
+# arq's function name for every MPC-API job; the task inside the record picks the handler.
+JOB_FUNCTION = "mpc_job"
+IDEMPOTENCY_TTL_S = 86400
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used before with a different request body."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    task: str
+    queue: str
+    input_json: bytes
+    params_json: bytes
+    owner: str
+    idempotency_key: str | None = None
+    request_id: str | None = None
+
+    def body_digest(self) -> str:
+        digest = hashlib.sha256()
+        for part in (self.task.encode(), self.input_json, self.params_json):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
+        return digest.hexdigest()
+
+
+async def submit_job(redis: Redis, submission: Submission) -> tuple[JobRecord, bool]:
+    """Create and enqueue a job. Returns (job, created); created is False when an earlier
+    request with the same Idempotency-Key and body already made it."""
+    limits = QUEUE_CLASS_LIMITS[submission.queue]
+    idem_key = None
+    if submission.idempotency_key is not None:
+        key_digest = hashlib.sha256(submission.idempotency_key.encode()).hexdigest()
+        idem_key = keys.idempotency(submission.owner, key_digest)
+    body_digest = submission.body_digest()
+    while True:
+        now = time.time()
+        record = JobRecord(
+            id=new_job_id(),
+            task=submission.task,
+            queue=submission.queue,
+            status="queued",
+            created_at=now,
+            owner=submission.owner,
+            request_id=submission.request_id,
+        )
+        async with redis.pipeline(transaction=True) as pipe:
+            try:
+                if idem_key is not None:
+                    await pipe.watch(idem_key)
+                    existing = await pipe.get(idem_key)
+                    if existing is not None:
+                        job_id, _, digest = existing.decode().partition(" ")
+                        if digest != body_digest:
+                            raise IdempotencyConflict(job_id)
+                        found = await get_job(redis, job_id, now=now)
+                        if found is not None:
+                            return found, False
+                pipe.multi()  # type: ignore[no-untyped-call]
+                _queue_writes(pipe, record, submission, limits.queue_name, now)
+                if idem_key is not None:
+                    pipe.set(idem_key, f"{record.id} {body_digest}", ex=IDEMPOTENCY_TTL_S)
+                await pipe.execute()
+                return record, True
+            except WatchError:
+                continue  # another request with this key won the race: read its job
+
+
+def _queue_writes(pipe: Pipeline, record: JobRecord, submission: Submission, queue_name: str, now: float) -> None:
+
+    ttl = MAX_QUEUED_S + int(QUEUE_CLASS_LIMITS[record.queue].job_timeout_s)
+    enqueue_ms = int(now * 1000)
+    key = keys.job(record.id)
+    pipe.hset(key, mapping=record_to_hash(record, input_json=submission.input_json, params_json=submission.params_json))
+    pipe.expire(key, ttl)
+    add_event(pipe, record.id, "status", {"status": "queued"}, ttl_s=ttl)
+    job_bytes = serialize_job(JOB_FUNCTION, (record.id,), {}, None, enqueue_ms)
+    pipe.psetex(job_key_prefix + record.id, MAX_QUEUED_S * 1000, job_bytes)
+    pipe.zadd(queue_name, {record.id: enqueue_ms})
+    pipe.publish(keys.wake_channel(record.queue), b"1")

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from catalog import Catalog, load_catalog
+from queues.settings import Settings, hash_api_key
+from tests.support import OTHER_API_KEY, TEST_API_KEY, shared_redis_url
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    url, server = shared_redis_url()
+    try:
+        yield url
+    finally:
+        if server is not None:
+            server.close()
+
+
+@pytest.fixture
+def clean_redis(redis_url: str) -> Iterator[str]:
+    """A real Redis database emptied before the test."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    client.close()
+    yield redis_url
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+@pytest.fixture
+def settings(clean_redis: str) -> Settings:
+    return Settings(redis_url=clean_redis, api_key_hashes=(hash_api_key(TEST_API_KEY), hash_api_key(OTHER_API_KEY)))

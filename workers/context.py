@@ -1,0 +1,40 @@
+"""What a job handler sees of its job: input, attempt, and ways to report while it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from queues import store
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    job_id: str
+    task: str
+    queue: str
+    attempt: int
+    input: Any
+    params: Mapping[str, Any]
+    redis: Redis
+
+    async def progress(self, fraction: float, message: str | None = None) -> None:
+        fraction = min(1.0, max(0.0, fraction))
+        data: dict[str, Any] = {"progress": fraction}
+        if message:
+            data["message"] = message
+        await store.record_event(self.redis, self.job_id, "progress", data, progress=fraction)
+
+    async def output(self, chunk: Any) -> None:
+        """A piece of output as it is produced (a streamed token, a finished step)."""
+        await store.record_event(self.redis, self.job_id, "output", chunk)
+
+    async def log(self, message: str) -> None:
+        await store.record_event(self.redis, self.job_id, "log", {"message": message})
+
+
+Handler = Callable[[JobContext], Awaitable[Any]]
+Handlers = Mapping[str, Handler]

@@ -1,0 +1,15 @@
+"""What a job handler raises to fail its job with a client-visible error."""
+
+from __future__ import annotations
+
+from queues.jobs import JobError
+
+
+class JobFailed(Exception):
+    """Fail the job with this error (OpenAI envelope fields plus `retryable`)."""
+
+    def __init__(
+        self, message: str, *, type: str = "server_error", code: str | None = None, retryable: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.error = JobError(message=message, type=type, code=code, retryable=retryable)

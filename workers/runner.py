@@ -1,0 +1,165 @@
+"""The MPC-API worker: arq's Worker with a Redis wake-up signal and short heartbeats.
+
+Two changes to stock arq, both keeping its job format and semantics:
+- **Wake-up instead of tight polling.** Submitting a job PUBLISHes on the queue class's
+  wake channel; the worker waits on that channel and polls the queue at once when told,
+  falling back to a slow poll (1 s) in case a message was missed. Pickup takes about a
+  millisecond while an idle worker sleeps.
+- **Heartbeats for in-progress marks.** arq marks a running job with a key that lives for
+  the longest function timeout + 10 s, so a crashed worker's chat job would wait out the
+  video timeout. Here the mark lives 10 s and a live worker renews it every 2 s: a job
+  whose worker died is picked up again within about 11 s, whatever its timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from typing import Any
+
+import msgspec
+from arq.connections import RedisSettings, create_pool
+from arq.constants import in_progress_key_prefix
+from arq.worker import Worker, func
+from redis.exceptions import RedisError
+
+from catalog import Catalog
+from queues import keys
+from queues.classes import QUEUE_CLASS_LIMITS
+from queues.redis import connect
+from queues.settings import Settings
+from queues.submit import JOB_FUNCTION
+from workers.jobrun import WorkerRuntime, mpc_job
+from workers.registry import load_handlers
+
+log = logging.getLogger("mpc.worker")
+
+IN_PROGRESS_TTL_S = 10.0
+HEARTBEAT_INTERVAL_S = 2.0
+WORKER_HEARTBEAT_TTL_S = 10
+FALLBACK_POLL_S = 1.0
+# arq's own try limit is set out of reach: arq would otherwise fail a job without calling
+# mpc_job, leaving our record `processing` forever. mpc_job enforces MAX_ATTEMPTS instead.
+ARQ_MAX_TRIES = 1000
+# Extra time arq allows beyond the class timeout, so mpc_job's own timeout fires first.
+ARQ_TIMEOUT_MARGIN_S = 30
+
+
+class MPCWorker(Worker):
+    def __init__(self, runtime: WorkerRuntime, *, redis_url: str, shutdown_grace_s: int) -> None:
+        limits = runtime.limits
+        super().__init__(
+            functions=[func(mpc_job, name=JOB_FUNCTION, timeout=limits.job_timeout_s + ARQ_TIMEOUT_MARGIN_S)],
+            queue_name=limits.queue_name,
+            redis_settings=RedisSettings.from_dsn(redis_url),
+            max_jobs=limits.max_jobs,
+            keep_result=0,  # the job record in queues.store is the result; arq's copy would be waste
+            poll_delay=FALLBACK_POLL_S,
+            max_tries=ARQ_MAX_TRIES,
+            ctx={"mpc": runtime},
+            job_completion_wait=shutdown_grace_s,
+        )
+        self.in_progress_timeout_s = IN_PROGRESS_TTL_S
+        self.runtime = runtime
+        self.redis_url = redis_url
+        self.started_at = time.time()
+        self._wake = asyncio.Event()
+
+    async def main(self) -> None:
+        if self._pool is None:
+            self._pool = await create_pool(self.redis_settings, default_queue_name=self.queue_name)
+        self.ctx["redis"] = self.pool
+        background = [
+            asyncio.create_task(self._listen(), name="mpc-wake-listener"),
+            asyncio.create_task(self._heartbeat(), name="mpc-heartbeat"),
+        ]
+        log.info("worker %s ready for queue class %s", self.runtime.worker_id, self.runtime.limits.name)
+        try:
+            while True:
+                self._wake.clear()
+                await self._poll_iteration()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), FALLBACK_POLL_S)
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            with contextlib.suppress(RedisError, OSError):
+                await self.runtime.redis.delete(self._heartbeat_key)
+
+    @property
+    def _heartbeat_key(self) -> str:
+        return keys.worker_heartbeat(self.runtime.limits.name, self.runtime.worker_id)
+
+    async def _listen(self) -> None:
+        """Wake-ups for this queue class and cancel requests, over pub/sub."""
+        wake = keys.wake_channel(self.runtime.limits.name).encode()
+        client = connect(self.redis_url, socket_timeout=None)
+        try:
+            while True:
+                pubsub = client.pubsub()
+                try:
+                    await pubsub.subscribe(wake, keys.CANCEL_CHANNEL)
+                    self._wake.set()  # (re)subscribed: poll once for anything published meanwhile
+                    async for message in pubsub.listen():
+                        if message["type"] != "message":
+                            continue
+                        if message["channel"] == wake:
+                            self._wake.set()
+                        else:
+                            self.runtime.cancel(message["data"].decode())
+                except (RedisError, OSError) as exc:
+                    log.warning("wake-up listener lost Redis (%s); retrying", type(exc).__name__)
+                    await asyncio.sleep(0.5)
+                finally:
+                    with contextlib.suppress(RedisError, OSError):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        finally:
+            await client.aclose()
+
+    async def _heartbeat(self) -> None:
+        """Renew running jobs' in-progress marks and announce this worker."""
+        while True:
+            running = [job_id for job_id, task in self.tasks.items() if not task.done()]
+            info = {
+                "worker_id": self.runtime.worker_id,
+                "pid": os.getpid(),
+                "queue": self.runtime.limits.name,
+                "running": len(running),
+                "max_jobs": self.max_jobs,
+                "accepting": self.allow_pick_jobs,
+                "tasks": sorted(self.runtime.handlers),
+                "started_at": self.started_at,
+            }
+            try:
+                async with self.pool.pipeline(transaction=False) as pipe:
+                    for job_id in running:
+                        pipe.pexpire(in_progress_key_prefix + job_id, int(IN_PROGRESS_TTL_S * 1000))
+                    pipe.set(self._heartbeat_key, msgspec.json.encode(info), ex=WORKER_HEARTBEAT_TTL_S)
+                    await pipe.execute()
+            except (RedisError, OSError) as exc:
+                log.warning("heartbeat failed (%s)", type(exc).__name__)
+            await asyncio.sleep(HEARTBEAT_INTERVAL_S)
+
+
+def build_worker(settings: Settings, queue_class: str, handler_modules: str = "") -> MPCWorker:
+    runtime = WorkerRuntime(
+        redis=connect(settings.redis_url),
+        handlers=load_handlers(handler_modules),
+        limits=QUEUE_CLASS_LIMITS[queue_class],
+        worker_id=f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}",
+    )
+    return MPCWorker(runtime, redis_url=settings.redis_url, shutdown_grace_s=settings.worker_shutdown_grace_s)
+
+
+def run_worker(settings: Settings, catalog: Catalog, queue_class: str, **_: Any) -> None:
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    unknown = [t for t in load_handlers(settings.worker_handlers) if t not in catalog.tasks]
+    if unknown:
+        log.warning("handlers registered for tasks not in the catalog: %s", ", ".join(unknown))
+    build_worker(settings, queue_class, settings.worker_handlers).run()
