@@ -1,0 +1,155 @@
+"""Crash recovery, graceful stop, queue isolation and Redis outages, with real processes."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from api.app import create_app
+from catalog import Catalog
+from queues.settings import Settings
+from tests.support import AUTH, RedisServer, running_server
+from tests.workers.conftest import WorkerProcess
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def api(settings: Settings, catalog: Catalog) -> Iterator[httpx.Client]:
+    with (
+        running_server(create_app(settings, catalog)) as base,
+        httpx.Client(base_url=base, headers=AUTH, timeout=30) as c,
+    ):
+        yield c
+
+
+def job_state(api: httpx.Client, job_id: str) -> dict[str, Any]:
+    state: dict[str, Any] = api.get(f"/api/jobs/{job_id}").json()
+    return state
+
+
+def wait_for(
+    api: httpx.Client, job_id: str, predicate: Callable[[dict[str, Any]], bool], timeout: float
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    state = job_state(api, job_id)
+    while not predicate(state):
+        assert time.monotonic() < deadline, f"timed out; job is {state}"
+        time.sleep(0.05)
+        state = job_state(api, job_id)
+    return state
+
+
+def test_killed_worker_job_is_rerun_by_another_within_15_s(
+    api: httpx.Client, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    first = start_worker("media")  # media: a one-hour class timeout
+    job = api.post("/api/jobs", json={"task": "video_generate", "input": {"sleep_first_attempt": 600, "sleep": 0.2}})
+    job_id = job.json()["id"]
+    wait_for(api, job_id, lambda s: s["status"] == "processing", timeout=10)
+    second = start_worker("media")
+    first.stop(signal.SIGKILL)
+    killed_at = time.monotonic()
+    rerun = wait_for(api, job_id, lambda s: s["attempts"] == 2, timeout=20)
+    assert time.monotonic() - killed_at <= 15
+    final = wait_for(api, job_id, lambda s: s["status"] == "succeeded", timeout=10)
+    assert final["attempts"] == 2 and final["output"] == {"slept": 0.2, "attempt": 2}
+    assert rerun["status"] in ("processing", "succeeded")
+    events = api.get(f"/api/jobs/{job_id}/events").text
+    assert events.count("event: done") == 1 and "event: error" not in events
+    second.stop()
+
+
+def test_sigterm_lets_in_flight_jobs_finish_and_takes_no_new_ones(
+    api: httpx.Client, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    worker = start_worker("media", grace_s=10)
+    running = api.post("/api/jobs", json={"task": "tts", "input": {"sleep": 2}}).json()["id"]
+    wait_for(api, running, lambda s: s["status"] == "processing", timeout=10)
+    worker.process.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    later = api.post("/api/jobs", json={"task": "tts", "input": {"sleep": 0}}).json()["id"]
+    assert worker.process.wait(timeout=15) is not None
+    assert job_state(api, running)["status"] == "succeeded"
+    assert job_state(api, later)["status"] == "queued"  # not picked by the stopping worker
+    start_worker("media")
+    assert wait_for(api, later, lambda s: s["status"] == "succeeded", timeout=10)["attempts"] == 1
+
+
+def test_sigterm_past_grace_requeues_the_job_for_another_worker(
+    api: httpx.Client, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    worker = start_worker("media", grace_s=1)
+    job_id = api.post("/api/jobs", json={"task": "tts", "input": {"sleep_first_attempt": 60, "sleep": 0.1}}).json()[
+        "id"
+    ]
+    wait_for(api, job_id, lambda s: s["status"] == "processing", timeout=10)
+    worker.stop(signal.SIGTERM, timeout=15)
+    assert job_state(api, job_id)["status"] == "queued"
+    start_worker("media")
+    final = wait_for(api, job_id, lambda s: s["status"] == "succeeded", timeout=10)
+    assert final["attempts"] == 2
+
+
+def test_media_flood_does_not_delay_interactive_jobs(
+    api: httpx.Client, start_worker: Callable[..., WorkerProcess], clean_redis: str
+) -> None:
+    import asyncio
+
+    from queues.redis import connect
+    from queues.submit import Submission, submit_job
+
+    async def flood() -> None:
+        redis = connect(clean_redis)
+        try:
+            sub = Submission(task="tts", queue="media", input_json=b'{"sleep": 30}', params_json=b"{}", owner="flood")
+            await asyncio.gather(*[submit_job(redis, sub) for _ in range(2000)])
+        finally:
+            await redis.aclose()
+
+    start_worker("interactive")
+    start_worker("media")
+
+    def interactive_latency() -> float:
+        started = time.monotonic()
+        response = api.post(
+            "/api/jobs", json={"task": "chat_general", "input": {"text": "hi"}}, headers={"Prefer": "wait=5"}
+        )
+        assert response.json()["status"] == "succeeded"
+        return time.monotonic() - started
+
+    before = sorted(interactive_latency() for _ in range(10))[5]
+    asyncio.run(flood())
+    after = sorted(interactive_latency() for _ in range(10))[5]
+    # Same order of magnitude: no queueing behind 2,000 media jobs (which would take minutes).
+    assert after < max(0.25, before * 5), (before, after)
+
+
+def test_redis_outage_is_503_with_retry_after_and_recovers(settings: Settings, catalog: Catalog) -> None:
+    own = RedisServer()
+    own.start()
+    app = create_app(Settings(redis_url=own.url, api_key_hashes=settings.api_key_hashes), catalog)
+    try:
+        with running_server(app) as base, httpx.Client(base_url=base, headers=AUTH, timeout=10) as api:
+            assert api.post("/api/jobs", json={"task": "tts", "input": {}}).status_code == 202
+            own.stop()
+            for call in (
+                lambda: api.post("/api/jobs", json={"task": "tts", "input": {}}),
+                lambda: api.get("/api/jobs/job_0123"),
+                lambda: api.get("/api/jobs/job_0123/events"),
+            ):
+                started = time.monotonic()
+                response = call()
+                assert response.status_code == 503, response.text
+                assert response.headers["retry-after"] == "1"
+                assert response.json()["error"]["type"] == "service_unavailable"
+                assert time.monotonic() - started < 3
+            own.start()
+            assert api.post("/api/jobs", json={"task": "tts", "input": {}}).status_code == 202
+    finally:
+        own.close()
