@@ -31,6 +31,7 @@ catalog-check: setup
 	$(BIN)/mpc-api catalog check
 
 unit: setup
+	bash tests/scripts/ensure-redis.sh
 	$(BIN)/pytest -q
 
 bench: setup

@@ -71,10 +71,12 @@ def cmd_serve(_: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from metrics.jsonlog import configure_logging
 
     settings = load_settings()
     catalog = load_catalog(settings.catalog_path)
     app = create_app(settings, catalog)
+    configure_logging(settings.log_level)
     uvicorn.run(
         app,
         host=settings.host,
@@ -82,7 +84,8 @@ def cmd_serve(_: argparse.Namespace) -> int:
         log_level=settings.log_level.lower(),
         loop="uvloop",
         http="httptools",
-        access_log=False,
+        access_log=False,  # the gateway's middleware logs each request as JSON
+        log_config=None,  # keep the JSON logging configured above
     )
     return 0
 

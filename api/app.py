@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.body import encode
 from api.errors import APIError, ErrorBody, ErrorEnvelope, ServiceUnavailable
-from api.middleware import MetricsMiddleware
+from api.middleware import ObservabilityMiddleware
 from api.routes import catalog as catalog_routes
 from api.routes import health, jobs
 from api.state import AppState
@@ -54,7 +54,7 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
         summary="Task-based model gateway",
         lifespan=lifespan,
     )
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     _install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(catalog_routes.router)

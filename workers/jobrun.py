@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
 
+from metrics.jsonlog import log_context
 from queues import store
 from queues.classes import QueueClassLimits
-from queues.jobs import JobError
+from queues.jobs import JobError, JobRecord
 from workers.context import Handlers, JobContext
 from workers.errors import JobFailed
 
@@ -46,18 +48,28 @@ class WorkerRuntime:
 async def mpc_job(ctx: dict[str, Any], job_id: str) -> None:
     runtime: WorkerRuntime = ctx["mpc"]
     attempt = int(ctx.get("job_try", 1))
-    record = await store.start_attempt(runtime.redis, job_id, attempt=attempt, worker_id=runtime.worker_id)
-    if record is None:
-        log.info("job %s is gone or already final; not running it", job_id)
-        return
+    with log_context(job_id=job_id, queue=runtime.limits.name, attempt=attempt):
+        started = time.perf_counter()
+        record = await store.start_attempt(runtime.redis, job_id, attempt=attempt, worker_id=runtime.worker_id)
+        if record is None:
+            log.info("job is gone or already final; not running it")
+            return
+        with log_context(task=record.task, request_id=record.request_id):
+            outcome = await _attempt(runtime, record, attempt)
+            duration_ms = round((time.perf_counter() - started) * 1000, 1)
+            log.info("job %s", outcome, extra={"outcome": outcome, "duration_ms": duration_ms})
+
+
+async def _attempt(runtime: WorkerRuntime, record: JobRecord, attempt: int) -> str:
+    """Run one attempt; return its outcome for the log (the final status it wrote)."""
+    job_id = record.id
     if attempt > MAX_ATTEMPTS:
         message = f"The job lost its worker {MAX_ATTEMPTS} times; giving up."
-        await store.finish(runtime.redis, job_id, error=JobError(message=message, code="max_attempts", retryable=True))
-        return
+        error = JobError(message=message, code="max_attempts", retryable=True)
+        return await _finish(runtime.redis, job_id, error=error)
     handler = runtime.handlers.get(record.task)
     if handler is None:
-        await store.finish(runtime.redis, job_id, error=_no_handler(record.task, runtime.limits.name))
-        return
+        return await _finish(runtime.redis, job_id, error=_no_handler(record.task, runtime.limits.name))
     input_json, params_json = await store.get_payload(runtime.redis, job_id)
     job = JobContext(
         job_id=job_id,
@@ -73,12 +85,12 @@ async def mpc_job(ctx: dict[str, Any], job_id: str) -> None:
     try:
         if await store.cancel_requested(runtime.redis, job_id):
             cancel.set()
-        await _run(runtime, job, handler(job), cancel)
+        return await _run(runtime, job, handler(job), cancel)
     finally:
         runtime.cancel_events.pop(job_id, None)
 
 
-async def _run(runtime: WorkerRuntime, job: JobContext, work: Any, cancel: asyncio.Event) -> None:
+async def _run(runtime: WorkerRuntime, job: JobContext, work: Any, cancel: asyncio.Event) -> str:
     job_id = job.job_id
     task = asyncio.ensure_future(work)
     canceled = asyncio.ensure_future(cancel.wait())
@@ -93,31 +105,35 @@ async def _run(runtime: WorkerRuntime, job: JobContext, work: Any, cancel: async
         raise
     if task in done:
         canceled.cancel()
-        await _settle(runtime.redis, job_id, task)
-        return
+        return await _settle(runtime.redis, job_id, task)
     await _stop(task, canceled)
     if cancel.is_set():
-        await store.finish(runtime.redis, job_id, canceled=True)
-        log.info("job %s canceled while running", job_id)
-    else:
-        limit = runtime.limits.job_timeout_s
-        error = JobError(message=f"The job ran longer than {limit:g} s.", code="job_timeout", retryable=True)
-        await store.finish(runtime.redis, job_id, error=error)
+        return await _finish(runtime.redis, job_id, canceled=True)
+    limit = runtime.limits.job_timeout_s
+    error = JobError(message=f"The job ran longer than {limit:g} s.", code="job_timeout", retryable=True)
+    return await _finish(runtime.redis, job_id, error=error)
 
 
-async def _settle(redis: Redis, job_id: str, task: asyncio.Future[Any]) -> None:
+async def _settle(redis: Redis, job_id: str, task: asyncio.Future[Any]) -> str:
     try:
         output = task.result()
     except JobFailed as exc:
-        await store.finish(redis, job_id, error=exc.error)
+        return await _finish(redis, job_id, error=exc.error)
     except Exception as exc:  # a handler bug must still end the job, with no detail leaked
-        log.exception("job %s: handler raised %s", job_id, type(exc).__name__)
-        error = JobError(
-            message=f"The job failed with an internal error ({type(exc).__name__}).", code="internal_error"
-        )
-        await store.finish(redis, job_id, error=error)
-    else:
-        await store.finish(redis, job_id, output=output)
+        log.exception("handler raised %s", type(exc).__name__)
+        message = f"The job failed with an internal error ({type(exc).__name__})."
+        return await _finish(redis, job_id, error=JobError(message=message, code="internal_error"))
+    return await _finish(redis, job_id, output=output)
+
+
+async def _finish(
+    redis: Redis, job_id: str, *, output: Any = None, error: JobError | None = None, canceled: bool = False
+) -> str:
+    """Write the final state; 'superseded' when another writer (a cancel) got there first."""
+    written = await store.finish(redis, job_id, output=output, error=error, canceled=canceled)
+    if written is None:
+        return "superseded"
+    return "canceled" if canceled else ("failed" if error is not None else "succeeded")
 
 
 async def _stop(*futures: asyncio.Future[Any]) -> None:

@@ -29,6 +29,7 @@ from arq.worker import Worker, func
 from redis.exceptions import RedisError
 
 from catalog import Catalog
+from metrics.jsonlog import configure_logging
 from queues import keys
 from queues.classes import QUEUE_CLASS_LIMITS
 from queues.redis import connect
@@ -158,7 +159,7 @@ def build_worker(settings: Settings, queue_class: str, handler_modules: str = ""
 
 
 def run_worker(settings: Settings, catalog: Catalog, queue_class: str, **_: Any) -> None:
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_level)
     unknown = [t for t in load_handlers(settings.worker_handlers) if t not in catalog.tasks]
     if unknown:
         log.warning("handlers registered for tasks not in the catalog: %s", ", ".join(unknown))

@@ -10,6 +10,7 @@ from fastapi.responses import Response, StreamingResponse
 from api import jobs
 from api.body import encode, read_body
 from api.deps import Owner, State
+from api.middleware import request_id_of
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
@@ -26,7 +27,7 @@ async def submit_job(
 ) -> Response:
     raw = await read_body(request, state.settings.max_body_bytes)
     record, created = await jobs.submit(
-        state, owner, raw, idempotency_key=idempotency_key, request_id=request.headers.get("x-request-id")
+        state, owner, raw, idempotency_key=idempotency_key, request_id=request_id_of(request.scope)
     )
     headers = {"Location": f"/api/jobs/{record.id}"}
     wait_s = jobs.prefer_wait(prefer)
