@@ -116,12 +116,10 @@ def cmd_catalog_check(args: argparse.Namespace) -> int:
 
 
 def cmd_select(args: argparse.Namespace) -> int:
-    from brain.cli_format import format_selection, selection_json
-    from brain.types import HealthSnapshot, SelectionRequest
+    import msgspec
 
-    from brain.errors import BrainError
-    from brain.index import BrainIndex
-    from brain.select import select
+    from brain import BrainError, SelectionRequest, select
+    from brain.describe import describe
 
     settings = load_settings()
     catalog = load_catalog(settings.catalog_path)
@@ -135,11 +133,11 @@ def cmd_select(args: argparse.Namespace) -> int:
         explain=args.explain,
     )
     try:
-        selection = select(BrainIndex(catalog), request, HealthSnapshot())
+        selection = select(catalog, request)
     except BrainError as exc:
-        print(f"mpc-api select: {exc}", file=sys.stderr)
+        print(f"mpc-api select: {exc.message}", file=sys.stderr)
         return 1
-    print(selection_json(catalog, selection) if args.json else format_selection(selection))
+    print(msgspec.json.encode(selection).decode() if args.json else describe(selection))
     return 0
 
 

@@ -17,9 +17,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.body import encode
 from api.errors import APIError, ErrorBody, ErrorEnvelope, ServiceUnavailable
 from api.middleware import ObservabilityMiddleware
+from api.provider_health import ProviderHealth
 from api.routes import catalog as catalog_routes
-from api.routes import health, jobs
+from api.routes import health, jobs, select
 from api.state import AppState
+from brain import Index
 from catalog import Catalog
 from metrics.definitions import GatewayMetrics
 from queues.redis import connect
@@ -32,6 +34,7 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
     if not settings.api_key_hashes:
         raise SettingsError("no API keys configured: set MPC_API_KEYS=<key>[,<key>…] (each at least 16 characters)")
     metrics = GatewayMetrics()
+    index = Index(catalog)  # built once per catalog load, before the first request
     for model in catalog.models.values():
         metrics.catalog_models.labels(model.provider, model.modality).inc()
 
@@ -39,12 +42,21 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = connect(settings.redis_url)
         blocking = connect(settings.redis_url, socket_timeout=None)
+        provider_health = ProviderHealth(redis, catalog.providers)
         app.state.mpc = AppState(
-            settings=settings, catalog=catalog, redis=redis, blocking_redis=blocking, metrics=metrics
+            settings=settings,
+            catalog=catalog,
+            redis=redis,
+            blocking_redis=blocking,
+            metrics=metrics,
+            index=index,
+            provider_health=provider_health,
         )
+        provider_health.start()
         try:
             yield
         finally:
+            await provider_health.stop()
             await redis.aclose()
             await blocking.aclose()
 
@@ -59,6 +71,7 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
     app.include_router(health.router)
     app.include_router(catalog_routes.router)
     app.include_router(jobs.router)
+    app.include_router(select.router)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:

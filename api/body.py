@@ -38,9 +38,13 @@ def decode(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:
         problem, param = split_validation_error(exc)
-        raise Unprocessable(f"{problem}" + (f" (at '{param}')" if param else ""), param=param) from None
+        raise Unprocessable(
+            f"{problem}" + (f" (at '{param}')" if param else ""), code="invalid_value", param=param
+        ) from None
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"Request body is not valid JSON: {exc}", code="invalid_json") from None
+    except UnicodeDecodeError:
+        raise InvalidRequest("Request body is not valid UTF-8.", code="invalid_json") from None
 
 
 def split_validation_error(exc: msgspec.ValidationError) -> tuple[str, str | None]:

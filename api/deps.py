@@ -10,7 +10,8 @@ from api.auth import authenticate
 from api.state import AppState
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    # async: FastAPI runs a plain `def` dependency in a thread pool, a hop per request.
     state: AppState = request.app.state.mpc
     return state
 
@@ -18,7 +19,7 @@ def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-def require_owner(request: Request, state: State) -> str:
+async def require_owner(request: Request, state: State) -> str:
     """The caller's API-key digest; 401 unless a configured key was sent."""
     return authenticate(request.headers.get("authorization"), state.settings.api_key_hashes)
 

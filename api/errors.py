@@ -6,6 +6,7 @@
      ├── Unauthorized             401 authentication_error
      ├── NotFound                 404 invalid_request_error
      ├── Unprocessable            422 invalid_request_error
+     ├── NotImplementedYet        501 not_implemented
      └── ServiceUnavailable       503 service_unavailable (with Retry-After)
 
 Every error response, whatever raised it, is `{"error": {"message", "type", "code", "param"}}`
@@ -76,6 +77,12 @@ class NotFound(APIError):
 class Unprocessable(APIError):
     status = 422
     type = "invalid_request_error"
+
+
+class NotImplementedYet(APIError):
+    status = 501
+    type = "not_implemented"
+    default_code = "not_implemented"
 
 
 class ServiceUnavailable(APIError):

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from api.provider_health import ProviderHealth
+from brain import Index
 from catalog import Catalog
 from metrics.definitions import GatewayMetrics
 from queues.settings import Settings
@@ -19,3 +21,5 @@ class AppState:
     # Separate pool without a socket timeout, for XREAD BLOCK (SSE, Prefer: wait).
     blocking_redis: Redis
     metrics: GatewayMetrics
+    index: Index  # the brain's precomputed look-ups for `catalog`
+    provider_health: ProviderHealth

@@ -33,23 +33,24 @@ async def get_job(redis: Redis, job_id: str, *, now: float | None = None) -> Job
     return record_from_hash(raw, now=time.time() if now is None else now)
 
 
-async def get_payload(redis: Redis, job_id: str) -> tuple[bytes, bytes]:
-    """The job's `input` and `params` as the client sent them (JSON)."""
-    input_json, params_json = await redis.hmget(keys.job(job_id), ["input", "params"])  # type: ignore[misc]
-    return input_json or b"null", params_json or b"{}"
-
-
 async def transition(redis: Redis, job_id: str, decide: Decision) -> JobRecord | None:
     """Read the record under WATCH, let `decide` queue writes (or return None), commit.
 
     Returns the record `decide` saw when its writes were committed, else None.
     """
+    committed = await _transition(redis, job_id, decide)
+    return None if committed is None else committed[0]
+
+
+async def _transition(redis: Redis, job_id: str, decide: Decision) -> tuple[JobRecord, dict[bytes, bytes]] | None:
+    """`transition`, also returning the raw hash it read (input and params included)."""
     key = keys.job(job_id)
     while True:
         async with redis.pipeline(transaction=True) as pipe:
             try:
                 await pipe.watch(key)
-                record = record_from_hash(await pipe.hgetall(key), now=time.time())  # type: ignore[misc]
+                raw = await pipe.hgetall(key)  # type: ignore[misc]
+                record = record_from_hash(raw, now=time.time())
                 if record is None:
                     return None
                 writes = decide(record)
@@ -58,7 +59,7 @@ async def transition(redis: Redis, job_id: str, decide: Decision) -> JobRecord |
                 pipe.multi()  # type: ignore[no-untyped-call]
                 writes(pipe)
                 await pipe.execute()
-                return record
+                return record, raw
             except WatchError:
                 continue
 
@@ -67,8 +68,11 @@ def _ttl(record: JobRecord) -> int:
     return QUEUE_CLASS_LIMITS[record.queue].result_ttl_s + EXPIRED_GRACE_S
 
 
-async def start_attempt(redis: Redis, job_id: str, *, attempt: int, worker_id: str) -> JobRecord | None:
-    """queued|processing → processing. None when the job is gone or already final."""
+async def start_attempt(
+    redis: Redis, job_id: str, *, attempt: int, worker_id: str
+) -> tuple[JobRecord, bytes, bytes] | None:
+    """queued|processing → processing: (record, input JSON, params JSON), or None when the
+    job is gone or already final. One read serves both the check and the payload."""
     now = time.time()
 
     def decide(record: JobRecord) -> Writes | None:
@@ -85,7 +89,11 @@ async def start_attempt(redis: Redis, job_id: str, *, attempt: int, worker_id: s
 
         return writes
 
-    return await transition(redis, job_id, decide)
+    committed = await _transition(redis, job_id, decide)
+    if committed is None:
+        return None
+    record, raw = committed
+    return record, raw.get(b"input", b"null"), raw.get(b"params", b"{}")
 
 
 async def record_event(
@@ -190,7 +198,3 @@ async def request_cancel(redis: Redis, job_id: str) -> JobRecord | None:
 
     await transition(redis, job_id, decide)
     return await get_job(redis, job_id)
-
-
-async def cancel_requested(redis: Redis, job_id: str) -> bool:
-    return bool(await redis.exists(keys.job_cancel(job_id)))

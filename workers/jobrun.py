@@ -48,19 +48,33 @@ class WorkerRuntime:
 async def mpc_job(ctx: dict[str, Any], job_id: str) -> None:
     runtime: WorkerRuntime = ctx["mpc"]
     attempt = int(ctx.get("job_try", 1))
-    with log_context(job_id=job_id, queue=runtime.limits.name, attempt=attempt):
-        started = time.perf_counter()
-        record = await store.start_attempt(runtime.redis, job_id, attempt=attempt, worker_id=runtime.worker_id)
-        if record is None:
-            log.info("job is gone or already final; not running it")
-            return
-        with log_context(task=record.task, request_id=record.request_id):
-            outcome = await _attempt(runtime, record, attempt)
-            duration_ms = round((time.perf_counter() - started) * 1000, 1)
-            log.info("job %s", outcome, extra={"outcome": outcome, "duration_ms": duration_ms})
+    # Listen for a cancel before the job is marked processing: a cancel that sees
+    # `processing` is then always heard, and one that sees `queued` ends the job itself.
+    cancel = runtime.cancel_events[job_id] = asyncio.Event()
+    try:
+        with log_context(job_id=job_id, queue=runtime.limits.name, attempt=attempt):
+            started = time.perf_counter()
+            begun = await store.start_attempt(runtime.redis, job_id, attempt=attempt, worker_id=runtime.worker_id)
+            if begun is None:
+                log.info("job is gone or already final; not running it")
+                return
+            record, input_json, params_json = begun
+            with log_context(task=record.task, request_id=record.request_id):
+                outcome = await _attempt(runtime, record, attempt, input_json, params_json, cancel)
+                duration_ms = round((time.perf_counter() - started) * 1000, 1)
+                log.info("job %s", outcome, extra={"outcome": outcome, "duration_ms": duration_ms})
+    finally:
+        runtime.cancel_events.pop(job_id, None)
 
 
-async def _attempt(runtime: WorkerRuntime, record: JobRecord, attempt: int) -> str:
+async def _attempt(
+    runtime: WorkerRuntime,
+    record: JobRecord,
+    attempt: int,
+    input_json: bytes,
+    params_json: bytes,
+    cancel: asyncio.Event,
+) -> str:
     """Run one attempt; return its outcome for the log (the final status it wrote)."""
     job_id = record.id
     if attempt > MAX_ATTEMPTS:
@@ -70,7 +84,6 @@ async def _attempt(runtime: WorkerRuntime, record: JobRecord, attempt: int) -> s
     handler = runtime.handlers.get(record.task)
     if handler is None:
         return await _finish(runtime.redis, job_id, error=_no_handler(record.task, runtime.limits.name))
-    input_json, params_json = await store.get_payload(runtime.redis, job_id)
     job = JobContext(
         job_id=job_id,
         task=record.task,
@@ -80,14 +93,7 @@ async def _attempt(runtime: WorkerRuntime, record: JobRecord, attempt: int) -> s
         params=msgspec.json.decode(params_json),
         redis=runtime.redis,
     )
-    cancel = asyncio.Event()
-    runtime.cancel_events[job_id] = cancel
-    try:
-        if await store.cancel_requested(runtime.redis, job_id):
-            cancel.set()
-        return await _run(runtime, job, handler(job), cancel)
-    finally:
-        runtime.cancel_events.pop(job_id, None)
+    return await _run(runtime, job, handler(job), cancel)
 
 
 async def _run(runtime: WorkerRuntime, job: JobContext, work: Any, cancel: asyncio.Event) -> str:

@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 import msgspec
+import uvloop
 from arq.connections import RedisSettings, create_pool
 from arq.constants import in_progress_key_prefix
 from arq.worker import Worker, func
@@ -160,6 +161,9 @@ def build_worker(settings: Settings, queue_class: str, handler_modules: str = ""
 
 def run_worker(settings: Settings, catalog: Catalog, queue_class: str, **_: Any) -> None:
     configure_logging(settings.log_level)
+    # arq's Worker takes the current event loop in __init__: make it uvloop's, which cuts
+    # the cost of each Redis round trip on the pickup path.
+    asyncio.set_event_loop(uvloop.new_event_loop())
     unknown = [t for t in load_handlers(settings.worker_handlers) if t not in catalog.tasks]
     if unknown:
         log.warning("handlers registered for tasks not in the catalog: %s", ", ".join(unknown))

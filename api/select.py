@@ -1,0 +1,208 @@
+"""`POST /api/select-model` and `POST /api/orchestrate`: decode with msgspec, ask the brain.
+
+This is the gateway's hot synchronous path, so bodies are decoded straight into Structs
+(no pydantic) and answers are encoded by msgspec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import msgspec
+
+from api.body import decode
+from api.errors import NotImplementedYet, Unprocessable
+from api.state import AppState
+from brain import BrainError, NoCandidate, PlannedStep, Selection, SelectionRequest, estimate_tokens, plan_for, select
+from catalog.schema import CAPABILITIES, PROVIDERS, SPEEDS, TIERS, Capability, Model, Provider, Speed, Tier
+
+T = TypeVar("T")
+Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+ModelName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class ProvidersFilter(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    allow: Annotated[tuple[Provider, ...], msgspec.Meta(max_length=len(PROVIDERS))] = ()
+    deny: Annotated[tuple[Provider, ...], msgspec.Meta(max_length=len(PROVIDERS))] = ()
+
+
+class SelectBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    task: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    tier: Tier | None = None
+    speed: Speed | None = None
+    domains: Annotated[tuple[Slug, ...], msgspec.Meta(max_length=32)] = ()
+    domains_required: bool = False
+    capabilities: Annotated[tuple[Capability, ...], msgspec.Meta(max_length=len(CAPABILITIES))] = ()
+    providers: ProvidersFilter | None = None
+    min_context: Annotated[int, msgspec.Meta(ge=1, le=100_000_000)] | None = None
+    messages: Annotated[list[Any], msgspec.Meta(max_length=100_000)] | None = None
+    input: Any = None
+    allow_downgrade: bool = False
+    fallbacks: Annotated[int, msgspec.Meta(ge=0, le=8)] = 3
+    model: ModelName | None = None
+    explain: bool = False
+
+
+class OrchestrateBody(SelectBody, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    execute: bool = False
+
+
+class ModelRef(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    provider: str
+    provider_id: str
+
+
+class ChosenModel(ModelRef, frozen=True, kw_only=True):
+    modality: str
+    tier: str
+    speed: str
+
+
+class SelectResponse(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    task: str
+    model: ChosenModel
+    fallbacks: tuple[ModelRef, ...]
+    tier_requested: str
+    tier_used: str
+    notes: tuple[str, ...] = ()
+    catalog_version: str
+    explain: Any = None
+
+
+class PlanStepResponse(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    id: str
+    task: str
+    description: str
+    depends_on: tuple[str, ...]
+    inputs: tuple[dict[str, str], ...]
+    model: ChosenModel
+    fallbacks: tuple[ModelRef, ...]
+    notes: tuple[str, ...] = ()
+    explain: Any = None
+
+
+class PlanResponse(msgspec.Struct, frozen=True, kw_only=True):
+    object: str = "plan"
+    task: str
+    description: str
+    steps: tuple[PlanStepResponse, ...]
+    catalog_version: str
+
+
+_select_body = msgspec.json.Decoder(SelectBody)
+_orchestrate_body = msgspec.json.Decoder(OrchestrateBody)
+
+# Fields whose bad values get the allowed values spelled out in the 422.
+_ALLOWED = {"tier": TIERS, "speed": SPEEDS, "capabilities": CAPABILITIES, "providers": PROVIDERS}
+
+
+def select_model(state: AppState, raw: bytes) -> SelectResponse:
+    body = _decode(raw, _select_body)
+    selection = _ask(state, lambda: select(state.index, to_request(body), state.provider_health.current), body.task)
+    state.metrics.selections.labels(selection.task, selection.tier_used, selection.model.provider).inc()
+    return SelectResponse(
+        task=selection.task,
+        model=chosen(selection.model),
+        fallbacks=tuple(ref(m) for m in selection.fallbacks),
+        tier_requested=selection.tier_requested,
+        tier_used=selection.tier_used,
+        notes=selection.notes,
+        catalog_version=state.catalog.version,
+        explain=selection.explain,
+    )
+
+
+def orchestrate(state: AppState, raw: bytes) -> PlanResponse:
+    body = _decode(raw, _orchestrate_body)
+    if body.execute:
+        raise NotImplementedYet(
+            "Running plans is not available yet: the step job functions (chat, media) are not deployed. "
+            "Send the request without 'execute' to get the plan.",
+            param="execute",
+        )
+    plan = _ask(state, lambda: plan_for(state.index, to_request(body), state.provider_health.current), body.task)
+    return PlanResponse(
+        task=plan.plan,
+        description=plan.description,
+        steps=tuple(plan_step(step.selection, step) for step in plan.steps),
+        catalog_version=state.catalog.version,
+    )
+
+
+def to_request(body: SelectBody) -> SelectionRequest:
+    min_context = body.min_context
+    if min_context is None and (body.messages is not None or body.input is not None):
+        estimated = estimate_tokens(body.messages if body.messages is not None else body.input)
+        min_context = estimated or None
+    return SelectionRequest(
+        task=body.task,
+        tier=body.tier,
+        speed=body.speed,
+        domains=body.domains,
+        domains_required=body.domains_required,
+        capabilities=body.capabilities,
+        providers_allow=body.providers.allow if body.providers else (),
+        providers_deny=body.providers.deny if body.providers else (),
+        min_context=min_context,
+        allow_downgrade=body.allow_downgrade,
+        max_fallbacks=body.fallbacks,
+        explain=body.explain,
+        model=None if body.model == "auto" else body.model,
+    )
+
+
+def chosen(model: Model) -> ChosenModel:
+    return ChosenModel(
+        id=model.id,
+        provider=model.provider,
+        provider_id=model.provider_id,
+        modality=model.modality,
+        tier=model.tier,
+        speed=model.speed,
+    )
+
+
+def ref(model: Model) -> ModelRef:
+    return ModelRef(id=model.id, provider=model.provider, provider_id=model.provider_id)
+
+
+def plan_step(selection: Selection, step: PlannedStep) -> PlanStepResponse:
+    return PlanStepResponse(
+        id=step.id,
+        task=step.task,
+        description=step.description,
+        depends_on=step.depends_on,
+        inputs=tuple({"name": i.name, "source": i.source} for i in step.inputs),
+        model=chosen(selection.model),
+        fallbacks=tuple(ref(m) for m in selection.fallbacks),
+        notes=selection.notes,
+        explain=selection.explain,
+    )
+
+
+def _decode(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
+    try:
+        return decode(raw, decoder)
+    except Unprocessable as exc:
+        root = (exc.param or "").split(".")[0].split("[")[0]
+        allowed = _ALLOWED.get(root)
+        if allowed is not None and "Invalid enum value" in exc.message:
+            exc.message += f"; allowed values: {', '.join(allowed)}"
+        raise
+
+
+def _ask(state: AppState, question: Callable[[], T], task: str) -> T:
+    try:
+        return question()
+    except NoCandidate as exc:
+        state.metrics.selection_failures.labels(_task_label(state, task), exc.constraint).inc()
+        raise Unprocessable(exc.message, code=exc.code, param=exc.constraint) from None
+    except BrainError as exc:
+        raise Unprocessable(exc.message, code=exc.code, param=exc.param) from None
+
+
+def _task_label(state: AppState, task: str) -> str:
+    """Metric labels stay bounded: a task name is used only if the catalog knows it."""
+    return task if task in state.catalog.tasks or task in state.catalog.plans else "unknown"
