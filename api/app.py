@@ -19,7 +19,7 @@ from api.errors import APIError, ErrorBody, ErrorEnvelope, ServiceUnavailable
 from api.middleware import ObservabilityMiddleware
 from api.provider_health import ProviderHealth
 from api.routes import catalog as catalog_routes
-from api.routes import health, jobs, select
+from api.routes import chat, health, jobs, select
 from api.state import AppState
 from brain import Index
 from catalog import Catalog
@@ -72,6 +72,7 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
     app.include_router(catalog_routes.router)
     app.include_router(jobs.router)
     app.include_router(select.router)
+    app.include_router(chat.router)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:

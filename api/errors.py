@@ -41,12 +41,19 @@ class APIError(Exception):
         code: str | None = None,
         param: str | None = None,
         headers: dict[str, str] | None = None,
+        status: int | None = None,
+        type: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code if code is not None else self.default_code
         self.param = param
         self.headers = headers or {}
+        # Per-instance overrides, for errors relayed from a job with their own status.
+        if status is not None:
+            self.status = status
+        if type is not None:
+            self.type = type
 
     def envelope(self) -> ErrorEnvelope:
         return ErrorEnvelope(ErrorBody(message=self.message, type=self.type, code=self.code, param=self.param))

@@ -73,3 +73,5 @@ def configure_logging(level: str) -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    # httpx logs every request at INFO: the workers' LiteLLM calls are logged by us instead.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

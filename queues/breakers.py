@@ -1,19 +1,49 @@
-"""Provider circuit-breaker state in Redis: written by workers, read by gateways.
+"""Provider circuit breakers, shared by every worker through Redis; read by gateways.
 
-One hash per provider at `keys.breaker(provider)` with fields `state` (`closed`,
-`half_open`, `open`) and optionally `score` (0..1, recent success ratio). A provider with
-no hash is closed.
+One hash per provider at `keys.breaker(provider)`:
+  state            closed | open | half_open (no hash = closed)
+  consecutive      failures in a row
+  window_start     start of the current error-rate window (Unix seconds)
+  window_ok/fail   calls in that window
+  opened_at        when the breaker last opened
+  score            recent success ratio (0..1), for the brain's ordering of broken providers
+
+Policy: open after `CONSECUTIVE_FAILURES` failures in a row, or when a window of at least
+`WINDOW_MIN_CALLS` calls has an error rate of `WINDOW_ERROR_RATE` or more. After
+`COOL_OFF_S` one caller wins the probe (SET NX) and the breaker is half-open; its success
+closes the breaker, its failure opens it again. Transitions use WATCH so two workers never
+both apply one.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
 
 from redis.asyncio import Redis
+from redis.exceptions import WatchError
 
 from queues import keys
 
+BreakerState = Literal["closed", "half_open", "open"]
 STATES = ("closed", "half_open", "open")
+
+CONSECUTIVE_FAILURES = 5
+WINDOW_S = 30.0
+WINDOW_MIN_CALLS = 20
+WINDOW_ERROR_RATE = 0.5
+COOL_OFF_S = 10.0
+PROBE_TTL_S = 30  # a probe that never reports (its worker died) frees the slot after this
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    provider: str
+    before: BreakerState
+    after: BreakerState
+    reason: str
 
 
 async def read_states(redis: Redis, providers: Iterable[str]) -> dict[str, tuple[str, float | None]]:
@@ -25,7 +55,89 @@ async def read_states(redis: Redis, providers: Iterable[str]) -> dict[str, tuple
         replies = await pipe.execute()
     states: dict[str, tuple[str, float | None]] = {}
     for provider, (state, score) in zip(names, replies, strict=True):
-        if state is None or state.decode() not in STATES or state == b"closed":
+        if state is None or state == b"closed" or state.decode() not in STATES:
             continue
         states[provider] = (state.decode(), float(score) if score is not None else None)
     return states
+
+
+async def allow_call(
+    redis: Redis, provider: str, *, cool_off_s: float = COOL_OFF_S, now: float | None = None
+) -> tuple[bool, Transition | None]:
+    """May a worker call `provider` now? Open breakers refuse until the cool-off ends, then
+    let exactly one probe through (half-open)."""
+    now = time.time() if now is None else now
+    state, opened_at = await redis.hmget(keys.breaker(provider), ["state", "opened_at"])  # type: ignore[misc]
+    if state is None or state == b"closed":
+        return True, None
+    if state == b"open" and now - float(opened_at or 0) < cool_off_s:
+        return False, None
+    # Cool-off over (or half-open with a dead probe): one caller gets the probe slot.
+    if not await redis.set(keys.breaker_probe(provider), b"1", nx=True, ex=PROBE_TTL_S):
+        return False, None
+    if state == b"open":
+        await redis.hset(keys.breaker(provider), "state", "half_open")  # type: ignore[misc]
+        return True, Transition(provider, "open", "half_open", f"cool-off of {cool_off_s:g} s over; probing")
+    return True, None
+
+
+async def record_success(redis: Redis, provider: str, *, now: float | None = None) -> Transition | None:
+    return await _record(redis, provider, ok=True, now=time.time() if now is None else now)
+
+
+async def record_failure(redis: Redis, provider: str, *, now: float | None = None) -> Transition | None:
+    return await _record(redis, provider, ok=False, now=time.time() if now is None else now)
+
+
+async def _record(redis: Redis, provider: str, *, ok: bool, now: float) -> Transition | None:
+    key = keys.breaker(provider)
+    while True:
+        async with redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(key)
+                raw = await pipe.hgetall(key)  # type: ignore[misc]
+                fields = {k.decode(): v.decode() for k, v in raw.items()}
+                state: BreakerState = fields.get("state", "closed")
+                consecutive = 0 if ok else int(fields.get("consecutive", 0)) + 1
+                window_start = float(fields.get("window_start", now))
+                window_ok, window_fail = int(fields.get("window_ok", 0)), int(fields.get("window_fail", 0))
+                if now - window_start > WINDOW_S:
+                    window_start, window_ok, window_fail = now, 0, 0
+                window_ok += ok
+                window_fail += not ok
+                calls = window_ok + window_fail
+                after, reason = _next_state(state, ok, consecutive, window_fail, calls)
+                update = {
+                    "state": after,
+                    "consecutive": str(consecutive),
+                    "window_start": repr(window_start),
+                    "window_ok": str(window_ok),
+                    "window_fail": str(window_fail),
+                    "score": f"{window_ok / calls:.3f}",
+                }
+                if after == "open" and state != "open":
+                    update["opened_at"] = repr(now)
+                pipe.multi()  # type: ignore[no-untyped-call]
+                pipe.hset(key, mapping=update)
+                pipe.expire(key, 3600)  # an idle provider's breaker history fades away
+                if after != "half_open":
+                    pipe.delete(keys.breaker_probe(provider))
+                await pipe.execute()
+            except WatchError:
+                continue
+        return Transition(provider, state, after, reason) if after != state else None
+
+
+def _next_state(
+    state: BreakerState, ok: bool, consecutive: int, window_fail: int, calls: int
+) -> tuple[BreakerState, str]:
+    if state == "half_open":
+        return ("closed", "probe succeeded") if ok else ("open", "probe failed")
+    if state == "open":
+        # A success reported while open comes from a call started before it opened.
+        return state, ""
+    if not ok and consecutive >= CONSECUTIVE_FAILURES:
+        return "open", f"{consecutive} consecutive failures"
+    if not ok and calls >= WINDOW_MIN_CALLS and window_fail / calls >= WINDOW_ERROR_RATE:
+        return "open", f"error rate {window_fail / calls:.0%} over {calls} calls"
+    return "closed", ""

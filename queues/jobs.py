@@ -13,13 +13,16 @@ FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
 
 
 class JobError(msgspec.Struct, frozen=True, kw_only=True):
-    """OpenAI error-envelope fields plus whether trying again may help."""
+    """OpenAI error-envelope fields plus whether trying again may help, and (for jobs that
+    stand behind a synchronous endpoint such as chat) the HTTP status to answer with."""
 
     message: str
     type: str = "server_error"
     code: str | None = None
     param: str | None = None
     retryable: bool = False
+    status: int | None = None
+    retry_after: float | None = None
 
 
 class JobRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -39,6 +39,10 @@ def breaker(provider: str) -> str:
     return f"{BREAKER}{provider}"
 
 
+def breaker_probe(provider: str) -> str:
+    return f"{BREAKER}{provider}:probe"
+
+
 def job(job_id: str) -> str:
     return f"{JOB}{job_id}"
 

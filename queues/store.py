@@ -24,6 +24,8 @@ from queues.jobs import JobError, JobRecord, encode_json, record_from_hash
 Writes = Callable[[Pipeline], None]
 Decision = Callable[[JobRecord], Writes | None]
 
+# Events written while a job runs expire at least this late; `finish` sets the final TTL.
+EVENTS_TTL_WHILE_RUNNING_S = 7200
 # How long a job's cancel flag lives: longer than any job may run.
 CANCEL_FLAG_TTL_S = 7200
 
@@ -113,6 +115,14 @@ async def record_event(
         return writes
 
     return await transition(redis, job_id, decide) is not None
+
+
+async def append_output(redis: Redis, job_id: str, data: Any) -> None:
+    """An `output` event in one round trip, without the final-state check of `record_event`:
+    streamed tokens are the hot path, and the job's own runner is their only writer."""
+    async with redis.pipeline(transaction=False) as pipe:
+        add_event(pipe, job_id, "output", data, ttl_s=EVENTS_TTL_WHILE_RUNNING_S)
+        await pipe.execute()
 
 
 async def finish(

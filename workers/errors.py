@@ -9,7 +9,16 @@ class JobFailed(Exception):
     """Fail the job with this error (OpenAI envelope fields plus `retryable`)."""
 
     def __init__(
-        self, message: str, *, type: str = "server_error", code: str | None = None, retryable: bool = False
+        self,
+        message: str,
+        *,
+        type: str = "server_error",
+        code: str | None = None,
+        retryable: bool = False,
+        status: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
-        self.error = JobError(message=message, type=type, code=code, retryable=retryable)
+        self.error = JobError(
+            message=message, type=type, code=code, retryable=retryable, status=status, retry_after=retry_after
+        )

@@ -22,6 +22,7 @@ from queues.classes import QueueClassLimits
 from queues.jobs import JobError, JobRecord
 from workers.context import Handlers, JobContext
 from workers.errors import JobFailed
+from workers.litellm import LiteLLMClient
 
 log = logging.getLogger("mpc.worker")
 
@@ -37,6 +38,7 @@ class WorkerRuntime:
     handlers: Handlers
     limits: QueueClassLimits
     worker_id: str
+    litellm: LiteLLMClient
     cancel_events: dict[str, asyncio.Event] = field(default_factory=dict)
 
     def cancel(self, job_id: str) -> None:

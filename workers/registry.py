@@ -1,8 +1,9 @@
 """Which job handlers a worker runs, by task id.
 
-Built-in handlers are registered in `BUILTIN_HANDLERS` by the issues that add them (chat,
-media, orchestration). `MPC_WORKER_HANDLERS` names extra modules (comma-separated), each
-exposing `HANDLERS: Mapping[str, Handler]`; the tests register their job functions this way.
+Built-in: every text task of the catalog runs through the chat handler (LiteLLM chat
+completions down the brain's fallback chain). `MPC_WORKER_HANDLERS` names extra modules
+(comma-separated), each exposing `HANDLERS: Mapping[str, Handler]`, which override the
+built-ins for their tasks; the tests register their job functions this way.
 """
 
 from __future__ import annotations
@@ -10,13 +11,23 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 
+from redis.asyncio import Redis
+
+from catalog import Catalog
+from workers.chat import ChatHandler
 from workers.context import Handler, Handlers
+from workers.litellm import LiteLLMClient
 
-BUILTIN_HANDLERS: Mapping[str, Handler] = {}
+
+def builtin_handlers(
+    catalog: Catalog, litellm: LiteLLMClient, redis: Redis, *, breaker_cool_off_s: float
+) -> dict[str, Handler]:
+    chat = ChatHandler(litellm=litellm, redis=redis, cool_off_s=breaker_cool_off_s)
+    return {task.id: chat for task in catalog.tasks.values() if task.modality == "text"}
 
 
-def load_handlers(extra_modules: str = "") -> Handlers:
-    handlers: dict[str, Handler] = dict(BUILTIN_HANDLERS)
+def load_handlers(builtin: Mapping[str, Handler], extra_modules: str = "") -> Handlers:
+    handlers: dict[str, Handler] = dict(builtin)
     for name in (m.strip() for m in extra_modules.split(",")):
         if not name:
             continue

@@ -20,7 +20,6 @@ import os
 import secrets
 import socket
 import time
-from typing import Any
 
 import msgspec
 import uvloop
@@ -37,7 +36,8 @@ from queues.redis import connect
 from queues.settings import Settings
 from queues.submit import JOB_FUNCTION
 from workers.jobrun import WorkerRuntime, mpc_job
-from workers.registry import load_handlers
+from workers.litellm import LiteLLMClient
+from workers.registry import builtin_handlers, load_handlers
 
 log = logging.getLogger("mpc.worker")
 
@@ -45,6 +45,7 @@ IN_PROGRESS_TTL_S = 10.0
 HEARTBEAT_INTERVAL_S = 2.0
 WORKER_HEARTBEAT_TTL_S = 10
 FALLBACK_POLL_S = 1.0
+LITELLM_PROBE_INTERVAL_S = 10.0
 # arq's own try limit is set out of reach: arq would otherwise fail a job without calling
 # mpc_job, leaving our record `processing` forever. mpc_job enforces MAX_ATTEMPTS instead.
 ARQ_MAX_TRIES = 1000
@@ -93,6 +94,7 @@ class MPCWorker(Worker):
             await asyncio.gather(*background, return_exceptions=True)
             with contextlib.suppress(RedisError, OSError):
                 await self.runtime.redis.delete(self._heartbeat_key)
+            await self.runtime.litellm.close()
 
     @property
     def _heartbeat_key(self) -> str:
@@ -125,7 +127,8 @@ class MPCWorker(Worker):
             await client.aclose()
 
     async def _heartbeat(self) -> None:
-        """Renew running jobs' in-progress marks and announce this worker."""
+        """Renew running jobs' in-progress marks, announce this worker, report on LiteLLM."""
+        next_probe = 0.0
         while True:
             running = [job_id for job_id, task in self.tasks.items() if not task.done()]
             info = {
@@ -146,25 +149,50 @@ class MPCWorker(Worker):
                     await pipe.execute()
             except (RedisError, OSError) as exc:
                 log.warning("heartbeat failed (%s)", type(exc).__name__)
+            if time.monotonic() >= next_probe:
+                next_probe = time.monotonic() + LITELLM_PROBE_INTERVAL_S
+                await self._report_litellm()
             await asyncio.sleep(HEARTBEAT_INTERVAL_S)
 
+    async def _report_litellm(self) -> None:
+        """Record what this worker sees of LiteLLM, for the gateway's /health."""
+        ok = await self.runtime.litellm.liveliness()
+        seen = {"status": "ok" if ok else "down", "at": repr(time.time()), "worker": self.runtime.worker_id}
+        if not ok:
+            seen["detail"] = "LiteLLM's /health/liveliness did not answer 200"
+        try:
+            async with self.pool.pipeline(transaction=False) as pipe:
+                pipe.delete(keys.LITELLM_SEEN)
+                pipe.hset(keys.LITELLM_SEEN, mapping=seen)
+                pipe.expire(keys.LITELLM_SEEN, int(LITELLM_PROBE_INTERVAL_S * 3))
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("could not record LiteLLM status (%s)", type(exc).__name__)
 
-def build_worker(settings: Settings, queue_class: str, handler_modules: str = "") -> MPCWorker:
+
+def build_worker(settings: Settings, catalog: Catalog, queue_class: str) -> MPCWorker:
+    redis = connect(settings.redis_url)
+    litellm = LiteLLMClient.from_settings(settings)
     runtime = WorkerRuntime(
-        redis=connect(settings.redis_url),
-        handlers=load_handlers(handler_modules),
+        redis=redis,
+        handlers=load_handlers(
+            builtin_handlers(catalog, litellm, redis, breaker_cool_off_s=settings.breaker_cool_off_s),
+            settings.worker_handlers,
+        ),
         limits=QUEUE_CLASS_LIMITS[queue_class],
         worker_id=f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}",
+        litellm=litellm,
     )
     return MPCWorker(runtime, redis_url=settings.redis_url, shutdown_grace_s=settings.worker_shutdown_grace_s)
 
 
-def run_worker(settings: Settings, catalog: Catalog, queue_class: str, **_: Any) -> None:
+def run_worker(settings: Settings, catalog: Catalog, queue_class: str) -> None:
     configure_logging(settings.log_level)
     # arq's Worker takes the current event loop in __init__: make it uvloop's, which cuts
     # the cost of each Redis round trip on the pickup path.
     asyncio.set_event_loop(uvloop.new_event_loop())
-    unknown = [t for t in load_handlers(settings.worker_handlers) if t not in catalog.tasks]
+    worker = build_worker(settings, catalog, queue_class)
+    unknown = [t for t in worker.runtime.handlers if t not in catalog.tasks]
     if unknown:
         log.warning("handlers registered for tasks not in the catalog: %s", ", ".join(unknown))
-    build_worker(settings, queue_class, settings.worker_handlers).run()
+    worker.run()

@@ -16,15 +16,24 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class WorkerProcess:
-    def __init__(self, redis_url: str, queue_class: str, grace_s: int = 5) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        queue_class: str,
+        grace_s: int = 5,
+        *,
+        handlers: str = "tests.workers.handlers",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         env = dict(os.environ)
         env.update(
             MPC_REDIS_URL=redis_url,
-            MPC_WORKER_HANDLERS="tests.workers.handlers",
+            MPC_WORKER_HANDLERS=handlers,
             MPC_WORKER_SHUTDOWN_GRACE_S=str(grace_s),
             MPC_LOG_LEVEL="WARNING",
             PYTHONPATH=str(REPO),
         )
+        env.update(extra_env or {})
         self.queue_class = queue_class
         self.redis_url = redis_url
         self.process = subprocess.Popen(

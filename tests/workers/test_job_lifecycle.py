@@ -82,6 +82,8 @@ def test_handler_failure_and_crash_end_failed_without_leaking(
         "code": "bad_input",
         "param": None,
         "retryable": False,
+        "status": None,
+        "retry_after": None,
     }
     crashed = wait_final(api, api.post("/api/jobs", json={"task": "translate", "input": {}}).json()["id"])
     assert crashed["status"] == "failed" and crashed["error"]["code"] == "internal_error"

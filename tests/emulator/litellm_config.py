@@ -1,0 +1,59 @@
+"""A LiteLLM config that points the project's deployments at the provider emulator.
+
+Starts from `compose/litellm/config.yaml` (the one `mpc-api catalog check` keeps in step
+with the catalog) and only sets `api_base`, so LiteLLM's real provider adapters run.
+Providers the emulator does not speak yet get an `api_base` under `/unemulated/`, which it
+answers 404: calls to them fail like a missing model and the gateway falls back.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from tests.emulator.control import providers
+
+# LiteLLM route prefix -> emulator provider name.
+EMULATED = {
+    "openai": "openai",
+    "groq": "groq",
+    "together_ai": "together",
+    "deepinfra": "deepinfra",
+    "cometapi": "cometapi",
+    "huggingface": "huggingface",
+    "anthropic": "anthropic",
+    "gemini": "gemini",
+}
+
+# Environment a LiteLLM proxy needs to run offline and quietly.
+OFFLINE_ENV = {
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # do not fetch the price map at start-up
+    "HF_HUB_OFFLINE": "1",  # do not try to download tokenizers (each try waits on DNS)
+    "TRANSFORMERS_OFFLINE": "1",
+    "LITELLM_TELEMETRY": "False",
+    "DISABLE_SCHEMA_UPDATE": "True",
+}
+
+
+def emulated_config(raw: Mapping[str, Any], emulator_base: str) -> dict[str, Any]:
+    config = copy.deepcopy(dict(raw))
+    prefixes = providers()
+    for entry in config["model_list"]:
+        params = entry["litellm_params"]
+        route = params["model"].split("/", 1)[0]
+        emulated = EMULATED.get(route)
+        if emulated is not None:
+            params["api_base"] = emulator_base + prefixes[emulated]
+        else:
+            params["api_base"] = f"{emulator_base}/unemulated/{route}"
+    general = config.setdefault("general_settings", {})
+    for endpoint in general.get("pass_through_endpoints") or []:
+        endpoint["target"] = f"{emulator_base}{endpoint['path']}"
+    return config
+
+
+def env_references(raw: Mapping[str, Any]) -> set[str]:
+    """Every `os.environ/NAME` the config reads (dummy values let LiteLLM start offline)."""
+    return set(re.findall(r"os\.environ/([A-Z0-9_]+)", repr(raw)))

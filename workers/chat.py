@@ -1,0 +1,204 @@
+"""The chat job: call LiteLLM down the brain's fallback chain, streaming into Redis.
+
+The gateway resolved the model chain (it holds the brain and the health snapshot); this
+handler walks it. A provider error before the first token (429, 5xx, timeout, connection
+error) moves to the next model; a client error (400, 401, …) does not. Once a token has
+been sent the answer is committed to that model: a later failure fails the job, and the
+gateway ends the client's stream with an error chunk and no `[DONE]`.
+
+Stream chunks become `output` events as they arrive, with `model` rewritten to the
+canonical id of the model answering. Usage is moved to a chunk of its own
+(`{"choices": [], "usage": …}`) and only sent when the client asked for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+
+from queues import breakers, store
+from workers.context import JobContext
+from workers.errors import JobFailed
+from workers.litellm import LiteLLMClient, UpstreamError
+
+log = logging.getLogger("mpc.chat")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    id: str
+    provider: str
+    provider_id: str
+
+
+class StreamBroken(Exception):
+    """The stream failed after its first chunk was sent on."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChatHandler:
+    litellm: LiteLLMClient
+    redis: Redis
+    cool_off_s: float = breakers.COOL_OFF_S
+
+    async def __call__(self, job: JobContext) -> Any:
+        chain = [Target(**t) for t in job.params.get("chain", [])]
+        if not chain:
+            raise JobFailed("No model to call.", type="invalid_request_error", code="no_candidate")
+        stream = bool(job.params.get("stream", False))
+        last: UpstreamError | None = None
+        for target in await self._callable(chain):
+            try:
+                if stream:
+                    return await self._stream(job, target)
+                return await self._complete(job, target)
+            except UpstreamError as exc:
+                await self._failed(target, exc)
+                if not exc.fallback:
+                    raise _job_failed(exc) from None
+                last = exc
+                await job.log(f"{target.id} failed before answering ({exc.code}); trying the next model")
+        assert last is not None
+        raise _job_failed(last, exhausted=True)
+
+    async def _callable(self, chain: list[Target]) -> list[Target]:
+        """The chain without providers whose breaker refuses calls; if every one refuses,
+        the whole chain (an answer from a struggling provider beats no answer)."""
+        allowed: list[Target] = []
+        for target in chain:
+            ok, transition = await breakers.allow_call(self.redis, target.provider, cool_off_s=self.cool_off_s)
+            if transition is not None:
+                _log_transition(transition)
+            if ok:
+                allowed.append(target)
+        return allowed or chain
+
+    async def _complete(self, job: JobContext, target: Target) -> dict[str, Any]:
+        answer = await self.litellm.chat(_body(job.input, target, stream=False))
+        await self._succeeded(target)
+        answer["model"] = target.id
+        answer["object"] = "chat.completion"
+        return answer
+
+    async def _stream(self, job: JobContext, target: Target) -> dict[str, Any]:
+        include_usage = bool(job.params.get("include_usage", False))
+        sent = 0
+        usage: Any = None
+        finish_reason: str | None = None
+        try:
+            async with self.litellm.chat_stream(_body(job.input, target, stream=True)) as lines:
+                async for chunk in _chunks(lines):
+                    if "error" in chunk:
+                        raise StreamBroken(_chunk_error(chunk))
+                    chunk["model"] = target.id
+                    if chunk.get("usage"):
+                        usage = chunk["usage"]
+                    chunk.pop("usage", None)
+                    choices = chunk.get("choices") or []
+                    if not choices:
+                        continue  # a usage-only chunk: sent once, at the end
+                    finish_reason = choices[0].get("finish_reason") or finish_reason
+                    await store.append_output(self.redis, job.job_id, chunk)
+                    sent += 1
+        except UpstreamError as exc:
+            if sent == 0:
+                raise  # nothing sent yet: the caller records it and falls back
+            await self._failed(target, exc)
+            raise _mid_stream(exc.message) from None
+        except StreamBroken as exc:
+            broken = UpstreamError(str(exc), status=502, code="upstream_error", fallback=True)
+            if sent == 0:
+                raise broken from None
+            await self._failed(target, broken)
+            raise _mid_stream(str(exc)) from None
+        if finish_reason is None:
+            # The stream ended without a final chunk: a cut answer must never look complete.
+            cut = UpstreamError(
+                "The provider closed the stream early.", status=502, code="upstream_error", fallback=True
+            )
+            if sent == 0:
+                raise cut
+            await self._failed(target, cut)
+            raise _mid_stream("the provider closed the stream before the answer was complete")
+        await self._succeeded(target)
+        if include_usage and usage is not None:
+            usage_chunk = {"model": target.id, "object": "chat.completion.chunk", "choices": [], "usage": usage}
+            await store.append_output(self.redis, job.job_id, usage_chunk)
+        return {"model": target.id, "finish_reason": finish_reason, "usage": usage, "chunks": sent}
+
+    async def _succeeded(self, target: Target) -> None:
+        transition = await breakers.record_success(self.redis, target.provider)
+        if transition is not None:
+            _log_transition(transition)
+
+    async def _failed(self, target: Target, exc: UpstreamError) -> None:
+        if not exc.fallback:
+            return  # the request was wrong, not the provider
+        transition = await breakers.record_failure(self.redis, target.provider)
+        if transition is not None:
+            _log_transition(transition)
+
+
+def _body(request: Any, target: Target, *, stream: bool) -> dict[str, Any]:
+    body = dict(request)
+    body["model"] = target.provider_id
+    body["num_retries"] = 0  # MPC-API owns retries and fallbacks (see workers.litellm)
+    body["stream"] = stream
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    else:
+        body.pop("stream_options", None)
+    return body
+
+
+async def _chunks(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
+    """Decoded `data:` chunks of an OpenAI SSE stream, up to `[DONE]`."""
+    async for line in lines:
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        try:
+            chunk = msgspec.json.decode(data)
+        except msgspec.DecodeError:
+            raise StreamBroken("The provider sent a malformed stream chunk.") from None
+        if isinstance(chunk, dict):
+            yield chunk
+
+
+def _chunk_error(chunk: dict[str, Any]) -> str:
+    error = chunk.get("error")
+    message = error.get("message") if isinstance(error, dict) else None
+    return str(message or "The provider reported an error mid-stream.")[:500]
+
+
+def _job_failed(exc: UpstreamError, *, exhausted: bool = False) -> JobFailed:
+    message = f"Every model in the fallback chain failed; last error: {exc.message}" if exhausted else exc.message
+    error_type = "invalid_request_error" if exc.status in (400, 401, 403, 404, 413) else "server_error"
+    if exc.status == 429:
+        error_type = "rate_limit_error"
+    return JobFailed(
+        message, type=error_type, code=exc.code, retryable=exc.fallback, status=exc.status, retry_after=exc.retry_after
+    )
+
+
+def _mid_stream(message: str) -> JobFailed:
+    message = f"The answer was interrupted: {message}"
+    return JobFailed(message, type="server_error", code="stream_interrupted", retryable=True, status=502)
+
+
+def _log_transition(transition: breakers.Transition) -> None:
+    log.warning(
+        "breaker %s: %s -> %s (%s)",
+        transition.provider,
+        transition.before,
+        transition.after,
+        transition.reason,
+        extra={"provider": transition.provider, "breaker_from": transition.before, "breaker_to": transition.after},
+    )

@@ -1,0 +1,64 @@
+"""Starting a LiteLLM proxy as a child process, for `mpc-api dev` and the test suite.
+
+LiteLLM lives in its own virtual environment (compose/litellm/install.sh); MPC-API never
+imports it and only runs its `litellm` executable.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+INSTALL_SCRIPT = REPO / "compose" / "litellm" / "install.sh"
+START_TIMEOUT_S = 90.0
+
+
+def litellm_executable() -> Path:
+    """Install (idempotent, hash-checked) if needed, and return the `litellm` executable."""
+    result = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"installing LiteLLM failed:\n{result.stderr[-2000:]}")
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def start_litellm(
+    config: Path, port: int, env: Mapping[str, str], *, log: Path | None = None, executable: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start the proxy on 127.0.0.1:`port` and wait until `/health/liveliness` answers."""
+    exe = executable or litellm_executable()
+    out = open(log, "wb") if log is not None else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
+    process = subprocess.Popen(
+        [str(exe), "--config", str(config), "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"],
+        env={**os.environ, **env},
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    with httpx.Client(timeout=1.0) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"LiteLLM exited with code {process.returncode} during start-up (log: {log})")
+            try:
+                if client.get(f"http://127.0.0.1:{port}/health/liveliness").status_code == 200:
+                    return process
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"LiteLLM did not become healthy within {START_TIMEOUT_S:.0f} s (log: {log})")
+
+
+def stop_litellm(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
