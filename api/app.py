@@ -18,6 +18,7 @@ from api.body import encode
 from api.errors import APIError, ErrorBody, ErrorEnvelope, ServiceUnavailable
 from api.middleware import ObservabilityMiddleware
 from api.provider_health import ProviderHealth
+from api.queue_stats import QueueStats
 from api.routes import catalog as catalog_routes
 from api.routes import chat, health, jobs, select
 from api.state import AppState
@@ -42,7 +43,8 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = connect(settings.redis_url)
         blocking = connect(settings.redis_url, socket_timeout=None)
-        provider_health = ProviderHealth(redis, catalog.providers)
+        provider_health = ProviderHealth(redis, catalog.providers, metrics)
+        queue_stats = QueueStats(redis, metrics)
         app.state.mpc = AppState(
             settings=settings,
             catalog=catalog,
@@ -53,9 +55,11 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
             provider_health=provider_health,
         )
         provider_health.start()
+        queue_stats.start()
         try:
             yield
         finally:
+            await queue_stats.stop()
             await provider_health.stop()
             await redis.aclose()
             await blocking.aclose()

@@ -160,6 +160,7 @@ async def submit(state: AppState, plan: ChatPlan, owner: str, request_id: str) -
         request_id=request_id,
     )
     record, _ = await submit_job(state.redis, submission)
+    state.metrics.jobs_submitted.labels("interactive", plan.task).inc()
     return record
 
 

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from brain import HEALTHY, BreakerState, HealthSnapshot
+from metrics.definitions import BREAKER_STATE_VALUES, GatewayMetrics
 from queues.breakers import read_states
 
 log = logging.getLogger("mpc.health")
@@ -23,14 +24,18 @@ REFRESH_INTERVAL_S = 1.0
 
 
 class ProviderHealth:
-    def __init__(self, redis: Redis, providers: frozenset[str]) -> None:
+    def __init__(self, redis: Redis, providers: frozenset[str], metrics: GatewayMetrics) -> None:
         self._redis = redis
         self._providers = providers
+        self._metrics = metrics
         self.current: HealthSnapshot = HEALTHY
         self._task: asyncio.Task[None] | None = None
 
     async def refresh(self) -> None:
         states = await read_states(self._redis, self._providers)
+        for provider in self._providers:
+            state = states.get(provider, ("closed", None))[0]
+            self._metrics.breaker_state.labels(provider).set(BREAKER_STATE_VALUES[state])
         if not states and not self.current:
             return  # all closed before and after: keep the shared HEALTHY snapshot
         self.current = HealthSnapshot(

@@ -60,6 +60,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_shutdown_grace_s: int = 25
     worker_handlers: str = ""  # extra handler modules, see workers.registry
     breaker_cool_off_s: float = 10.0  # how long an open provider breaker refuses calls
+    worker_metrics_port: int = 0  # a worker's own /metrics port (0: not served)
 
     @property
     def auth_enabled(self) -> bool:
@@ -98,6 +99,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         kwargs["worker_shutdown_grace_s"] = _int(env, "MPC_WORKER_SHUTDOWN_GRACE_S", low=0, high=3600)
     if "MPC_BREAKER_COOL_OFF_S" in env:
         kwargs["breaker_cool_off_s"] = float(_int(env, "MPC_BREAKER_COOL_OFF_S", low=1, high=3600))
+    if "MPC_WORKER_METRICS_PORT" in env:
+        kwargs["worker_metrics_port"] = _int(env, "MPC_WORKER_METRICS_PORT", low=0, high=65535)
     if "MPC_WORKER_HANDLERS" in env:
         kwargs["worker_handlers"] = env["MPC_WORKER_HANDLERS"].strip()
     return Settings(**kwargs)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ canonical id of the model answering. Usage is moved to a chunk of its own
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,12 +22,14 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
+from metrics.definitions import WorkerMetrics
 from queues import breakers, store
 from workers.context import JobContext
 from workers.errors import JobFailed
 from workers.litellm import LiteLLMClient, UpstreamError
 
 log = logging.getLogger("mpc.chat")
+OPERATION = "chat"  # OTel gen_ai.operation.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,7 @@ class StreamBroken(Exception):
 class ChatHandler:
     litellm: LiteLLMClient
     redis: Redis
+    metrics: WorkerMetrics
     cool_off_s: float = breakers.COOL_OFF_S
 
     async def __call__(self, job: JobContext) -> Any:
@@ -53,15 +57,18 @@ class ChatHandler:
         stream = bool(job.params.get("stream", False))
         last: UpstreamError | None = None
         for target in await self._callable(chain):
+            started = time.perf_counter()
             try:
                 if stream:
-                    return await self._stream(job, target)
-                return await self._complete(job, target)
+                    return await self._stream(job, target, started)
+                return await self._complete(job, target, started)
             except UpstreamError as exc:
+                self._observe(target, started, error_type=exc.code)
                 await self._failed(target, exc)
                 if not exc.fallback:
                     raise _job_failed(exc) from None
                 last = exc
+                self.metrics.fallbacks.labels(target.provider, exc.code).inc()
                 await job.log(f"{target.id} failed before answering ({exc.code}); trying the next model")
         assert last is not None
         raise _job_failed(last, exhausted=True)
@@ -73,19 +80,22 @@ class ChatHandler:
         for target in chain:
             ok, transition = await breakers.allow_call(self.redis, target.provider, cool_off_s=self.cool_off_s)
             if transition is not None:
-                _log_transition(transition)
+                self._transition(transition)
             if ok:
                 allowed.append(target)
+            else:
+                self.metrics.fallbacks.labels(target.provider, "breaker_open").inc()
         return allowed or chain
 
-    async def _complete(self, job: JobContext, target: Target) -> dict[str, Any]:
+    async def _complete(self, job: JobContext, target: Target, started: float) -> dict[str, Any]:
         answer = await self.litellm.chat(_body(job.input, target, stream=False))
+        self._observe(target, started, usage=answer.get("usage"))
         await self._succeeded(target)
         answer["model"] = target.id
         answer["object"] = "chat.completion"
         return answer
 
-    async def _stream(self, job: JobContext, target: Target) -> dict[str, Any]:
+    async def _stream(self, job: JobContext, target: Target, started: float) -> dict[str, Any]:
         include_usage = bool(job.params.get("include_usage", False))
         sent = 0
         usage: Any = None
@@ -104,16 +114,22 @@ class ChatHandler:
                         continue  # a usage-only chunk: sent once, at the end
                     finish_reason = choices[0].get("finish_reason") or finish_reason
                     await store.append_output(self.redis, job.job_id, chunk)
+                    if sent == 0:
+                        self.metrics.time_to_first_chunk.labels(OPERATION, target.provider, target.id).observe(
+                            time.perf_counter() - started
+                        )
                     sent += 1
         except UpstreamError as exc:
             if sent == 0:
                 raise  # nothing sent yet: the caller records it and falls back
+            self._observe(target, started, error_type=exc.code)
             await self._failed(target, exc)
             raise _mid_stream(exc.message) from None
         except StreamBroken as exc:
             broken = UpstreamError(str(exc), status=502, code="upstream_error", fallback=True)
             if sent == 0:
                 raise broken from None
+            self._observe(target, started, error_type="stream_broken")
             await self._failed(target, broken)
             raise _mid_stream(str(exc)) from None
         if finish_reason is None:
@@ -123,8 +139,10 @@ class ChatHandler:
             )
             if sent == 0:
                 raise cut
+            self._observe(target, started, error_type="stream_broken")
             await self._failed(target, cut)
             raise _mid_stream("the provider closed the stream before the answer was complete")
+        self._observe(target, started, usage=usage)
         await self._succeeded(target)
         if include_usage and usage is not None:
             usage_chunk = {"model": target.id, "object": "chat.completion.chunk", "choices": [], "usage": usage}
@@ -134,14 +152,34 @@ class ChatHandler:
     async def _succeeded(self, target: Target) -> None:
         transition = await breakers.record_success(self.redis, target.provider)
         if transition is not None:
-            _log_transition(transition)
+            self._transition(transition)
 
     async def _failed(self, target: Target, exc: UpstreamError) -> None:
         if not exc.fallback:
             return  # the request was wrong, not the provider
         transition = await breakers.record_failure(self.redis, target.provider)
         if transition is not None:
-            _log_transition(transition)
+            self._transition(transition)
+
+    def _observe(self, target: Target, started: float, *, error_type: str = "", usage: Any = None) -> None:
+        elapsed = time.perf_counter() - started
+        self.metrics.provider_duration.labels(OPERATION, target.provider, target.id, error_type).observe(elapsed)
+        if isinstance(usage, dict):
+            for token_type, field in (("input", "prompt_tokens"), ("output", "completion_tokens")):
+                count = usage.get(field)
+                if isinstance(count, int):
+                    self.metrics.tokens.labels(token_type, target.provider, target.id).observe(count)
+
+    def _transition(self, transition: breakers.Transition) -> None:
+        self.metrics.breaker_transitions.labels(transition.provider, transition.before, transition.after).inc()
+        log.warning(
+            "breaker %s: %s -> %s (%s)",
+            transition.provider,
+            transition.before,
+            transition.after,
+            transition.reason,
+            extra={"provider": transition.provider, "breaker_from": transition.before, "breaker_to": transition.after},
+        )
 
 
 def _body(request: Any, target: Target, *, stream: bool) -> dict[str, Any]:
@@ -191,14 +229,3 @@ def _job_failed(exc: UpstreamError, *, exhausted: bool = False) -> JobFailed:
 def _mid_stream(message: str) -> JobFailed:
     message = f"The answer was interrupted: {message}"
     return JobFailed(message, type="server_error", code="stream_interrupted", retryable=True, status=502)
-
-
-def _log_transition(transition: breakers.Transition) -> None:
-    log.warning(
-        "breaker %s: %s -> %s (%s)",
-        transition.provider,
-        transition.before,
-        transition.after,
-        transition.reason,
-        extra={"provider": transition.provider, "breaker_from": transition.before, "breaker_to": transition.after},
-    )

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
+from metrics.definitions import WorkerMetrics
 from metrics.jsonlog import log_context
 from queues import store
 from queues.classes import QueueClassLimits
@@ -39,6 +40,7 @@ class WorkerRuntime:
     limits: QueueClassLimits
     worker_id: str
     litellm: LiteLLMClient
+    metrics: WorkerMetrics
     cancel_events: dict[str, asyncio.Event] = field(default_factory=dict)
 
     def cancel(self, job_id: str) -> None:
@@ -61,10 +63,21 @@ async def mpc_job(ctx: dict[str, Any], job_id: str) -> None:
                 log.info("job is gone or already final; not running it")
                 return
             record, input_json, params_json = begun
-            with log_context(task=record.task, request_id=record.request_id):
-                outcome = await _attempt(runtime, record, attempt, input_json, params_json, cancel)
-                duration_ms = round((time.perf_counter() - started) * 1000, 1)
-                log.info("job %s", outcome, extra={"outcome": outcome, "duration_ms": duration_ms})
+            metrics, queue = runtime.metrics, runtime.limits.name
+            if attempt == 1:
+                metrics.job_wait.labels(queue).observe(max(0.0, time.time() - record.created_at))
+            metrics.jobs_in_progress.labels(queue).inc()
+            outcome = "requeued"  # unless the attempt ends: a stopping worker cancels it
+            try:
+                with log_context(task=record.task, request_id=record.request_id):
+                    outcome = await _attempt(runtime, record, attempt, input_json, params_json, cancel)
+            finally:
+                elapsed = time.perf_counter() - started
+                metrics.jobs_in_progress.labels(queue).dec()
+                metrics.job_run.labels(queue, record.task).observe(elapsed)
+                metrics.jobs_finished.labels(queue, record.task, outcome).inc()
+                with log_context(task=record.task, request_id=record.request_id):
+                    log.info("job %s", outcome, extra={"outcome": outcome, "duration_ms": round(elapsed * 1000, 1)})
     finally:
         runtime.cancel_events.pop(job_id, None)
 

@@ -14,15 +14,16 @@ from collections.abc import Mapping
 from redis.asyncio import Redis
 
 from catalog import Catalog
+from metrics.definitions import WorkerMetrics
 from workers.chat import ChatHandler
 from workers.context import Handler, Handlers
 from workers.litellm import LiteLLMClient
 
 
 def builtin_handlers(
-    catalog: Catalog, litellm: LiteLLMClient, redis: Redis, *, breaker_cool_off_s: float
+    catalog: Catalog, litellm: LiteLLMClient, redis: Redis, metrics: WorkerMetrics, *, breaker_cool_off_s: float
 ) -> dict[str, Handler]:
-    chat = ChatHandler(litellm=litellm, redis=redis, cool_off_s=breaker_cool_off_s)
+    chat = ChatHandler(litellm=litellm, redis=redis, metrics=metrics, cool_off_s=breaker_cool_off_s)
     return {task.id: chat for task in catalog.tasks.values() if task.modality == "text"}
 
 

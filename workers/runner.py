@@ -26,9 +26,11 @@ import uvloop
 from arq.connections import RedisSettings, create_pool
 from arq.constants import in_progress_key_prefix
 from arq.worker import Worker, func
+from prometheus_client import start_http_server
 from redis.exceptions import RedisError
 
 from catalog import Catalog
+from metrics.definitions import WorkerMetrics
 from metrics.jsonlog import configure_logging
 from queues import keys
 from queues.classes import QUEUE_CLASS_LIMITS
@@ -131,6 +133,7 @@ class MPCWorker(Worker):
         next_probe = 0.0
         while True:
             running = [job_id for job_id, task in self.tasks.items() if not task.done()]
+            self.runtime.metrics.worker_up.labels(self.runtime.limits.name).set(1 if self.allow_pick_jobs else 0)
             info = {
                 "worker_id": self.runtime.worker_id,
                 "pid": os.getpid(),
@@ -173,12 +176,12 @@ class MPCWorker(Worker):
 def build_worker(settings: Settings, catalog: Catalog, queue_class: str) -> MPCWorker:
     redis = connect(settings.redis_url)
     litellm = LiteLLMClient.from_settings(settings)
+    metrics = WorkerMetrics()
+    builtin = builtin_handlers(catalog, litellm, redis, metrics, breaker_cool_off_s=settings.breaker_cool_off_s)
     runtime = WorkerRuntime(
         redis=redis,
-        handlers=load_handlers(
-            builtin_handlers(catalog, litellm, redis, breaker_cool_off_s=settings.breaker_cool_off_s),
-            settings.worker_handlers,
-        ),
+        handlers=load_handlers(builtin, settings.worker_handlers),
+        metrics=metrics,
         limits=QUEUE_CLASS_LIMITS[queue_class],
         worker_id=f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}",
         litellm=litellm,
@@ -192,6 +195,9 @@ def run_worker(settings: Settings, catalog: Catalog, queue_class: str) -> None:
     # the cost of each Redis round trip on the pickup path.
     asyncio.set_event_loop(uvloop.new_event_loop())
     worker = build_worker(settings, catalog, queue_class)
+    if settings.worker_metrics_port:
+        # Each worker serves its own registry; Prometheus adds the processes up.
+        start_http_server(settings.worker_metrics_port, addr=settings.host, registry=worker.runtime.metrics.registry)
     unknown = [t for t in worker.runtime.handlers if t not in catalog.tasks]
     if unknown:
         log.warning("handlers registered for tasks not in the catalog: %s", ", ".join(unknown))

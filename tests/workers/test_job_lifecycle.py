@@ -92,7 +92,7 @@ def test_handler_failure_and_crash_end_failed_without_leaking(
 
 def test_task_without_handler_fails_clearly(api: httpx.Client, start_worker: Callable[..., WorkerProcess]) -> None:
     start_worker("interactive")
-    job = wait_final(api, api.post("/api/jobs", json={"task": "code_generate", "input": {}}).json()["id"])
+    job = wait_final(api, api.post("/api/jobs", json={"task": "embed_text", "input": {}}).json()["id"])
     assert job["status"] == "failed" and job["error"]["code"] == "task_not_runnable"
 
 

@@ -1,0 +1,83 @@
+"""Metrics as operators see them: scraped from real processes, checked by promtool."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from queues.settings import Settings
+from tests.support import AUTH, TEST_API_KEY, free_port, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def scrape(url: str) -> dict[str, float]:
+    """Every sample of a /metrics page as 'name{labels}' -> value."""
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(httpx.get(url, timeout=5).text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}"] = sample.value
+    return samples
+
+
+def start_gateway(settings: Settings, port: int) -> subprocess.Popen[bytes]:
+    env = {"MPC_REDIS_URL": settings.redis_url, "MPC_API_KEYS": TEST_API_KEY, "MPC_PORT": str(port), "PATH": "/usr/bin"}
+    process = subprocess.Popen([sys.executable, "-m", "cli", "serve"], cwd=REPO, env=env, stderr=subprocess.DEVNULL)
+    assert wait_until(lambda: _answers(f"http://127.0.0.1:{port}/health/live"), timeout=20)
+    return process
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@pytest.mark.slow
+def test_counts_add_up_across_two_gateway_processes(settings: Settings) -> None:
+    ports = [free_port(), free_port()]
+    processes = [start_gateway(settings, port) for port in ports]
+    try:
+        with httpx.Client(headers=AUTH, timeout=10) as client:
+            for i in range(1000):
+                client.get(f"http://127.0.0.1:{ports[i % 2]}/api/tasks")
+        total = sum(
+            scrape(f"http://127.0.0.1:{port}/metrics").get(
+                'mpc_http_requests_total{method="GET",route="/api/tasks",status="200"}', 0
+            )
+            for port in ports
+        )
+        assert total == 1000
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def test_gateway_metrics_move_and_pass_promtool(gateway: str) -> None:
+    with httpx.Client(base_url=gateway, headers=AUTH) as client:
+        client.post("/api/select-model", json={"task": "tts"})
+        client.post("/api/select-model", json={"task": "tts", "providers": {"allow": ["anthropic"]}})
+        client.post("/api/jobs", json={"task": "tts", "input": {}})
+    assert wait_until(lambda: scrape(f"{gateway}/metrics").get('mpc_queue_depth{queue="media"}') == 1, timeout=10)
+    samples = scrape(f"{gateway}/metrics")
+    assert any(k.startswith("mpc_selections_total{") and 'task="tts"' in k for k in samples)
+    assert samples['mpc_selection_failures_total{constraint="providers.allow",task="tts"}'] == 1
+    assert samples['mpc_http_requests_total{method="POST",route="/api/select-model",status="422"}'] == 1
+    assert samples['mpc_workers_live{queue="interactive"}'] == 0
+    assert samples['mpc_breaker_state{provider="openai"}'] == 0
+    assert all("test-key" not in k for k in samples)
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian package 'prometheus')")
+    page = httpx.get(f"{gateway}/metrics").content
+    result = subprocess.run([promtool, "check", "metrics"], input=page, capture_output=True, timeout=30)
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
