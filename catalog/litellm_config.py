@@ -7,6 +7,8 @@ pass-through endpoint, as HeyGen is), and every `model_name` must be a catalog
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,3 +85,8 @@ def _literal_secrets(raw: dict[str, Any]) -> list[str]:
     if master is not None and not str(master).startswith("os.environ/"):
         problems.append("general_settings.master_key must be an os.environ/… reference")
     return problems
+
+
+def env_references(raw: Mapping[str, Any]) -> set[str]:
+    """Every `os.environ/NAME` a LiteLLM config reads."""
+    return set(re.findall(r"os\.environ/([A-Z0-9_]+)", repr(raw)))

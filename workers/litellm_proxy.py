@@ -18,6 +18,18 @@ REPO = Path(__file__).resolve().parent.parent
 INSTALL_SCRIPT = REPO / "compose" / "litellm" / "install.sh"
 START_TIMEOUT_S = 90.0
 
+# Environment that keeps a LiteLLM proxy from reaching out at start-up or per request:
+# without these it fetches its price map and tries to download Hugging Face tokenizers
+# (each try waiting on DNS), which offline costs seconds per call.
+QUIET_ENV = {
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "LITELLM_MODE": "PRODUCTION",  # do not load a .env file on import
+    "LITELLM_DONT_SHOW_FEEDBACK_BOX": "True",
+    "DISABLE_SCHEMA_UPDATE": "True",
+}
+
 
 def litellm_executable() -> Path:
     """Install (idempotent, hash-checked) if needed, and return the `litellm` executable."""

@@ -9,11 +9,12 @@ answers 404: calls to them fail like a missing model and the gateway falls back.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from catalog.litellm_config import env_references as config_env_references
 from tests.emulator.control import providers
+from workers.litellm_proxy import QUIET_ENV
 
 # LiteLLM route prefix -> emulator provider name.
 EMULATED = {
@@ -27,14 +28,9 @@ EMULATED = {
     "gemini": "gemini",
 }
 
-# Environment a LiteLLM proxy needs to run offline and quietly.
-OFFLINE_ENV = {
-    "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # do not fetch the price map at start-up
-    "HF_HUB_OFFLINE": "1",  # do not try to download tokenizers (each try waits on DNS)
-    "TRANSFORMERS_OFFLINE": "1",
-    "LITELLM_TELEMETRY": "False",
-    "DISABLE_SCHEMA_UPDATE": "True",
-}
+# Kept here for the tests' imports; defined with the proxy launcher.
+OFFLINE_ENV = QUIET_ENV
+env_references = config_env_references
 
 
 def emulated_config(raw: Mapping[str, Any], emulator_base: str) -> dict[str, Any]:
@@ -52,8 +48,3 @@ def emulated_config(raw: Mapping[str, Any], emulator_base: str) -> dict[str, Any
     for endpoint in general.get("pass_through_endpoints") or []:
         endpoint["target"] = f"{emulator_base}{endpoint['path']}"
     return config
-
-
-def env_references(raw: Mapping[str, Any]) -> set[str]:
-    """Every `os.environ/NAME` the config reads (dummy values let LiteLLM start offline)."""
-    return set(re.findall(r"os\.environ/([A-Z0-9_]+)", repr(raw)))
