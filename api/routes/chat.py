@@ -22,9 +22,9 @@ async def chat_completions(request: Request, state: State, owner: Owner) -> Resp
     job = await chat.submit(state, plan, owner, request_id_of(request.scope))
     if not plan.stream:
         final = await chat.wait_result(state, job.id)
-        if final.status != "succeeded":
+        if final.status != "succeeded" or not isinstance(final.output, dict):
             raise chat.failure(final)
-        headers = chat.completion_headers(plan, job.id, final.output["model"])
+        headers = chat.completion_headers(plan, job.id, str(final.output.get("model", plan.selection.model.id)))
         return Response(encode(final.output), headers=headers, media_type="application/json")
     event_id, kind, data = await chat.first_event(state, job.id)
     if kind != "output":

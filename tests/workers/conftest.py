@@ -24,6 +24,7 @@ class WorkerProcess:
         *,
         handlers: str = "tests.workers.handlers",
         extra_env: dict[str, str] | None = None,
+        log: Path | None = None,
     ) -> None:
         env = dict(os.environ)
         env.update(
@@ -36,9 +37,9 @@ class WorkerProcess:
         env.update(extra_env or {})
         self.queue_class = queue_class
         self.redis_url = redis_url
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "cli", "worker", "--queue", queue_class], env=env, cwd=REPO
-        )
+        stderr = open(log, "wb") if log is not None else None  # noqa: SIM115 - the child owns it
+        command = [sys.executable, "-m", "cli", "worker", "--queue", queue_class]
+        self.process = subprocess.Popen(command, env=env, cwd=REPO, stderr=stderr)
 
     @property
     def pid(self) -> int:
