@@ -32,6 +32,7 @@ catalog-check: setup
 
 unit: setup
 	bash tests/scripts/ensure-redis.sh
+	bash tests/scripts/ensure-tools.sh
 	$(BIN)/pytest -q
 
 bench: setup

@@ -76,8 +76,7 @@ def test_gateway_metrics_move_and_pass_promtool(gateway: str) -> None:
     assert samples['mpc_breaker_state{provider="openai"}'] == 0
     assert all("test-key" not in k for k in samples)
     promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed (Debian package 'prometheus')")
+    assert promtool, "promtool is not installed: run tests/scripts/ensure-tools.sh (Debian package 'prometheus')"
     page = httpx.get(f"{gateway}/metrics").content
     result = subprocess.run([promtool, "check", "metrics"], input=page, capture_output=True, timeout=30)
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
