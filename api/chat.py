@@ -144,13 +144,32 @@ def _has_images(messages: list[Any]) -> bool:
     return False
 
 
+def chain_params(selection: Selection) -> list[dict[str, str]]:
+    return [
+        {"id": m.id, "provider": m.provider, "provider_id": m.provider_id}
+        for m in (selection.model, *selection.fallbacks)
+    ]
+
+
+def chat_job_params(state: AppState, task: str, job_input: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """For `POST /api/jobs` with a text task: the chain for the job's chat handler. `input`
+    is an OpenAI chat body (at least `messages`); `params` may steer the brain with the
+    select-model fields (tier, providers, model, …)."""
+    if not isinstance(job_input, dict):
+        raise InvalidRequest("'input' of a text task must be an object with 'messages'.", param="input")
+    try:
+        _check_messages(job_input.get("messages"))
+    except InvalidRequest as exc:
+        raise InvalidRequest(exc.message, code=exc.code, param=f"input.{exc.param}") from None
+    body = {**{k: v for k, v in params.items() if k in (*EXTENSION_FIELDS, "model")}, **job_input, "task": task}
+    body.pop("stream", None)  # a job's output is the whole completion
+    if "model" in params:
+        body["model"] = params["model"]
+    return {"chain": chain_params(_select(state, body)), "stream": False}
+
+
 async def submit(state: AppState, plan: ChatPlan, owner: str, request_id: str) -> JobRecord:
-    chain = [plan.selection.model, *plan.selection.fallbacks]
-    params = {
-        "chain": [{"id": m.id, "provider": m.provider, "provider_id": m.provider_id} for m in chain],
-        "stream": plan.stream,
-        "include_usage": plan.include_usage,
-    }
+    params = {"chain": chain_params(plan.selection), "stream": plan.stream, "include_usage": plan.include_usage}
     submission = Submission(
         task=plan.task,
         queue="interactive",

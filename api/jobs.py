@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from api.body import decode
+from api.chat import chat_job_params
 from api.errors import InvalidRequest, NotFound, Unprocessable
 from api.state import AppState
 from queues import store
@@ -52,14 +53,22 @@ async def submit(
     queue = queue_for_task(state, request.task)
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
         raise InvalidRequest("Idempotency-Key must be 1 to 255 characters.", param="Idempotency-Key")
+    params_json = client_params_json = encode_json(request.params)
+    task = state.catalog.tasks.get(request.task)
+    if task is not None and task.modality == "text":
+        # Text tasks run through the chat handler, which needs the brain's model chain.
+        params_json = encode_json(
+            {**request.params, **chat_job_params(state, request.task, request.input, request.params)}
+        )
     submission = Submission(
         task=request.task,
         queue=queue,
         input_json=encode_json(request.input),
-        params_json=encode_json(request.params),
+        params_json=params_json,
         owner=owner,
         idempotency_key=idempotency_key,
         request_id=request_id,
+        client_params_json=client_params_json,
     )
     try:
         return await submit_job(state.redis, submission)

@@ -11,6 +11,7 @@ import re
 import secrets
 import time
 
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from metrics.definitions import GatewayMetrics
@@ -33,6 +34,10 @@ class ObservabilityMiddleware:
     def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        # (route template, method, status) -> that request's counter and histogram series.
+        # `labels()` validates and locks on every call; this map grows exactly as the
+        # metrics' own label sets do.
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -41,27 +46,32 @@ class ObservabilityMiddleware:
         started = time.perf_counter()
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
-        status = 500
+        id_header = (REQUEST_ID_HEADER, request_id.encode())
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode())]
-                self._observe(scope, status, started)
+                message["headers"] = [*message.get("headers", ()), id_header]
+                self._observe(scope, message["status"], started)
             await send(message)
 
         with log_context(request_id=request_id):
             await self.app(scope, receive, send_wrapper)
 
     def _observe(self, scope: Scope, status: int, started: float) -> None:
+        elapsed = time.perf_counter() - started
         route = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
         method = scope["method"]
-        elapsed = time.perf_counter() - started
-        self.metrics.http_requests.labels(template, method, str(status)).inc()
-        self.metrics.http_duration.labels(template, method).observe(elapsed)
-        if template not in _QUIET_ROUTES:
+        series = self._series.get((template, method, status))
+        if series is None:
+            series = (
+                self.metrics.http_requests.labels(template, method, str(status)),
+                self.metrics.http_duration.labels(template, method),
+            )
+            self._series[(template, method, status)] = series
+        series[0].inc()
+        series[1].observe(elapsed)
+        if template not in _QUIET_ROUTES and log.isEnabledFor(logging.INFO):
             log.info(
                 "%s %s %d",
                 method,

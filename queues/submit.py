@@ -46,10 +46,15 @@ class Submission:
     owner: str
     idempotency_key: str | None = None
     request_id: str | None = None
+    # The params as the client sent them, when the gateway added to them (a chat job's model
+    # chain): an idempotent retry must match on what the client sent, not on what the
+    # gateway decided, which may change with provider health.
+    client_params_json: bytes | None = None
 
     def body_digest(self) -> str:
         digest = hashlib.sha256()
-        for part in (self.task.encode(), self.input_json, self.params_json):
+        params = self.client_params_json if self.client_params_json is not None else self.params_json
+        for part in (self.task.encode(), self.input_json, params):
             digest.update(len(part).to_bytes(8, "big"))
             digest.update(part)
         return digest.hexdigest()

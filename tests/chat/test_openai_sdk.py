@@ -172,3 +172,22 @@ def test_tool_call_deltas_stream_through(stack: Stack) -> None:
     )
     calls = [tc for c in stream if c.choices for tc in (c.choices[0].delta.tool_calls or [])]
     assert calls and calls[0].function is not None and calls[0].function.name == "lookup"
+
+
+def test_text_task_through_the_jobs_api(stack: Stack) -> None:
+    import httpx
+
+    from tests.support import AUTH
+
+    body = {
+        "task": "summarize",
+        "input": {"messages": [{"role": "user", "content": "Summarize: queues decouple"}]},
+        "params": {"tier": "draft", "providers": {"deny": ["openai"]}},
+    }
+    with httpx.Client(base_url=stack.base_url, headers=AUTH, timeout=30) as http:
+        job = http.post("/api/jobs", json=body, headers={"Prefer": "wait=20", "Idempotency-Key": "sum-1"}).json()
+        assert job["status"] == "succeeded", job
+        assert job["output"]["object"] == "chat.completion"
+        assert stack.catalog.models[job["output"]["model"]].provider != "openai"
+        again = http.post("/api/jobs", json=body, headers={"Idempotency-Key": "sum-1"})
+        assert again.status_code == 200 and again.json()["id"] == job["id"]

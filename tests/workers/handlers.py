@@ -14,9 +14,14 @@ from workers.context import Handler, JobContext
 from workers.errors import JobFailed
 
 
+def say(text: str) -> dict[str, Any]:
+    """The input of a text task: an OpenAI chat body."""
+    return {"messages": [{"role": "user", "content": text}]}
+
+
 async def echo(job: JobContext) -> Any:
-    """Streams the input's words as output events, then returns the input."""
-    for word in str(job.input.get("text", "")).split():
+    """Streams the last message's words as output events, then returns the input."""
+    for word in str(job.input["messages"][-1]["content"]).split():
         await job.output({"delta": word})
     return {"echo": job.input, "attempt": job.attempt}
 

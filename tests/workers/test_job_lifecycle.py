@@ -14,6 +14,7 @@ from catalog import Catalog
 from queues.settings import Settings
 from tests.support import AUTH, OTHER_AUTH, running_server
 from tests.workers.conftest import WorkerProcess
+from tests.workers.handlers import say
 
 
 @pytest.fixture
@@ -37,23 +38,21 @@ def wait_final(api: httpx.Client, job_id: str, timeout: float = 15) -> dict[str,
 
 def test_submit_runs_and_succeeds(api: httpx.Client, start_worker: Callable[..., WorkerProcess]) -> None:
     start_worker("interactive")
-    response = api.post("/api/jobs", json={"task": "chat_general", "input": {"text": "hello there"}})
+    response = api.post("/api/jobs", json={"task": "chat_general", "input": say("hello there")})
     assert response.status_code == 202
     job = response.json()
     assert response.headers["location"] == f"/api/jobs/{job['id']}"
     assert job["status"] == "queued" and job["queue"] == "interactive" and "owner" not in job
     done = wait_final(api, job["id"])
     assert done["status"] == "succeeded"
-    assert done["output"] == {"echo": {"text": "hello there"}, "attempt": 1}
+    assert done["output"] == {"echo": say("hello there"), "attempt": 1}
     assert done["attempts"] == 1 and done["progress"] == 1.0
     assert done["started_at"] >= done["created_at"] and done["finished_at"] >= done["started_at"]
 
 
 def test_prefer_wait_returns_the_finished_job(api: httpx.Client, start_worker: Callable[..., WorkerProcess]) -> None:
     start_worker("interactive")
-    response = api.post(
-        "/api/jobs", json={"task": "chat_general", "input": {"text": "x"}}, headers={"Prefer": "wait=10"}
-    )
+    response = api.post("/api/jobs", json={"task": "chat_general", "input": say("x")}, headers={"Prefer": "wait=10"})
     assert response.status_code == 200
     assert response.json()["status"] == "succeeded"
     assert response.headers["preference-applied"] == "wait=10"
@@ -74,7 +73,7 @@ def test_handler_failure_and_crash_end_failed_without_leaking(
     api: httpx.Client, start_worker: Callable[..., WorkerProcess]
 ) -> None:
     start_worker("interactive")
-    refused = wait_final(api, api.post("/api/jobs", json={"task": "summarize", "input": {}}).json()["id"])
+    refused = wait_final(api, api.post("/api/jobs", json={"task": "summarize", "input": say("x")}).json()["id"])
     assert refused["status"] == "failed"
     assert refused["error"] == {
         "message": "The input cannot be summarized.",
@@ -85,7 +84,7 @@ def test_handler_failure_and_crash_end_failed_without_leaking(
         "status": None,
         "retry_after": None,
     }
-    crashed = wait_final(api, api.post("/api/jobs", json={"task": "translate", "input": {}}).json()["id"])
+    crashed = wait_final(api, api.post("/api/jobs", json={"task": "translate", "input": say("x")}).json()["id"])
     assert crashed["status"] == "failed" and crashed["error"]["code"] == "internal_error"
     assert "sk-should-not-leak" not in str(crashed)
 
@@ -97,7 +96,7 @@ def test_task_without_handler_fails_clearly(api: httpx.Client, start_worker: Cal
 
 
 def test_other_key_sees_404(api: httpx.Client) -> None:
-    job = api.post("/api/jobs", json={"task": "chat_general", "input": {}}).json()
+    job = api.post("/api/jobs", json={"task": "chat_general", "input": say("x")}).json()
     assert api.get(f"/api/jobs/{job['id']}", headers=OTHER_AUTH).status_code == 404
     assert api.post(f"/api/jobs/{job['id']}/cancel", headers=OTHER_AUTH).status_code == 404
     assert api.get(f"/api/jobs/{job['id']}").status_code == 200
@@ -113,6 +112,8 @@ def test_other_key_sees_404(api: httpx.Client) -> None:
         (b'{"task": "dance"}', 422, "task"),
         (b'{"task": "tts", "colour": 1}', 422, None),
         (b'{"task": "tts", "params": []}', 422, "params"),
+        (b'{"task": "chat_general", "input": {"text": "no messages"}}', 400, "input.messages"),
+        (b'{"task": "chat_general", "input": "hi"}', 400, "input"),
     ],
 )
 def test_bad_submissions_are_4xx_naming_the_problem(
@@ -133,7 +134,7 @@ def test_unknown_task_lists_known_tasks(api: httpx.Client) -> None:
 
 def test_oversized_input_is_413(api: httpx.Client) -> None:
     big = "x" * (1024 * 1024 + 10)
-    response = api.post("/api/jobs", json={"task": "chat_general", "input": {"text": big}})
+    response = api.post("/api/jobs", json={"task": "chat_general", "input": say(big)})
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "body_too_large"
 
@@ -147,12 +148,12 @@ def test_unknown_job_is_404(api: httpx.Client) -> None:
 
 
 def test_idempotency_same_body_same_job_other_body_422(api: httpx.Client) -> None:
-    body = {"task": "chat_general", "input": {"text": "once"}}
+    body = {"task": "chat_general", "input": say("once")}
     first = api.post("/api/jobs", json=body, headers={"Idempotency-Key": "abc-1"})
     again = api.post("/api/jobs", json=body, headers={"Idempotency-Key": "abc-1"})
     assert first.status_code == 202 and again.status_code == 200
     assert first.json()["id"] == again.json()["id"]
-    other = api.post("/api/jobs", json={**body, "input": {"text": "twice"}}, headers={"Idempotency-Key": "abc-1"})
+    other = api.post("/api/jobs", json={**body, "input": say("twice")}, headers={"Idempotency-Key": "abc-1"})
     assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
     # Keys are per API key: another caller's identical key makes its own job.
     mine = api.post("/api/jobs", json=body, headers={"Idempotency-Key": "abc-1", **OTHER_AUTH})
@@ -177,7 +178,7 @@ async def test_idempotency_race_makes_one_job(api: httpx.Client) -> None:
 
 
 def test_cancel_queued_job_never_starts(api: httpx.Client, start_worker: Callable[..., WorkerProcess]) -> None:
-    job = api.post("/api/jobs", json={"task": "chat_general", "input": {"text": "never"}}).json()
+    job = api.post("/api/jobs", json={"task": "chat_general", "input": say("never")}).json()
     canceled = api.post(f"/api/jobs/{job['id']}/cancel").json()
     assert canceled["status"] == "canceled"
     start_worker("interactive")
@@ -206,7 +207,7 @@ def test_sse_streams_events_and_resumes_without_gap_or_duplicate(
     api: httpx.Client, start_worker: Callable[..., WorkerProcess]
 ) -> None:
     start_worker("interactive")
-    job = api.post("/api/jobs", json={"task": "chat_general", "input": {"text": "one two three four"}}).json()
+    job = api.post("/api/jobs", json={"task": "chat_general", "input": say("one two three four")}).json()
     url = f"/api/jobs/{job['id']}/events"
     full = parse_sse(api.get(url).text)
     types = [e["event"] for e in full]

@@ -15,6 +15,7 @@ from catalog import Catalog
 from queues.settings import Settings
 from tests.support import AUTH, RedisServer, running_server
 from tests.workers.conftest import WorkerProcess
+from tests.workers.handlers import say
 
 pytestmark = pytest.mark.slow
 
@@ -118,7 +119,7 @@ def test_media_flood_does_not_delay_interactive_jobs(
     def interactive_latency() -> float:
         started = time.monotonic()
         response = api.post(
-            "/api/jobs", json={"task": "chat_general", "input": {"text": "hi"}}, headers={"Prefer": "wait=5"}
+            "/api/jobs", json={"task": "chat_general", "input": say("hi")}, headers={"Prefer": "wait=5"}
         )
         assert response.json()["status"] == "succeeded"
         return time.monotonic() - started
