@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PACKAGES := api workers brain catalog queues metrics cli.py
 
-.PHONY: setup dev test lint typecheck catalog-check unit bench clean
+.PHONY: setup dev test lint typecheck catalog-check services unit bench bench-smoke clean
 
 setup: $(VENV)/.installed
 
@@ -18,7 +18,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 dev: setup
 	$(BIN)/mpc-api dev
 
-test: setup lint typecheck catalog-check unit
+# Benchmarks' smoke run first, so the test runner's summary is the last thing printed.
+test: setup lint typecheck catalog-check bench-smoke unit
 
 lint: setup
 	$(BIN)/ruff check .
@@ -30,13 +31,19 @@ typecheck: setup
 catalog-check: setup
 	$(BIN)/mpc-api catalog check
 
-unit: setup
+services:
 	bash tests/scripts/ensure-redis.sh
 	bash tests/scripts/ensure-tools.sh
+
+unit: setup services
 	$(BIN)/pytest -q
 
-bench: setup
+bench: setup services
 	$(BIN)/python -m tests.bench all
+
+# Every benchmark scenario, briefly: proves each still runs (figures from a smoke run mean little).
+bench-smoke: setup services
+	$(BIN)/python -m tests.bench all --smoke
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
