@@ -1,0 +1,215 @@
+"""The whole chat chain as child processes, for the chat benchmarks.
+
+    client → gateway (`python -m cli serve`) → Redis db 10 → interactive worker(s)
+           (`python -m cli worker --queue interactive`) → LiteLLM proxy (the real one,
+           `workers.litellm_proxy`) → provider emulator (`python -m tests.emulator`)
+
+wired as `tests/chat/conftest.py` wires it for the test suite: the LiteLLM config is
+`compose/litellm/config.yaml` with every deployment's `api_base` pointed at the emulator
+(`tests.emulator.litellm_config`), dummy provider keys, the offline environment and a
+random master key. `chat_stack()` yields a `ChatStack` with every URL and pid; workers can
+be added and removed while the rest keeps running (LiteLLM takes ~12 s to start here).
+
+`upstream="emulator"` skips LiteLLM and points the workers straight at the emulator's
+OpenAI-compatible endpoint (the worker posts `{base}/v1/chat/completions`, the emulator
+answers any model name): for benchmarks of the gateway alone, whose side of the chain is
+the same whatever answers the worker.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+import redis
+import yaml
+
+from catalog.litellm_config import DEFAULT_LITELLM_CONFIG
+from queues import keys
+from tests.bench._common import AUTH, BENCH_REDIS_URL, PYTHON, Child, bench_env, child, gateway, wait_http_ok
+from tests.bench._load import redis_pid
+from tests.emulator.client import EmulatorClient
+from tests.emulator.litellm_config import OFFLINE_ENV, emulated_config, env_references
+from tests.support import free_port
+from workers.litellm_proxy import litellm_executable, start_litellm, stop_litellm
+
+Upstream = Literal["litellm", "emulator"]
+WORKER_READY_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class LiteLLMProxy:
+    base_url: str
+    master_key: str
+    pid: int
+    log: Path
+    upstream: dict[str, str]  # LiteLLM model_name (= catalog provider_id) -> model the emulator sees
+    start_s: float  # from spawn to a healthy /health/liveliness
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.master_key}"}
+
+
+@dataclass
+class ChatStack:
+    emulator: EmulatorClient
+    emulator_pid: int
+    gateway_url: str
+    gateway_pid: int
+    litellm: LiteLLMProxy | None
+    worker_env: dict[str, str]
+    workers: list[Child] = field(default_factory=list)
+    _exits: ExitStack = field(default_factory=ExitStack)
+
+    @property
+    def worker_pids(self) -> list[int]:
+        return [w.pid for w in self.workers]
+
+    def pids(self) -> dict[str, int | None]:
+        """Every process of the chain by role (for `_load.CpuWatch`)."""
+        out: dict[str, int | None] = {"gateway": self.gateway_pid}
+        for i, worker in enumerate(self.workers, 1):
+            out[f"worker{i}"] = worker.pid
+        if self.litellm is not None:
+            out["litellm"] = self.litellm.pid
+        out["emulator"] = self.emulator_pid
+        out["redis"] = redis_pid()
+        return out
+
+    def upstream_name(self, provider_id: str) -> str:
+        """The model name the emulator sees for a catalog provider_id (for its controls)."""
+        if self.litellm is None:
+            return provider_id  # the worker sends the provider_id itself
+        return self.litellm.upstream[provider_id]
+
+    def chain(self, **select: Any) -> list[dict[str, str]]:
+        """The gateway's choice and fallbacks for a select-model body: `id`, `provider`,
+        `provider_id` of each."""
+        response = httpx.post(f"{self.gateway_url}/api/select-model", json=select, headers=AUTH, timeout=10)
+        response.raise_for_status()
+        body = response.json()
+        return [{k: m[k] for k in ("id", "provider", "provider_id")} for m in (body["model"], *body["fallbacks"])]
+
+    def add_workers(self, n: int) -> list[Child]:
+        """Start `n` more interactive workers; return once each has announced itself."""
+        started = [
+            self._exits.enter_context(child([PYTHON, "-m", "cli", "worker", "--queue", "interactive"], self.worker_env))
+            for _ in range(n)
+        ]
+        self.workers.extend(started)
+        for worker in started:
+            _wait_worker_ready(worker)
+        return started
+
+    def stop_last_worker(self) -> None:
+        self.workers.pop().stop()
+
+    def check_alive(self) -> None:
+        for worker in self.workers:
+            worker.check_alive()
+
+
+def _wait_worker_ready(worker: Child, timeout: float = WORKER_READY_TIMEOUT_S) -> None:
+    client = redis.Redis.from_url(BENCH_REDIS_URL)
+    pattern = keys.worker_heartbeat_pattern("interactive")
+    marker = f"-{worker.pid}-".encode()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if any(marker in key for key in client.scan_iter(match=pattern)):
+                return
+            worker.check_alive()
+            time.sleep(0.02)
+    finally:
+        client.close()
+    raise RuntimeError(f"worker {worker.pid} did not announce itself within {timeout} s:\n{worker.stderr()}")
+
+
+@contextmanager
+def running_emulator() -> Iterator[tuple[EmulatorClient, int]]:
+    port = free_port()
+    args = [PYTHON, "-m", "tests.emulator", "--port", str(port)]
+    with child(args, bench_env()) as proc, EmulatorClient(f"http://127.0.0.1:{port}") as client:
+        wait_http_ok(proc, f"{client.base_url}/_emulator/health", interval=0.02)
+        yield client, proc.pid
+
+
+def project_litellm_config(emulator_base: str) -> dict[str, Any]:
+    """`compose/litellm/config.yaml` with every deployment pointed at the emulator."""
+    return emulated_config(yaml.safe_load(DEFAULT_LITELLM_CONFIG.read_text()), emulator_base)
+
+
+@contextmanager
+def running_litellm(config: Mapping[str, Any]) -> Iterator[LiteLLMProxy]:
+    """A LiteLLM proxy for `config`, with dummy values for the keys it reads, offline."""
+    env_names = env_references(config)
+    with tempfile.TemporaryDirectory(prefix="mpc-bench-litellm-") as workdir:
+        path = Path(workdir) / "config.yaml"
+        path.write_text(yaml.safe_dump(dict(config)))
+        log = Path(workdir) / "litellm.log"
+        master_key = "sk-bench-" + secrets.token_hex(8)
+        env = {name: f"dummy-{name.lower()}" for name in env_names}
+        env.update(OFFLINE_ENV, LITELLM_MASTER_KEY=master_key)
+        executable = litellm_executable()
+        port = free_port()
+        started = time.perf_counter()
+        process = start_litellm(path, port, env, log=log, executable=executable)
+        start_s = time.perf_counter() - started
+        upstream = {e["model_name"]: e["litellm_params"]["model"].split("/", 1)[1] for e in config["model_list"]}
+        try:
+            yield LiteLLMProxy(f"http://127.0.0.1:{port}", master_key, process.pid, log, upstream, round(start_s, 2))
+        finally:
+            stop_litellm(process)
+
+
+@contextmanager
+def chat_stack(
+    workers: int = 1,
+    *,
+    upstream: Upstream = "litellm",
+    breaker_cool_off_s: int | None = None,
+) -> Iterator[ChatStack]:
+    """Emulator, LiteLLM (unless `upstream="emulator"`), gateway and `workers` interactive
+    workers, all on Redis db 10 (the caller flushes it)."""
+    with ExitStack() as stack:
+        emulator, emulator_pid = stack.enter_context(running_emulator())
+        proxy: LiteLLMProxy | None = None
+        if upstream == "litellm":
+            proxy = stack.enter_context(running_litellm(project_litellm_config(emulator.base_url)))
+            worker_env = bench_env(MPC_LITELLM_BASE_URL=proxy.base_url, MPC_LITELLM_API_KEY=proxy.master_key)
+        else:
+            # The worker posts to {base}/v1/chat/completions: the emulator's OpenAI wire.
+            worker_env = bench_env(MPC_LITELLM_BASE_URL=f"{emulator.base_url}/openai", MPC_LITELLM_API_KEY="sk-emu")
+        worker_env["MPC_WORKER_HANDLERS"] = ""
+        if breaker_cool_off_s is not None:
+            worker_env["MPC_BREAKER_COOL_OFF_S"] = str(breaker_cool_off_s)
+        base, gateway_proc = stack.enter_context(gateway())
+        chat = ChatStack(
+            emulator=emulator,
+            emulator_pid=emulator_pid,
+            gateway_url=base,
+            gateway_pid=gateway_proc.pid,
+            litellm=proxy,
+            worker_env=worker_env,
+        )
+        stack.enter_context(chat._exits)
+        chat.add_workers(workers)
+        yield chat
+        gateway_proc.check_alive()
+        chat.check_alive()
+
+
+def vm_rss_kib(pid: int) -> int:
+    """Resident set size of a process, from /proc/<pid>/status (kB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
