@@ -29,6 +29,7 @@ from queues.settings import Settings, hash_api_key
 from tests.compose.dashboards import dashboard_files, load, queries
 from tests.support import AUTH, TEST_API_KEY, free_port, port_answers, running_server, wait_until
 from tests.workers.conftest import WorkerProcess
+from tests.workers.handlers import say
 
 COMPOSE = Path(__file__).resolve().parents[2] / "compose"
 PROMETHEUS_YML = COMPOSE / "prometheus" / "prometheus.yml"
@@ -66,7 +67,7 @@ def stack(redis_url: str, catalog: Catalog) -> Iterator[Stack]:
             with httpx.Client(base_url=gateway, headers=AUTH, timeout=20) as api:
                 # One job through the worker, so its histograms and counters have samples.
                 done = api.post(
-                    "/api/jobs", json={"task": "chat_general", "input": {"text": "hi"}}, headers={"Prefer": "wait=15"}
+                    "/api/jobs", json={"task": "chat_general", "input": say("hi")}, headers={"Prefer": "wait=15"}
                 )
                 assert done.status_code == 200 and done.json()["status"] == "succeeded", done.text
                 api.post("/api/select-model", json={"task": "chat_general"})
