@@ -74,7 +74,9 @@ def test_mid_stream_cut_raises_api_error(stack: Stack, model: str) -> None:
     # before the cut. A cut that comes before LiteLLM has sent anything on reaches the worker
     # as an HTTP error instead, and falls back like any failure before the first token.
     chain = stack.chain(task="chat_general", model=model)
-    stack.emulator.set_model(stack.upstream_name(chain[0]), cut_after=8, tokens=30, tps=100)
+    # Cut a second into the answer: long after LiteLLM has forwarded the first chunks, even on a
+    # loaded machine (it reads a few chunks ahead before it forwards any).
+    stack.emulator.set_model(stack.upstream_name(chain[0]), cut_after=20, tokens=60, tps=20)
     stream = client(stack).chat.completions.create(
         model=model, messages=[{"role": "user", "content": "long answer"}], stream=True
     )
