@@ -56,36 +56,50 @@ class ChatHandler:
             raise JobFailed("No model to call.", type="invalid_request_error", code="no_candidate")
         stream = bool(job.params.get("stream", False))
         last: UpstreamError | None = None
-        for target in await self._callable(chain):
-            started = time.perf_counter()
+        for target in chain:
+            # Breakers are asked one target at a time: the common case (primary healthy)
+            # costs one Redis read, not one per model in the chain.
+            if not await self._allowed(target):
+                continue
             try:
-                if stream:
-                    return await self._stream(job, target, started)
-                return await self._complete(job, target, started)
+                return await self._call(job, target, stream)
             except UpstreamError as exc:
-                self._observe(target, started, error_type=exc.code)
-                await self._failed(target, exc)
                 if not exc.fallback:
                     raise _job_failed(exc) from None
                 last = exc
                 self.metrics.fallbacks.labels(target.provider, exc.code).inc()
                 await job.log(f"{target.id} failed before answering ({exc.code}); trying the next model")
-        assert last is not None
+        if last is None:
+            # Every breaker refused (nothing was tried): an answer from a struggling
+            # provider beats no answer.
+            return await self._last_resort(job, chain[0], stream)
         raise _job_failed(last, exhausted=True)
 
-    async def _callable(self, chain: list[Target]) -> list[Target]:
-        """The chain without providers whose breaker refuses calls; if every one refuses,
-        the whole chain (an answer from a struggling provider beats no answer)."""
-        allowed: list[Target] = []
-        for target in chain:
-            ok, transition = await breakers.allow_call(self.redis, target.provider, cool_off_s=self.cool_off_s)
-            if transition is not None:
-                self._transition(transition)
-            if ok:
-                allowed.append(target)
-            else:
-                self.metrics.fallbacks.labels(target.provider, "breaker_open").inc()
-        return allowed or chain
+    async def _allowed(self, target: Target) -> bool:
+        ok, transition = await breakers.allow_call(self.redis, target.provider, cool_off_s=self.cool_off_s)
+        if transition is not None:
+            self._transition(transition)
+        if not ok:
+            self.metrics.fallbacks.labels(target.provider, "breaker_open").inc()
+        return ok
+
+    async def _last_resort(self, job: JobContext, target: Target, stream: bool) -> Any:
+        try:
+            return await self._call(job, target, stream)
+        except UpstreamError as exc:
+            raise _job_failed(exc, exhausted=exc.fallback) from None
+
+    async def _call(self, job: JobContext, target: Target, stream: bool) -> Any:
+        """One model, timed; a failure before the first token is recorded and re-raised."""
+        started = time.perf_counter()
+        try:
+            if stream:
+                return await self._stream(job, target, started)
+            return await self._complete(job, target, started)
+        except UpstreamError as exc:
+            self._observe(target, started, error_type=exc.code)
+            await self._failed(target, exc)
+            raise
 
     async def _complete(self, job: JobContext, target: Target, started: float) -> dict[str, Any]:
         answer = await self.litellm.chat(_body(job.input, target, stream=False))
