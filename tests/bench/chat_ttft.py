@@ -61,12 +61,12 @@ PATHS = ("direct", "mpc")
 
 
 def run(*, smoke: bool) -> BenchResult:
-    rounds, per_round, warmup = (1, 16, 16) if smoke else (4, 160, 64)
+    rounds, per_round, warmup, alone_n = (1, 16, 16, 5) if smoke else (4, 160, 64, 40)
     raise_nofile(1024)
     flush_redis()
     try:
         with chat_stack(workers=1) as stack:
-            return _run(stack, rounds, per_round, warmup)
+            return _run(stack, rounds, per_round, warmup, alone_n)
     finally:
         flush_redis()
 
@@ -75,25 +75,31 @@ def _text(index: int) -> str:
     return f"Tell me a story, number {index}"
 
 
-def _run(stack: ChatStack, rounds: int, per_round: int, warmup: int) -> BenchResult:
+def _paths(stack: ChatStack, prefix: str = "") -> dict[str, tuple[str, Callable[[int], bytes]]]:
+    """Base URL and request maker of each path; request i carries a unique text."""
+    proxy = stack.litellm
+    assert proxy is not None
+
+    def direct(i: int) -> bytes:
+        return litellm_request(proxy, PROVIDER_ID, chat_body(MODEL, prefix + _text(i), stream=True))
+
+    def mpc(i: int) -> bytes:
+        return gateway_request(chat_body(MODEL, prefix + _text(i), stream=True))
+
+    return {"direct": (proxy.base_url, direct), "mpc": (stack.gateway_url, mpc)}
+
+
+def _run(stack: ChatStack, rounds: int, per_round: int, warmup: int, alone_n: int) -> BenchResult:
     assert stack.litellm is not None
     proxy = stack.litellm
     load_at_start = round(os.getloadavg()[0], 2)  # other work on the machine skews the figures
     upstream = stack.upstream_name(PROVIDER_ID)
     stack.emulator.set_model(upstream, ttft_ms=TTFT_MS, tps=TPS, tokens=TOKENS)
 
-    def direct(i: int) -> bytes:
-        return litellm_request(proxy, PROVIDER_ID, chat_body(MODEL, _text(i), stream=True))
-
-    def mpc(i: int) -> bytes:
-        return gateway_request(chat_body(MODEL, _text(i), stream=True))
-
-    paths: dict[str, tuple[str, Callable[[int], bytes]]] = {
-        "direct": (proxy.base_url, direct),
-        "mpc": (stack.gateway_url, mpc),
-    }
+    paths = _paths(stack)
     for name, (base, request_for) in paths.items():  # connections, caches, LiteLLM's first calls
         _check(asyncio.run(stream_loop(base, request_for, warmup, STREAMS, stagger_s=STAGGER_S)), warmup, name)
+    alone = _one_at_a_time(stack, alone_n)
     merged = {name: StreamSample() for name in PATHS}
     per_round_p50: dict[str, list[float]] = {name: [] for name in PATHS}
     cpu: dict[str, list[dict[str, float]]] = {name: [] for name in PATHS}
@@ -126,6 +132,7 @@ def _run(stack: ChatStack, rounds: int, per_round: int, warmup: int) -> BenchRes
         "rounds": rounds,
         "emulator": {"model": upstream, "ttft_ms": TTFT_MS, "tps": TPS, "tokens": TOKENS},
         "added_p50_ms": added_p50,
+        "one_stream_at_a_time_ttft_p50_ms": alone,
         "added_p99_ms": added_p99,
         "ttft_ms": {
             name: {"p50": pct(name, 50), "p90": pct(name, 90), "p99": pct(name, 99), "max": pct(name, 100)}
@@ -151,6 +158,18 @@ def _run(stack: ChatStack, rounds: int, per_round: int, warmup: int) -> BenchRes
         ratio=better_ratio(baseline, candidate, higher_is_better=False),
         extra=extra,
     )
+
+
+def _one_at_a_time(stack: ChatStack, n: int) -> dict[str, float]:
+    """TTFT p50 with one stream at a time, i.e. what MPC-API adds to a single request when
+    nothing competes for the cores. Short answers (`[emulate: tokens=3]`): TTFT does not
+    depend on the answer's length."""
+    p50 = {}
+    for name, (base, request_for) in _paths(stack, "[emulate: tokens=3] ").items():
+        sample = asyncio.run(stream_loop(base, request_for, n, 1))
+        _check(sample, n, f"{name}, one at a time")
+        p50[name] = ms(percentile(sample.ttfts, 50))
+    return {**p50, "added_p50": round(p50["mpc"] - p50["direct"], 3)}
 
 
 def _breakdown(stack: ChatStack, upstream: str, traces: list[Trace]) -> dict[str, list[float]]:

@@ -32,6 +32,7 @@ from typing import Any
 import redis
 
 from queues import keys
+from queues.settings import Settings
 from tests.bench._chat_load import ChainCpu, Sample, chat_body, gateway_request, sequential
 from tests.bench._chat_stack import ChatStack, chat_stack, running_litellm
 from tests.bench._common import BENCH_REDIS_URL, flush_redis, ms, percentile
@@ -112,7 +113,7 @@ def _run(stack: ChatStack, n: int, warmup: int) -> BenchResult:
         "requests_per_run": n,
         "chain": [m["id"] for m in (primary, fallback)],
         "dead_upstream_model": dead,
-        "breaker_cool_off_s": 10,
+        "breaker_cool_off_s": Settings().breaker_cool_off_s,
         "latency_ms": {
             "healthy": _summary(healthy.latencies),
             "fallback_model_healthy": _summary(reference.latencies),
