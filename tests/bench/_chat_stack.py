@@ -31,14 +31,14 @@ import httpx
 import redis
 import yaml
 
-from catalog.litellm_config import DEFAULT_LITELLM_CONFIG
+from catalog.litellm_config import DEFAULT_LITELLM_CONFIG, env_references
 from queues import keys
 from tests.bench._common import AUTH, BENCH_REDIS_URL, PYTHON, Child, bench_env, child, gateway, wait_http_ok
 from tests.bench._load import redis_pid
 from tests.emulator.client import EmulatorClient
-from tests.emulator.litellm_config import OFFLINE_ENV, emulated_config, env_references
+from tests.emulator.litellm_config import emulated_config
 from tests.support import free_port
-from workers.litellm_proxy import litellm_executable, start_litellm, stop_litellm
+from workers.litellm_proxy import QUIET_ENV, litellm_executable, start_litellm, stop_litellm
 
 Upstream = Literal["litellm", "emulator"]
 WORKER_READY_TIMEOUT_S = 30.0
@@ -157,7 +157,7 @@ def running_litellm(config: Mapping[str, Any]) -> Iterator[LiteLLMProxy]:
         log = Path(workdir) / "litellm.log"
         master_key = "sk-bench-" + secrets.token_hex(8)
         env = {name: f"dummy-{name.lower()}" for name in env_names}
-        env.update(OFFLINE_ENV, LITELLM_MASTER_KEY=master_key)
+        env.update(QUIET_ENV, LITELLM_MASTER_KEY=master_key)
         executable = litellm_executable()
         port = free_port()
         started = time.perf_counter()

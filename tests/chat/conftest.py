@@ -14,13 +14,13 @@ import yaml
 
 from api.app import create_app
 from catalog import Catalog
-from catalog.litellm_config import DEFAULT_LITELLM_CONFIG
+from catalog.litellm_config import DEFAULT_LITELLM_CONFIG, env_references
 from queues.settings import Secret, Settings
 from tests.emulator.client import EmulatorClient, running_emulator
-from tests.emulator.litellm_config import OFFLINE_ENV, emulated_config, env_references
+from tests.emulator.litellm_config import emulated_config
 from tests.support import AUTH, free_port, running_server
 from tests.workers.conftest import WorkerProcess
-from workers.litellm_proxy import start_litellm, stop_litellm
+from workers.litellm_proxy import QUIET_ENV, start_litellm, stop_litellm
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def litellm(emulator: EmulatorClient, tmp_path_factory: pytest.TempPathFactory) 
     config.write_text(yaml.safe_dump(emulated_config(raw, emulator.base_url)))
     master_key = "sk-test-" + secrets.token_hex(8)
     env = {name: f"dummy-{name.lower()}" for name in env_references(raw)}
-    env.update(OFFLINE_ENV, LITELLM_MASTER_KEY=master_key)
+    env.update(QUIET_ENV, LITELLM_MASTER_KEY=master_key)
     port = free_port()
     process = start_litellm(config, port, env, log=workdir / "litellm.log")
     upstream = {e["model_name"]: e["litellm_params"]["model"].split("/", 1)[1] for e in raw["model_list"]}

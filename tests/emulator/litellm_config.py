@@ -12,9 +12,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from catalog.litellm_config import env_references as config_env_references
 from tests.emulator.control import providers
-from workers.litellm_proxy import QUIET_ENV
 
 # LiteLLM route prefix -> emulator provider name.
 EMULATED = {
@@ -27,10 +25,6 @@ EMULATED = {
     "anthropic": "anthropic",
     "gemini": "gemini",
 }
-
-# Kept here for the tests' imports; defined with the proxy launcher.
-OFFLINE_ENV = QUIET_ENV
-env_references = config_env_references
 
 
 def emulated_config(raw: Mapping[str, Any], emulator_base: str) -> dict[str, Any]:
