@@ -71,13 +71,16 @@ async def submit(
         client_params_json=client_params_json,
     )
     try:
-        return await submit_job(state.redis, submission)
+        record, created = await submit_job(state.redis, submission)
     except IdempotencyConflict:
         raise Unprocessable(
             "This Idempotency-Key was already used with a different request body.",
             code="idempotency_key_reused",
             param="Idempotency-Key",
         ) from None
+    if created:
+        state.metrics.jobs_submitted.labels(queue, request.task).inc()
+    return record, created
 
 
 def prefer_wait(header: str | None) -> int:

@@ -73,6 +73,7 @@ def test_gateway_metrics_move_and_pass_promtool(gateway: str) -> None:
     assert samples['mpc_selection_failures_total{constraint="providers.allow",task="tts"}'] == 1
     assert samples['mpc_http_requests_total{method="POST",route="/api/select-model",status="422"}'] == 1
     assert samples['mpc_workers_live{queue="interactive"}'] == 0
+    assert samples['mpc_jobs_submitted_total{queue="media",task="tts"}'] == 1
     assert samples['mpc_breaker_state{provider="openai"}'] == 0
     assert all("test-key" not in k for k in samples)
     promtool = shutil.which("promtool")
