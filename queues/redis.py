@@ -19,3 +19,8 @@ def connect(url: str, *, socket_timeout: float | None = SOCKET_TIMEOUT_S) -> Red
         decode_responses=False,
     )
     return client
+
+
+def database_of(redis: Redis) -> int:
+    """The database number a client talks to (part of the pub/sub channel names)."""
+    return int(redis.connection_pool.connection_kwargs.get("db", 0))

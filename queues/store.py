@@ -20,6 +20,7 @@ from queues import keys
 from queues.classes import EXPIRED_GRACE_S, QUEUE_CLASS_LIMITS
 from queues.events import EventType, add_event
 from queues.jobs import JobError, JobRecord, encode_json, record_from_hash
+from queues.redis import database_of
 
 Writes = Callable[[Pipeline], None]
 Decision = Callable[[JobRecord], Writes | None]
@@ -202,7 +203,7 @@ async def request_cancel(redis: Redis, job_id: str) -> JobRecord | None:
             # Set after _write_final (which clears it): a worker that already took the job
             # from the queue sees the flag when it starts, and a running one hears the message.
             pipe.set(keys.job_cancel(job_id), b"1", ex=CANCEL_FLAG_TTL_S)
-            pipe.publish(keys.CANCEL_CHANNEL, job_id)
+            pipe.publish(keys.cancel_channel(database_of(redis)), job_id)
 
         return writes
 

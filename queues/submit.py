@@ -22,6 +22,7 @@ from queues import keys
 from queues.classes import MAX_QUEUED_S, QUEUE_CLASS_LIMITS
 from queues.events import add_event
 from queues.jobs import JobRecord, new_job_id, record_to_hash
+from queues.redis import database_of
 from queues.store import get_job
 
 # arq's function name for every MPC-API job; the task inside the record picks the handler.
@@ -93,7 +94,7 @@ async def submit_job(redis: Redis, submission: Submission) -> tuple[JobRecord, b
                         if found is not None:
                             return found, False
                 pipe.multi()  # type: ignore[no-untyped-call]
-                _queue_writes(pipe, record, submission, limits.queue_name, now)
+                _queue_writes(pipe, record, submission, limits.queue_name, now, database_of(redis))
                 if idem_key is not None:
                     pipe.set(idem_key, f"{record.id} {body_digest}", ex=IDEMPOTENCY_TTL_S)
                 await pipe.execute()
@@ -102,7 +103,9 @@ async def submit_job(redis: Redis, submission: Submission) -> tuple[JobRecord, b
                 continue  # another request with this key won the race: read its job
 
 
-def _queue_writes(pipe: Pipeline, record: JobRecord, submission: Submission, queue_name: str, now: float) -> None:
+def _queue_writes(
+    pipe: Pipeline, record: JobRecord, submission: Submission, queue_name: str, now: float, db: int
+) -> None:
 
     ttl = MAX_QUEUED_S + int(QUEUE_CLASS_LIMITS[record.queue].job_timeout_s)
     enqueue_ms = int(now * 1000)
@@ -113,4 +116,4 @@ def _queue_writes(pipe: Pipeline, record: JobRecord, submission: Submission, que
     job_bytes = serialize_job(JOB_FUNCTION, (record.id,), {}, None, enqueue_ms)
     pipe.psetex(job_key_prefix + record.id, MAX_QUEUED_S * 1000, job_bytes)
     pipe.zadd(queue_name, {record.id: enqueue_ms})
-    pipe.publish(keys.wake_channel(record.queue), b"1")
+    pipe.publish(keys.wake_channel(db, record.queue), b"1")

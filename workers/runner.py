@@ -34,7 +34,7 @@ from metrics.definitions import WorkerMetrics
 from metrics.jsonlog import configure_logging
 from queues import keys
 from queues.classes import QUEUE_CLASS_LIMITS
-from queues.redis import connect
+from queues.redis import connect, database_of
 from queues.settings import Settings
 from queues.submit import JOB_FUNCTION
 from workers.jobrun import WorkerRuntime, mpc_job
@@ -104,13 +104,14 @@ class MPCWorker(Worker):
 
     async def _listen(self) -> None:
         """Wake-ups for this queue class and cancel requests, over pub/sub."""
-        wake = keys.wake_channel(self.runtime.limits.name).encode()
         client = connect(self.redis_url, socket_timeout=None)
+        db = database_of(client)
+        wake = keys.wake_channel(db, self.runtime.limits.name).encode()
         try:
             while True:
                 pubsub = client.pubsub()
                 try:
-                    await pubsub.subscribe(wake, keys.CANCEL_CHANNEL)
+                    await pubsub.subscribe(wake, keys.cancel_channel(db))
                     self._wake.set()  # (re)subscribed: poll once for anything published meanwhile
                     async for message in pubsub.listen():
                         if message["type"] != "message":

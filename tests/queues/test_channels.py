@@ -1,0 +1,56 @@
+"""Pub/sub wake-ups and cancels stay inside their Redis database.
+
+Redis scopes keys by database but not pub/sub channels, so two deployments (or the test
+suite and a benchmark) sharing a server would wake each other's workers for nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from redis.asyncio import Redis
+
+from queues.redis import connect, database_of
+from queues.store import request_cancel
+from queues.submit import Submission, submit_job
+
+
+async def _published(client: Redis, action: object) -> list[bytes]:
+    pubsub = client.pubsub()
+    await pubsub.psubscribe(b"mpc:*")
+    try:
+        await action  # type: ignore[misc]
+        channels: list[bytes] = []
+        deadline = asyncio.get_running_loop().time() + 0.5
+        while asyncio.get_running_loop().time() < deadline:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+            if message is not None:
+                channels.append(message["channel"])
+        return channels
+    finally:
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+async def test_submit_and_cancel_publish_on_channels_named_by_database(clean_redis: str) -> None:
+    client = connect(clean_redis, socket_timeout=None)
+    try:
+        db = database_of(client)
+        submission = Submission(task="t", queue="interactive", input_json=b"{}", params_json=b"{}", owner="o")
+        submitted: list[str] = []
+
+        async def submit() -> None:
+            record, _ = await submit_job(client, submission)
+            submitted.append(record.id)
+
+        assert await _published(client, submit()) == [f"mpc:wake:{db}:interactive".encode()]
+        assert await _published(client, request_cancel(client, submitted[0])) == [f"mpc:cancel:{db}".encode()]
+    finally:
+        await client.aclose()
+
+
+async def test_database_of_reads_the_url(redis_url: str) -> None:
+    base = redis_url.rsplit("/", 1)[0]
+    for db in (0, 3):
+        client = connect(f"{base}/{db}")
+        assert database_of(client) == db
+        await client.aclose()
