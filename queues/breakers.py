@@ -36,6 +36,7 @@ WINDOW_MIN_CALLS = 20
 WINDOW_ERROR_RATE = 0.5
 COOL_OFF_S = 10.0
 PROBE_TTL_S = 30  # a probe that never reports (its worker died) frees the slot after this
+HISTORY_TTL_S = 3600  # an idle provider's breaker history fades away
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,28 +62,56 @@ async def read_states(redis: Redis, providers: Iterable[str]) -> dict[str, tuple
     return states
 
 
+@dataclass(frozen=True, slots=True)
+class Permit:
+    """The answer to "may I call this provider now?"."""
+
+    allowed: bool
+    transition: Transition | None = None
+    # The breaker was closed, in a current error-rate window: the call's success cannot
+    # change its state, so `record_success` counts it in one command, without a transaction.
+    quiet: bool = False
+
+
 async def allow_call(
     redis: Redis, provider: str, *, cool_off_s: float = COOL_OFF_S, now: float | None = None
-) -> tuple[bool, Transition | None]:
+) -> Permit:
     """May a worker call `provider` now? Open breakers refuse until the cool-off ends, then
     let exactly one probe through (half-open)."""
     now = time.time() if now is None else now
-    state, opened_at = await redis.hmget(keys.breaker(provider), ["state", "opened_at"])  # type: ignore[misc]
+    state, opened_at, window_start = await redis.hmget(  # type: ignore[misc]
+        keys.breaker(provider), ["state", "opened_at", "window_start"]
+    )
     if state is None or state == b"closed":
-        return True, None
+        return Permit(True, quiet=window_start is None or now - float(window_start) <= WINDOW_S)
     if state == b"open" and now - float(opened_at or 0) < cool_off_s:
-        return False, None
+        return Permit(False)
     # Cool-off over (or half-open with a dead probe): one caller gets the probe slot.
     if not await redis.set(keys.breaker_probe(provider), b"1", nx=True, ex=PROBE_TTL_S):
-        return False, None
+        return Permit(False)
     if state == b"open":
         await redis.hset(keys.breaker(provider), "state", "half_open")  # type: ignore[misc]
-        return True, Transition(provider, "open", "half_open", f"cool-off of {cool_off_s:g} s over; probing")
-    return True, None
+        return Permit(True, Transition(provider, "open", "half_open", f"cool-off of {cool_off_s:g} s over; probing"))
+    return Permit(True)
 
 
-async def record_success(redis: Redis, provider: str, *, now: float | None = None) -> Transition | None:
-    return await _record(redis, provider, ok=True, now=time.time() if now is None else now)
+async def record_success(
+    redis: Redis, provider: str, *, quiet: bool = False, now: float | None = None
+) -> Transition | None:
+    """A call succeeded. With a quiet permit (the common case) the success is counted in one
+    MULTI: consecutive failures back to 0, one more success in the window. A failure's
+    WATCH transaction that races it sees the change and re-reads."""
+    now = time.time() if now is None else now
+    if not quiet:
+        return await _record(redis, provider, ok=True, now=now)
+    key = keys.breaker(provider)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(key, "consecutive", "0")
+        pipe.hincrby(key, "window_ok", 1)
+        pipe.hsetnx(key, "window_start", repr(now))
+        pipe.expire(key, HISTORY_TTL_S)
+        await pipe.execute()
+    return None
 
 
 async def record_failure(redis: Redis, provider: str, *, now: float | None = None) -> Transition | None:
@@ -119,7 +148,7 @@ async def _record(redis: Redis, provider: str, *, ok: bool, now: float) -> Trans
                     update["opened_at"] = repr(now)
                 pipe.multi()  # type: ignore[no-untyped-call]
                 pipe.hset(key, mapping=update)
-                pipe.expire(key, 3600)  # an idle provider's breaker history fades away
+                pipe.expire(key, HISTORY_TTL_S)
                 if after != "half_open":
                     pipe.delete(keys.breaker_probe(provider))
                 await pipe.execute()

@@ -36,6 +36,12 @@ def add_event(target: Redis | Pipeline, job_id: str, event_type: EventType, data
     target.expire(stream, ttl_s)
 
 
+async def append_event(redis: Redis, job_id: str, event_type: EventType, data: Any) -> None:
+    """XADD to a stream that already has its TTL (XADD keeps a key's expiry)."""
+    fields = {"type": event_type, "data": msgspec.json.encode(data)}
+    await redis.xadd(keys.job_events(job_id), fields, maxlen=MAX_EVENTS, approximate=True)  # type: ignore[arg-type]
+
+
 async def read_events(
     redis: Redis, job_id: str, after: str = "0-0", *, block_ms: int | None = None, count: int = 500
 ) -> list[JobEvent]:

@@ -18,15 +18,13 @@ from redis.exceptions import WatchError
 
 from queues import keys
 from queues.classes import EXPIRED_GRACE_S, QUEUE_CLASS_LIMITS
-from queues.events import EventType, add_event
+from queues.events import EventType, add_event, append_event
 from queues.jobs import JobError, JobRecord, encode_json, record_from_hash
 from queues.redis import database_of
 
 Writes = Callable[[Pipeline], None]
 Decision = Callable[[JobRecord], Writes | None]
 
-# Events written while a job runs expire at least this late; `finish` sets the final TTL.
-EVENTS_TTL_WHILE_RUNNING_S = 7200
 # How long a job's cancel flag lives: longer than any job may run.
 CANCEL_FLAG_TTL_S = 7200
 
@@ -119,11 +117,10 @@ async def record_event(
 
 
 async def append_output(redis: Redis, job_id: str, data: Any) -> None:
-    """An `output` event in one round trip, without the final-state check of `record_event`:
-    streamed tokens are the hot path, and the job's own runner is their only writer."""
-    async with redis.pipeline(transaction=False) as pipe:
-        add_event(pipe, job_id, "output", data, ttl_s=EVENTS_TTL_WHILE_RUNNING_S)
-        await pipe.execute()
+    """An `output` event in one command, without the final-state check of `record_event`:
+    streamed tokens are the hot path, and the job's own runner is their only writer. No
+    EXPIRE: `start_attempt` created the stream with the job's TTL, and XADD keeps it."""
+    await append_event(redis, job_id, "output", data)
 
 
 async def finish(

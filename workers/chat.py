@@ -59,10 +59,11 @@ class ChatHandler:
         for target in chain:
             # Breakers are asked one target at a time: the common case (primary healthy)
             # costs one Redis read, not one per model in the chain.
-            if not await self._allowed(target):
+            permit = await self._permit(target)
+            if not permit.allowed:
                 continue
             try:
-                return await self._call(job, target, stream)
+                return await self._call(job, target, stream, permit)
             except UpstreamError as exc:
                 if not exc.fallback:
                     raise _job_failed(exc) from None
@@ -75,41 +76,43 @@ class ChatHandler:
             return await self._last_resort(job, chain[0], stream)
         raise _job_failed(last, exhausted=True)
 
-    async def _allowed(self, target: Target) -> bool:
-        ok, transition = await breakers.allow_call(self.redis, target.provider, cool_off_s=self.cool_off_s)
-        if transition is not None:
-            self._transition(transition)
-        if not ok:
+    async def _permit(self, target: Target) -> breakers.Permit:
+        permit = await breakers.allow_call(self.redis, target.provider, cool_off_s=self.cool_off_s)
+        if permit.transition is not None:
+            self._transition(permit.transition)
+        if not permit.allowed:
             self.metrics.fallbacks.labels(target.provider, "breaker_open").inc()
-        return ok
+        return permit
 
     async def _last_resort(self, job: JobContext, target: Target, stream: bool) -> Any:
         try:
-            return await self._call(job, target, stream)
+            return await self._call(job, target, stream, breakers.Permit(True))
         except UpstreamError as exc:
             raise _job_failed(exc, exhausted=exc.fallback) from None
 
-    async def _call(self, job: JobContext, target: Target, stream: bool) -> Any:
+    async def _call(self, job: JobContext, target: Target, stream: bool, permit: breakers.Permit) -> Any:
         """One model, timed; a failure before the first token is recorded and re-raised."""
         started = time.perf_counter()
         try:
             if stream:
-                return await self._stream(job, target, started)
-            return await self._complete(job, target, started)
+                return await self._stream(job, target, started, permit)
+            return await self._complete(job, target, started, permit)
         except UpstreamError as exc:
             self._observe(target, started, error_type=exc.code)
             await self._failed(target, exc)
             raise
 
-    async def _complete(self, job: JobContext, target: Target, started: float) -> dict[str, Any]:
+    async def _complete(
+        self, job: JobContext, target: Target, started: float, permit: breakers.Permit
+    ) -> dict[str, Any]:
         answer = await self.litellm.chat(_body(job.input, target, stream=False))
         self._observe(target, started, usage=answer.get("usage"))
-        await self._succeeded(target)
+        await self._succeeded(target, permit)
         answer["model"] = target.id
         answer["object"] = "chat.completion"
         return answer
 
-    async def _stream(self, job: JobContext, target: Target, started: float) -> dict[str, Any]:
+    async def _stream(self, job: JobContext, target: Target, started: float, permit: breakers.Permit) -> dict[str, Any]:
         include_usage = bool(job.params.get("include_usage", False))
         sent = 0
         usage: Any = None
@@ -157,14 +160,14 @@ class ChatHandler:
             await self._failed(target, cut)
             raise _mid_stream("the provider closed the stream before the answer was complete")
         self._observe(target, started, usage=usage)
-        await self._succeeded(target)
+        await self._succeeded(target, permit)
         if include_usage and usage is not None:
             usage_chunk = {"model": target.id, "object": "chat.completion.chunk", "choices": [], "usage": usage}
             await store.append_output(self.redis, job.job_id, usage_chunk)
         return {"model": target.id, "finish_reason": finish_reason, "usage": usage, "chunks": sent}
 
-    async def _succeeded(self, target: Target) -> None:
-        transition = await breakers.record_success(self.redis, target.provider)
+    async def _succeeded(self, target: Target, permit: breakers.Permit) -> None:
+        transition = await breakers.record_success(self.redis, target.provider, quiet=permit.quiet)
         if transition is not None:
             self._transition(transition)
 

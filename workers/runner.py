@@ -5,6 +5,10 @@ Two changes to stock arq, both keeping its job format and semantics:
   wake channel; the worker waits on that channel and polls the queue at once when told,
   falling back to a slow poll (1 s) in case a message was missed. Pickup takes about a
   millisecond while an idle worker sleeps.
+- **One round trip to claim a job.** arq claims with WATCH, EXISTS, ZSCORE and a MULTI'd
+  PSETEX: four round trips, each a wait for the event loop when streams are being relayed.
+  `start_jobs` here does the same claim as one MULTI (SET NX PX + ZSCORE), with the same
+  in-progress key and the same outcome.
 - **Heartbeats for in-progress marks.** arq marks a running job with a key that lives for
   the longest function timeout + 10 s, so a crashed worker's chat job would wait out the
   video timeout. Here the mark lives 10 s and a live worker renews it every 2 s: a job
@@ -25,6 +29,7 @@ import msgspec
 import uvloop
 from arq.connections import RedisSettings, create_pool
 from arq.constants import in_progress_key_prefix
+from arq.utils import timestamp_ms
 from arq.worker import Worker, func
 from prometheus_client import start_http_server
 from redis.exceptions import RedisError
@@ -97,6 +102,33 @@ class MPCWorker(Worker):
             with contextlib.suppress(RedisError, OSError):
                 await self.runtime.redis.delete(self._heartbeat_key)
             await self.runtime.litellm.close()
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        """arq's claim, in one round trip: the in-progress key is set only if absent, and the
+        job's queue score read in the same transaction. A job already finished (no score) or
+        re-deferred (score in the future) gives the key straight back."""
+        for job_id_b in job_ids:
+            await self.sem.acquire()
+            if self.job_counter >= self.max_jobs:
+                self.sem.release()
+                return
+            self.job_counter += 1
+            job_id = job_id_b.decode()
+            in_progress_key = in_progress_key_prefix + job_id
+            async with self.pool.pipeline(transaction=True) as pipe:
+                pipe.set(in_progress_key, b"1", nx=True, px=int(self.in_progress_timeout_s * 1000))
+                pipe.zscore(self.queue_name, job_id)
+                claimed, score = await pipe.execute()
+            if claimed and (not score or score > timestamp_ms()):
+                await self.pool.delete(in_progress_key)
+                claimed = False
+            if not claimed:
+                self.job_counter -= 1
+                self.sem.release()
+                continue
+            task = self.loop.create_task(self.run_job(job_id, int(score)))
+            task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+            self.tasks[job_id] = task
 
     @property
     def _heartbeat_key(self) -> str:
