@@ -116,4 +116,4 @@ def _queue_writes(
     job_bytes = serialize_job(JOB_FUNCTION, (record.id,), {}, None, enqueue_ms)
     pipe.psetex(job_key_prefix + record.id, MAX_QUEUED_S * 1000, job_bytes)
     pipe.zadd(queue_name, {record.id: enqueue_ms})
-    pipe.publish(keys.wake_channel(db, record.queue), b"1")
+    pipe.publish(keys.wake_channel(db, record.queue), record.id)

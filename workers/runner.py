@@ -1,10 +1,10 @@
 """The MPC-API worker: arq's Worker with a Redis wake-up signal and short heartbeats.
 
 Two changes to stock arq, both keeping its job format and semantics:
-- **Wake-up instead of tight polling.** Submitting a job PUBLISHes on the queue class's
-  wake channel; the worker waits on that channel and polls the queue at once when told,
-  falling back to a slow poll (1 s) in case a message was missed. Pickup takes about a
-  millisecond while an idle worker sleeps.
+- **Wake-up instead of tight polling.** Submitting a job PUBLISHes its id on the queue
+  class's wake channel; the worker waits on that channel and claims that job at once (no
+  queue read), and polls the whole queue every second for anything a message did not
+  announce (missed messages, re-queued and retried jobs). An idle worker sleeps.
 - **One round trip to claim a job.** arq claims with WATCH, EXISTS, ZSCORE and a MULTI'd
   PSETEX: four round trips, each a wait for the event loop when streams are being relayed.
   `start_jobs` here does the same claim as one MULTI (SET NX PX + ZSCORE), with the same
@@ -79,6 +79,8 @@ class MPCWorker(Worker):
         self.redis_url = redis_url
         self.started_at = time.time()
         self._wake = asyncio.Event()
+        self._announced: list[bytes] = []  # job ids from wake-up messages, not yet claimed
+        self._poll_now = True  # (re)subscribed: read the queue for anything published meanwhile
 
     async def main(self) -> None:
         if self._pool is None:
@@ -90,11 +92,19 @@ class MPCWorker(Worker):
         ]
         log.info("worker %s ready for queue class %s", self.runtime.worker_id, self.runtime.limits.name)
         try:
+            next_poll = 0.0
             while True:
                 self._wake.clear()
-                await self._poll_iteration()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), FALLBACK_POLL_S)
+                announced, self._announced = self._announced, []
+                if announced and self.allow_pick_jobs:
+                    await self.start_jobs(announced)
+                if self._poll_now or time.monotonic() >= next_poll:
+                    self._poll_now = False
+                    next_poll = time.monotonic() + FALLBACK_POLL_S
+                    await self._poll_iteration()
+                if not self._announced:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), max(0.0, next_poll - time.monotonic()))
         finally:
             for task in background:
                 task.cancel()
@@ -144,11 +154,13 @@ class MPCWorker(Worker):
                 pubsub = client.pubsub()
                 try:
                     await pubsub.subscribe(wake, keys.cancel_channel(db))
-                    self._wake.set()  # (re)subscribed: poll once for anything published meanwhile
+                    self._poll_now = True
+                    self._wake.set()
                     async for message in pubsub.listen():
                         if message["type"] != "message":
                             continue
                         if message["channel"] == wake:
+                            self._announced.append(message["data"])
                             self._wake.set()
                         else:
                             self.runtime.cancel(message["data"].decode())
