@@ -21,7 +21,7 @@ from api.state import AppState
 from brain import BrainError, NoCandidate, Selection, select
 from catalog.schema import Model
 from queues import store
-from queues.events import read_events
+from queues.events import JobEvent, read_events
 from queues.jobs import JobError, JobRecord, encode_json
 from queues.submit import Submission, submit_job
 
@@ -183,17 +183,18 @@ async def submit(state: AppState, plan: ChatPlan, owner: str, request_id: str) -
     return record
 
 
-async def first_event(state: AppState, job_id: str) -> tuple[str, str, Any]:
-    """Wait for the job's first `output` or terminal event: (stream id, type, data)."""
+async def first_events(state: AppState, job_id: str) -> list[JobEvent]:
+    """Wait for the job's first `output` or terminal event; return it and every event the
+    same read brought after it (a head chunk and the first token often arrive together)."""
     after = "0-0"
     while True:
-        events = await read_events(state.blocking_redis, job_id, after, block_ms=int(CHAT_WAIT_S * 1000), count=1)
+        events = await read_events(state.blocking_redis, job_id, after, block_ms=int(CHAT_WAIT_S * 1000))
         if not events:
             raise APIError("The model did not answer in time.", code="timeout", status=504)
-        event = events[0]
-        after = event.id
-        if event.type == "output" or event.is_terminal:
-            return event.id, event.type, event.data
+        for i, event in enumerate(events):
+            if event.type == "output" or event.is_terminal:
+                return events[i:]
+        after = events[-1].id
 
 
 async def wait_result(state: AppState, job_id: str) -> JobRecord:
@@ -229,8 +230,8 @@ def gone() -> APIError:
     return APIError("The job's result expired before it could be read.", code="job_expired", status=500)
 
 
-async def relay(state: AppState, job_id: str, first_id: str, first_chunk: Any) -> AsyncIterator[bytes]:
-    """SSE frames for a stream, from the first chunk to `[DONE]` (or an error chunk).
+async def relay(state: AppState, job_id: str, first: list[JobEvent]) -> AsyncIterator[bytes]:
+    """SSE frames for a stream, from the first events read to `[DONE]` (or an error chunk).
 
     Plain `data:` lines with no `event:` field (Dify reads nothing else). A failure after the
     first chunk ends with `data: {"error": …}` and no `[DONE]`, so no client mistakes a cut
@@ -238,35 +239,43 @@ async def relay(state: AppState, job_id: str, first_id: str, first_chunk: Any) -
     """
     finished = False
     try:
-        if first_chunk is not None:
-            yield b"data: " + encode_json(first_chunk) + b"\n\n"
-        after = first_id
+        events = first
         while True:
+            frames, finished = _frames(events)
+            if frames:
+                yield frames
+            if finished:
+                return
+            after = events[-1].id
             events = await read_events(state.blocking_redis, job_id, after, block_ms=int(CHAT_WAIT_S * 1000))
             if not events:
                 stalled = {"message": "The model stopped answering.", "type": "server_error", "code": "timeout"}
                 yield b"data: " + encode_json({"error": {**stalled, "param": None}}) + b"\n\n"
                 return
-            for event in events:
-                if event.type == "output":
-                    yield b"data: " + encode_json(event.data) + b"\n\n"
-                elif event.type == "error":
-                    finished = True
-                    error = JobError(**{k: v for k, v in (event.data.get("error") or {}).items() if k in _ERROR_FIELDS})
-                    envelope = {"message": error.message, "type": error.type, "code": error.code, "param": error.param}
-                    yield b"data: " + encode_json({"error": envelope}) + b"\n\n"
-                    return
-                elif event.type == "done":
-                    finished = True
-                    yield b"data: [DONE]\n\n"
-                    return
-            after = events[-1].id
     finally:
         if not finished:
             # The client left mid-answer: stop the job (and the provider call) it started.
             # Shielded: the request's cancel scope would otherwise cancel this await too.
             with anyio.CancelScope(shield=True):
                 await store.request_cancel(state.redis, job_id)
+
+
+def _frames(events: list[JobEvent]) -> tuple[bytes, bool]:
+    """The SSE frames for events read together (one write to the client), and whether the
+    stream ended with them."""
+    frames = bytearray()
+    for event in events:
+        if event.type == "output":
+            frames += b"data: " + encode_json(event.data) + b"\n\n"
+        elif event.type == "error":
+            error = JobError(**{k: v for k, v in (event.data.get("error") or {}).items() if k in _ERROR_FIELDS})
+            envelope = {"message": error.message, "type": error.type, "code": error.code, "param": error.param}
+            frames += b"data: " + encode_json({"error": envelope}) + b"\n\n"
+            return bytes(frames), True
+        elif event.type == "done":
+            frames += b"data: [DONE]\n\n"
+            return bytes(frames), True
+    return bytes(frames), False
 
 
 _ERROR_FIELDS = frozenset(JobError.__struct_fields__)

@@ -36,10 +36,11 @@ def add_event(target: Redis | Pipeline, job_id: str, event_type: EventType, data
     target.expire(stream, ttl_s)
 
 
-async def append_event(redis: Redis, job_id: str, event_type: EventType, data: Any) -> None:
-    """XADD to a stream that already has its TTL (XADD keeps a key's expiry)."""
+def append_event(target: Redis | Pipeline, job_id: str, event_type: EventType, data: Any) -> Any:
+    """XADD to a stream that already has its TTL (XADD keeps a key's expiry). On a client,
+    await the result; on a pipeline, it is queued."""
     fields = {"type": event_type, "data": msgspec.json.encode(data)}
-    await redis.xadd(keys.job_events(job_id), fields, maxlen=MAX_EVENTS, approximate=True)  # type: ignore[arg-type]
+    return target.xadd(keys.job_events(job_id), fields, maxlen=MAX_EVENTS, approximate=True)  # type: ignore[arg-type]
 
 
 async def read_events(

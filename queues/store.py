@@ -116,11 +116,18 @@ async def record_event(
     return await transition(redis, job_id, decide) is not None
 
 
-async def append_output(redis: Redis, job_id: str, data: Any) -> None:
-    """An `output` event in one command, without the final-state check of `record_event`:
-    streamed tokens are the hot path, and the job's own runner is their only writer. No
-    EXPIRE: `start_attempt` created the stream with the job's TTL, and XADD keeps it."""
-    await append_event(redis, job_id, "output", data)
+async def append_outputs(redis: Redis, job_id: str, chunks: list[Any]) -> None:
+    """`output` events without the final-state check of `record_event`: streamed tokens are
+    the hot path, and the job's own runner is their only writer. No EXPIRE: `start_attempt`
+    created the stream with the job's TTL, and XADD keeps it. Several chunks go in one
+    MULTI, so a reader blocked on the stream wakes once and gets them all."""
+    if len(chunks) == 1:
+        await append_event(redis, job_id, "output", chunks[0])
+        return
+    async with redis.pipeline(transaction=True) as pipe:
+        for chunk in chunks:
+            append_event(pipe, job_id, "output", chunk)
+        await pipe.execute()
 
 
 async def finish(

@@ -117,6 +117,7 @@ class ChatHandler:
         sent = 0
         usage: Any = None
         finish_reason: str | None = None
+        head: dict[str, Any] | None = None
         try:
             async with self.litellm.chat_stream(_body(job.input, target, stream=True)) as lines:
                 async for chunk in _chunks(lines):
@@ -130,12 +131,20 @@ class ChatHandler:
                     if not choices:
                         continue  # a usage-only chunk: sent once, at the end
                     finish_reason = choices[0].get("finish_reason") or finish_reason
-                    await store.append_output(self.redis, job.job_id, chunk)
+                    if sent == 0 and head is None and _is_head(choices[0]):
+                        # A role-only head goes out with the first token, in one write: the
+                        # client gets both at once, and a stream that ends after its head
+                        # can still fall back (nothing was sent).
+                        head = chunk
+                        continue
+                    batch = [chunk] if head is None else [head, chunk]
+                    head = None
+                    await store.append_outputs(self.redis, job.job_id, batch)
                     if sent == 0:
                         self.metrics.time_to_first_chunk.labels(OPERATION, target.provider, target.id).observe(
                             time.perf_counter() - started
                         )
-                    sent += 1
+                    sent += len(batch)
         except UpstreamError as exc:
             if sent == 0:
                 raise  # nothing sent yet: the caller records it and falls back
@@ -163,7 +172,7 @@ class ChatHandler:
         await self._succeeded(target, permit)
         if include_usage and usage is not None:
             usage_chunk = {"model": target.id, "object": "chat.completion.chunk", "choices": [], "usage": usage}
-            await store.append_output(self.redis, job.job_id, usage_chunk)
+            await store.append_outputs(self.redis, job.job_id, [usage_chunk])
         return {"model": target.id, "finish_reason": finish_reason, "usage": usage, "chunks": sent}
 
     async def _succeeded(self, target: Target, permit: breakers.Permit) -> None:
@@ -225,6 +234,17 @@ async def _chunks(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
             raise StreamBroken("The provider sent a malformed stream chunk.") from None
         if isinstance(chunk, dict):
             yield chunk
+
+
+def _is_head(choice: dict[str, Any]) -> bool:
+    """A chunk that only opens the answer (role, empty content), as most providers send first."""
+    delta = choice.get("delta") or {}
+    return (
+        not delta.get("content")
+        and not delta.get("tool_calls")
+        and not delta.get("function_call")
+        and (choice.get("finish_reason") is None)
+    )
 
 
 def _chunk_error(chunk: dict[str, Any]) -> str:

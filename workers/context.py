@@ -30,7 +30,7 @@ class JobContext:
 
     async def output(self, chunk: Any) -> None:
         """A piece of output as it is produced (a streamed token, a finished step)."""
-        await store.append_output(self.redis, self.job_id, chunk)
+        await store.append_outputs(self.redis, self.job_id, [chunk])
 
     async def log(self, message: str) -> None:
         await store.record_event(self.redis, self.job_id, "log", {"message": message})

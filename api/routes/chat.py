@@ -26,17 +26,19 @@ async def chat_completions(request: Request, state: State, owner: Owner) -> Resp
             raise chat.failure(final)
         headers = chat.completion_headers(plan, job.id, str(final.output.get("model", plan.selection.model.id)))
         return Response(encode(final.output), headers=headers, media_type="application/json")
-    event_id, kind, data = await chat.first_event(state, job.id)
-    if kind != "output":
+    first = await chat.first_events(state, job.id)
+    if first[0].type != "output":
         # It ended before its first token: answer with a real HTTP error, not a stream.
         ended = await store.get_job(state.redis, job.id)
         if ended is None:
             raise chat.gone()
         if ended.status != "succeeded":
             raise chat.failure(ended)
-    headers = {**SSE_HEADERS, **chat.completion_headers(plan, job.id, data.get("model", plan.selection.model.id))}
+    answered = first[0].data if first[0].type == "output" else {}
+    model_id = str(answered.get("model") or plan.selection.model.id)
+    headers = {**SSE_HEADERS, **chat.completion_headers(plan, job.id, model_id)}
     return StreamingResponse(
-        chat.relay(state, job.id, event_id, data if kind == "output" else None),
+        chat.relay(state, job.id, first),
         media_type="text/event-stream",
         headers=headers,
     )

@@ -193,3 +193,17 @@ def test_text_task_through_the_jobs_api(stack: Stack) -> None:
         assert stack.catalog.models[job["output"]["model"]].provider != "openai"
         again = http.post("/api/jobs", json=body, headers={"Idempotency-Key": "sum-1"})
         assert again.status_code == 200 and again.json()["id"] == job["id"]
+
+
+@pytest.mark.parametrize("fault", ["cut_after", "malformed_after", "error_after"])
+def test_stream_broken_before_its_first_token_falls_back(stack: Stack, fault: str) -> None:
+    # The provider opens the stream (its role-only head chunk) and breaks before any token:
+    # nothing reached the client, so the next model answers, as for an HTTP error.
+    chain = stack.chain(task="chat_general", model="gpt-4o", capabilities=["streaming"])
+    stack.emulator.set_model(stack.upstream_name(chain[0]), **{fault: 0})
+    stream = client(stack).chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    chunks = list(stream)
+    assert {c.model for c in chunks} == {chain[1]}
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip()
