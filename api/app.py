@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.body import encode
 from api.errors import APIError, ErrorBody, ErrorEnvelope, ServiceUnavailable
+from api.fastlane import FastLane
 from api.middleware import ObservabilityMiddleware
 from api.provider_health import ProviderHealth
 from api.queue_stats import QueueStats
@@ -70,6 +71,8 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
         summary="Task-based model gateway",
         lifespan=lifespan,
     )
+    # Added first, so it runs inside the observability middleware (added last = outermost).
+    app.add_middleware(FastLane, routes={("POST", "/api/select-model"): select.select_model_lane})
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     _install_error_handlers(app)
     # Routes are matched in order: the hot ones first (no paths overlap, so only the

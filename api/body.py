@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import msgspec
@@ -17,12 +18,16 @@ _AT_PATH = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DO
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The whole body, refusing (413) anything over `max_bytes` before reading it all."""
-    declared = request.headers.get("content-length")
+    return await collect_body(request.stream(), request.headers.get("content-length"), max_bytes)
+
+
+async def collect_body(stream: AsyncIterator[bytes], declared: str | None, max_bytes: int) -> bytes:
+    """`read_body` for any stream of body chunks, with the Content-Length the client declared."""
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise BodyTooLarge(f"Request body is {declared} bytes; the limit is {max_bytes} bytes.")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in stream:
         size += len(chunk)
         if size > max_bytes:
             raise BodyTooLarge(f"Request body exceeds the limit of {max_bytes} bytes.")

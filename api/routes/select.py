@@ -4,20 +4,32 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.types import Receive, Scope
 
 from api import select as service
-from api.body import encode, read_body
+from api.auth import authenticate
+from api.body import collect_body, encode, read_body
 from api.deps import Owner, State, caller
+from api.fastlane import body_chunks, header
+from api.state import AppState
 
 router = APIRouter(prefix="/api", tags=["brain"])
 
 
 @router.post("/select-model")
 async def select_model(request: Request) -> Response:
-    # The gateway's hot synchronous path: no FastAPI dependencies to solve (see api/deps.py).
+    # Served by `select_model_lane` (api/fastlane.py); declared here for the OpenAPI
+    # document, and serving requests the lane passes on (an app mounted under a root path).
     state, _ = caller(request)
     raw = await read_body(request, state.settings.max_body_bytes)
     return Response(encode(service.select_model(state, raw)), media_type="application/json")
+
+
+async def select_model_lane(state: AppState, scope: Scope, receive: Receive) -> bytes:
+    """The same exchange as `select_model`, in pure ASGI: authentication before the body."""
+    authenticate(header(scope, b"authorization"), state.settings.api_key_hashes)
+    raw = await collect_body(body_chunks(receive), header(scope, b"content-length"), state.settings.max_body_bytes)
+    return encode(service.select_model(state, raw))
 
 
 @router.post("/orchestrate")

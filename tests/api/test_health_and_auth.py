@@ -44,8 +44,13 @@ def test_probes_need_no_key(gateway: str) -> None:
     "headers",
     [{}, {"Authorization": "Bearer wrong-key-0000000000"}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer"}],
 )
-def test_api_routes_refuse_missing_or_wrong_keys(gateway: str, headers: dict[str, str]) -> None:
-    response = httpx.get(f"{gateway}/api/tasks", headers=headers)
+@pytest.mark.parametrize(
+    ("method", "path"),
+    # select-model is answered by the fast lane (api/fastlane.py), the others by FastAPI.
+    [("GET", "/api/tasks"), ("POST", "/api/select-model"), ("POST", "/api/jobs"), ("POST", "/api/chat/completions")],
+)
+def test_api_routes_refuse_missing_or_wrong_keys(gateway: str, headers: dict[str, str], method: str, path: str) -> None:
+    response = httpx.request(method, f"{gateway}{path}", headers=headers, json={"task": "chat_general"})
     error = assert_envelope(response, 401, "invalid_api_key")
     assert error["type"] == "authentication_error"
     assert "wrong-key" not in response.text
@@ -53,6 +58,18 @@ def test_api_routes_refuse_missing_or_wrong_keys(gateway: str, headers: dict[str
 
 def test_unknown_route_is_an_enveloped_404(client: httpx.Client) -> None:
     assert_envelope(client.get("/api/nope"), 404, "not_found")
+
+
+def test_other_methods_on_the_fast_lane_route_are_an_enveloped_405(client: httpx.Client) -> None:
+    assert_envelope(client.get("/api/select-model"), 405, "method_not_allowed")
+
+
+def test_fast_lane_answers_carry_the_request_id(client: httpx.Client) -> None:
+    sent = client.post("/api/select-model", json={"task": "tts"}, headers={"X-Request-ID": "trace-42"})
+    assert sent.status_code == 200 and sent.headers["x-request-id"] == "trace-42"
+    assert sent.headers["content-type"] == "application/json"
+    made = client.post("/api/select-model", json={"task": "nope"})
+    assert made.status_code == 422 and made.headers["x-request-id"].startswith("req_")
 
 
 def test_gateway_refuses_to_start_without_keys(catalog: Catalog) -> None:
