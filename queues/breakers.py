@@ -37,6 +37,7 @@ WINDOW_ERROR_RATE = 0.5
 COOL_OFF_S = 10.0
 PROBE_TTL_S = 30  # a probe that never reports (its worker died) frees the slot after this
 HISTORY_TTL_S = 3600  # an idle provider's breaker history fades away
+VIEW_MAX_AGE_S = 0.25  # how stale a worker's view of a closed breaker may be (BreakerView)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,21 +79,69 @@ async def allow_call(
 ) -> Permit:
     """May a worker call `provider` now? Open breakers refuse until the cool-off ends, then
     let exactly one probe through (half-open)."""
-    now = time.time() if now is None else now
+    permit, _ = await _allow_call(redis, provider, cool_off_s, time.time() if now is None else now)
+    return permit
+
+
+async def _allow_call(redis: Redis, provider: str, cool_off_s: float, now: float) -> tuple[Permit, ClosedSeen | None]:
+    """`allow_call`, and what was read when the breaker was closed (else None)."""
     state, opened_at, window_start = await redis.hmget(  # type: ignore[misc]
         keys.breaker(provider), ["state", "opened_at", "window_start"]
     )
     if state is None or state == b"closed":
-        return Permit(True, quiet=window_start is None or now - float(window_start) <= WINDOW_S)
+        closed = ClosedSeen(time.monotonic(), None if window_start is None else float(window_start))
+        return Permit(True, quiet=closed.quiet_at(now)), closed
     if state == b"open" and now - float(opened_at or 0) < cool_off_s:
-        return Permit(False)
+        return Permit(False), None
     # Cool-off over (or half-open with a dead probe): one caller gets the probe slot.
     if not await redis.set(keys.breaker_probe(provider), b"1", nx=True, ex=PROBE_TTL_S):
-        return Permit(False)
+        return Permit(False), None
     if state == b"open":
         await redis.hset(keys.breaker(provider), "state", "half_open")  # type: ignore[misc]
-        return Permit(True, Transition(provider, "open", "half_open", f"cool-off of {cool_off_s:g} s over; probing"))
-    return Permit(True)
+        reason = f"cool-off of {cool_off_s:g} s over; probing"
+        return Permit(True, Transition(provider, "open", "half_open", reason)), None
+    return Permit(True), None
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedSeen:
+    """A closed breaker as read at `read_at` (monotonic clock)."""
+
+    read_at: float
+    window_start: float | None
+
+    def quiet_at(self, now: float) -> bool:
+        return self.window_start is None or now - self.window_start <= WINDOW_S
+
+
+class BreakerView:
+    """One worker process's view of the breakers, for `allow_call` without a round trip in
+    the common case. A closed breaker is re-read from Redis at most every `max_age_s`, so
+    another worker's opening of it is seen that late at most (its calls fail fast and fall
+    back meanwhile); anything not closed is read every time, so probing works exactly as
+    `allow_call`. The caller `forget`s a provider after recording anything but a quiet
+    success, so its own failures and transitions are seen at once."""
+
+    def __init__(self, redis: Redis, *, cool_off_s: float = COOL_OFF_S, max_age_s: float = VIEW_MAX_AGE_S) -> None:
+        self.redis = redis
+        self.cool_off_s = cool_off_s
+        self.max_age_s = max_age_s
+        self._closed: dict[str, ClosedSeen] = {}
+
+    async def allow(self, provider: str, *, now: float | None = None) -> Permit:
+        now = time.time() if now is None else now
+        seen = self._closed.get(provider)
+        if seen is not None and time.monotonic() - seen.read_at < self.max_age_s:
+            return Permit(True, quiet=seen.quiet_at(now))
+        permit, closed = await _allow_call(self.redis, provider, self.cool_off_s, now)
+        if closed is None:
+            self._closed.pop(provider, None)
+        else:
+            self._closed[provider] = closed
+        return permit
+
+    def forget(self, provider: str) -> None:
+        self._closed.pop(provider, None)
 
 
 async def record_success(

@@ -48,7 +48,7 @@ class ChatHandler:
     litellm: LiteLLMClient
     redis: Redis
     metrics: WorkerMetrics
-    cool_off_s: float = breakers.COOL_OFF_S
+    breaker_view: breakers.BreakerView
 
     async def __call__(self, job: JobContext) -> Any:
         chain = [Target(**t) for t in job.params.get("chain", [])]
@@ -77,7 +77,7 @@ class ChatHandler:
         raise _job_failed(last, exhausted=True)
 
     async def _permit(self, target: Target) -> breakers.Permit:
-        permit = await breakers.allow_call(self.redis, target.provider, cool_off_s=self.cool_off_s)
+        permit = await self.breaker_view.allow(target.provider)
         if permit.transition is not None:
             self._transition(permit.transition)
         if not permit.allowed:
@@ -177,6 +177,8 @@ class ChatHandler:
 
     async def _succeeded(self, target: Target, permit: breakers.Permit) -> None:
         transition = await breakers.record_success(self.redis, target.provider, quiet=permit.quiet)
+        if not permit.quiet:
+            self.breaker_view.forget(target.provider)
         if transition is not None:
             self._transition(transition)
 
@@ -184,6 +186,7 @@ class ChatHandler:
         if not exc.fallback:
             return  # the request was wrong, not the provider
         transition = await breakers.record_failure(self.redis, target.provider)
+        self.breaker_view.forget(target.provider)
         if transition is not None:
             self._transition(transition)
 

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from catalog import Catalog
 from metrics.definitions import WorkerMetrics
+from queues.breakers import BreakerView
 from workers.chat import ChatHandler
 from workers.context import Handler, Handlers
 from workers.litellm import LiteLLMClient
@@ -23,7 +24,8 @@ from workers.litellm import LiteLLMClient
 def builtin_handlers(
     catalog: Catalog, litellm: LiteLLMClient, redis: Redis, metrics: WorkerMetrics, *, breaker_cool_off_s: float
 ) -> dict[str, Handler]:
-    chat = ChatHandler(litellm=litellm, redis=redis, metrics=metrics, cool_off_s=breaker_cool_off_s)
+    view = BreakerView(redis, cool_off_s=breaker_cool_off_s)
+    chat = ChatHandler(litellm=litellm, redis=redis, metrics=metrics, breaker_view=view)
     return {task.id: chat for task in catalog.tasks.values() if task.modality == "text"}
 
 
