@@ -34,8 +34,9 @@ class ChainCpu(CpuWatch):
     """`CpuWatch`, plus the whole machine's busy CPU over the same time and the part of it
     that went to processes outside the benchmark: on a shared machine other work skews
     every figure, and this says by how much. Also the PUBLISH rate of the whole Redis
-    server: wake-up channels are server-wide, so other databases' job submissions wake
-    this benchmark's workers too (ours publish one per job)."""
+    server: other work's job submissions on the same server (ours publish one per job);
+    wake-up channels are named by database, so they no longer wake this benchmark's
+    workers, but they still load Redis."""
 
     _machine_start = (0.0, 0.0, 0)
 
