@@ -7,7 +7,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from api import chat
 from api.body import encode, read_body
-from api.deps import Owner, State
+from api.deps import caller
 from api.middleware import request_id_of
 from queues import store
 
@@ -17,7 +17,9 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 @router.post("/chat/completions")
-async def chat_completions(request: Request, state: State, owner: Owner) -> Response:
+async def chat_completions(request: Request) -> Response:
+    # A hot route: no FastAPI dependencies to solve (see api/deps.py).
+    state, owner = caller(request)
     plan = chat.parse(state, await read_body(request, state.settings.max_body_bytes))
     job = await chat.submit(state, plan, owner, request_id_of(request.scope))
     if not plan.stream:
