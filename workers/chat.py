@@ -57,8 +57,8 @@ class ChatHandler:
         stream = bool(job.params.get("stream", False))
         last: UpstreamError | None = None
         for target in chain:
-            # Breakers are asked one target at a time: the common case (primary healthy)
-            # costs one Redis read, not one per model in the chain.
+            # Breakers are asked one target at a time, through the worker's view: the common
+            # case (primary healthy) costs no Redis read, and never one per model in the chain.
             permit = await self._permit(target)
             if not permit.allowed:
                 continue
