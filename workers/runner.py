@@ -52,6 +52,10 @@ IN_PROGRESS_TTL_S = 10.0
 HEARTBEAT_INTERVAL_S = 2.0
 WORKER_HEARTBEAT_TTL_S = 10
 FALLBACK_POLL_S = 1.0
+# Announced job ids kept while the worker is busy; past this, they are dropped for one read
+# of the queue (a saturated worker would otherwise try to claim every job other workers
+# took meanwhile, one round trip each).
+MAX_ANNOUNCED = 256
 LITELLM_PROBE_INTERVAL_S = 10.0
 # arq's own try limit is set out of reach: arq would otherwise fail a job without calling
 # mpc_job, leaving our record `processing` forever. mpc_job enforces MAX_ATTEMPTS instead.
@@ -81,6 +85,7 @@ class MPCWorker(Worker):
         self._wake = asyncio.Event()
         self._announced: list[bytes] = []  # job ids from wake-up messages, not yet claimed
         self._poll_now = True  # (re)subscribed: read the queue for anything published meanwhile
+        self._full = False  # a claim stopped at max_jobs: read the queue when a slot frees
 
     async def main(self) -> None:
         if self._pool is None:
@@ -121,6 +126,7 @@ class MPCWorker(Worker):
             await self.sem.acquire()
             if self.job_counter >= self.max_jobs:
                 self.sem.release()
+                self._full = True  # the rest stay queued; _job_done reads the queue again
                 return
             self.job_counter += 1
             job_id = job_id_b.decode()
@@ -137,8 +143,17 @@ class MPCWorker(Worker):
                 self.sem.release()
                 continue
             task = self.loop.create_task(self.run_job(job_id, int(score)))
-            task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+            task.add_done_callback(self._job_done)
             self.tasks[job_id] = task
+
+    def _job_done(self, _: asyncio.Task[None]) -> None:
+        self._release_sem_dec_counter_on_complete()
+        if self._full:
+            # Jobs announced while every slot was taken were dropped: read the queue now
+            # rather than at the next fallback poll, or a burst would drain one poll a second.
+            self._full = False
+            self._poll_now = True
+            self._wake.set()
 
     @property
     def _heartbeat_key(self) -> str:
@@ -160,8 +175,7 @@ class MPCWorker(Worker):
                         if message["type"] != "message":
                             continue
                         if message["channel"] == wake:
-                            self._announced.append(message["data"])
-                            self._wake.set()
+                            self._announce(message["data"])
                         else:
                             self.runtime.cancel(message["data"].decode())
                 except (RedisError, OSError) as exc:
@@ -172,6 +186,14 @@ class MPCWorker(Worker):
                         await pubsub.aclose()  # type: ignore[no-untyped-call]
         finally:
             await client.aclose()
+
+    def _announce(self, job_id: bytes) -> None:
+        if len(self._announced) < MAX_ANNOUNCED:
+            self._announced.append(job_id)
+        else:
+            self._announced.clear()
+            self._poll_now = True
+        self._wake.set()
 
     async def _heartbeat(self) -> None:
         """Renew running jobs' in-progress marks, announce this worker, report on LiteLLM."""

@@ -131,6 +131,41 @@ def test_media_flood_does_not_delay_interactive_jobs(
     assert after < max(0.25, before * 5), (before, after)
 
 
+def test_a_burst_bigger_than_a_worker_can_hold_is_all_picked_up(
+    start_worker: Callable[..., WorkerProcess], clean_redis: str
+) -> None:
+    # 600 announcements reach a worker that runs 16 at a time: it keeps at most
+    # MAX_ANNOUNCED ids and drops what it cannot start, then reads the queue as slots free.
+    # About 2 s of work; the bound is loose, but a worker that left the rest to its 1 s
+    # fallback poll (16 jobs a second) took 35 s.
+    import asyncio
+
+    from queues.redis import connect
+    from queues.store import get_job
+    from queues.submit import Submission, submit_job
+
+    start_worker("media")
+    sub = Submission(task="tts", queue="media", input_json=b'{"sleep": 0.02}', params_json=b"{}", owner="burst")
+
+    async def burst_then_wait() -> list[str]:
+        redis = connect(clean_redis)
+        try:
+            jobs = await asyncio.gather(*[submit_job(redis, sub) for _ in range(600)])
+            ids = [record.id for record, _ in jobs]
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                records = await asyncio.gather(*[get_job(redis, job_id) for job_id in ids])
+                unfinished = [r.id for r in records if r is not None and r.status != "succeeded"]
+                if not unfinished:
+                    return []
+                await asyncio.sleep(0.5)
+            return unfinished
+        finally:
+            await redis.aclose()
+
+    assert asyncio.run(burst_then_wait()) == []
+
+
 def test_redis_outage_is_503_with_retry_after_and_recovers(settings: Settings, catalog: Catalog) -> None:
     own = RedisServer()
     own.start()
