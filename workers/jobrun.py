@@ -20,7 +20,7 @@ from metrics.definitions import WorkerMetrics
 from metrics.jsonlog import log_context
 from queues import store
 from queues.classes import QueueClassLimits
-from queues.jobs import JobError, JobRecord
+from queues.jobs import JobError
 from workers.context import Handlers, JobContext
 from workers.errors import JobFailed
 from workers.litellm import LiteLLMClient
@@ -62,7 +62,7 @@ async def mpc_job(ctx: dict[str, Any], job_id: str) -> None:
             if begun is None:
                 log.info("job is gone or already final; not running it")
                 return
-            record, input_json, params_json = begun
+            record = begun.record
             metrics, queue = runtime.metrics, runtime.limits.name
             if attempt == 1:
                 metrics.job_wait.labels(queue).observe(max(0.0, time.time() - record.created_at))
@@ -70,7 +70,7 @@ async def mpc_job(ctx: dict[str, Any], job_id: str) -> None:
             outcome = "requeued"  # unless the attempt ends: a stopping worker cancels it
             try:
                 with log_context(task=record.task, request_id=record.request_id):
-                    outcome = await _attempt(runtime, record, attempt, input_json, params_json, cancel)
+                    outcome = await _attempt(runtime, begun, attempt, cancel)
             finally:
                 elapsed = time.perf_counter() - started
                 metrics.jobs_in_progress.labels(queue).dec()
@@ -82,16 +82,12 @@ async def mpc_job(ctx: dict[str, Any], job_id: str) -> None:
         runtime.cancel_events.pop(job_id, None)
 
 
-async def _attempt(
-    runtime: WorkerRuntime,
-    record: JobRecord,
-    attempt: int,
-    input_json: bytes,
-    params_json: bytes,
-    cancel: asyncio.Event,
-) -> str:
+async def _attempt(runtime: WorkerRuntime, begun: store.Started, attempt: int, cancel: asyncio.Event) -> str:
     """Run one attempt; return its outcome for the log (the final status it wrote)."""
+    record = begun.record
     job_id = record.id
+    if begun.cancel_requested:
+        return await _finish(runtime.redis, job_id, canceled=True)
     if attempt > MAX_ATTEMPTS:
         message = f"The job lost its worker {MAX_ATTEMPTS} times; giving up."
         error = JobError(message=message, code="max_attempts", retryable=True)
@@ -104,8 +100,8 @@ async def _attempt(
         task=record.task,
         queue=record.queue,
         attempt=attempt,
-        input=msgspec.json.decode(input_json),
-        params=msgspec.json.decode(params_json),
+        input=msgspec.json.decode(begun.input_json),
+        params=msgspec.json.decode(begun.params_json),
         redis=runtime.redis,
     )
     return await _run(runtime, job, handler(job), cancel)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,6 +12,8 @@ import pytest
 
 from api.app import create_app
 from catalog import Catalog
+from queues import store
+from queues.redis import connect
 from queues.settings import Settings
 from tests.support import AUTH, OTHER_AUTH, running_server
 from tests.workers.conftest import WorkerProcess
@@ -185,6 +188,27 @@ def test_cancel_queued_job_never_starts(api: httpx.Client, start_worker: Callabl
     time.sleep(1.5)
     after = api.get(f"/api/jobs/{job['id']}").json()
     assert after["status"] == "canceled" and after["attempts"] == 0 and after["started_at"] is None
+
+
+def test_a_cancel_nobody_heard_ends_the_job_when_a_worker_takes_it(
+    api: httpx.Client, settings: Settings, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    # The job's first worker died mid-job (it reads `processing`, still queued for a re-run),
+    # and the cancel came while no worker ran it: the flag is all that is left of it.
+    job = api.post("/api/jobs", json={"task": "chat_general", "input": say("must not run")}).json()
+    asyncio.run(_start_as_a_worker_that_died(settings.redis_url, job["id"]))
+    assert api.post(f"/api/jobs/{job['id']}/cancel").json()["status"] == "processing"
+    start_worker("interactive")
+    final = wait_final(api, job["id"])
+    assert final["status"] == "canceled" and final["output"] is None and final["attempts"] == 1
+
+
+async def _start_as_a_worker_that_died(redis_url: str, job_id: str) -> None:
+    redis = connect(redis_url)
+    try:
+        assert await store.start_attempt(redis, job_id, attempt=1, worker_id="gone") is not None
+    finally:
+        await redis.aclose()
 
 
 def test_cancel_running_job_stops_within_a_second(
