@@ -6,6 +6,7 @@ It parses arguments and starts things; the logic lives in the packages.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import secrets
 import shutil
@@ -81,6 +82,9 @@ def cmd_serve(_: argparse.Namespace) -> int:
     catalog = load_catalog(settings.catalog_path)
     app = create_app(settings, catalog)
     configure_logging(settings.log_level)
+    # Everything loaded so far lives as long as the process: keep it out of the collector's
+    # full passes, which otherwise stop the event loop mid-request (~45 ms for a full pass here).
+    gc.freeze()
     uvicorn.run(
         app,
         host=settings.host,

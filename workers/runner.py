@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import secrets
@@ -268,4 +269,7 @@ def run_worker(settings: Settings, catalog: Catalog, queue_class: str) -> None:
     unknown = [t for t in worker.runtime.handlers if t not in catalog.tasks]
     if unknown:
         log.warning("handlers registered for tasks not in the catalog: %s", ", ".join(unknown))
+    # Modules, catalog and brain index live as long as the process: keep them out of the
+    # collector's full passes, which otherwise stop every running job (30 ms seen under load).
+    gc.freeze()
     worker.run()
