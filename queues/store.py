@@ -101,7 +101,7 @@ redis.call('EXPIRE', KEYS[2], ttl)
 return {redis.call('EXISTS', KEYS[3]), redis.call('HGETALL', KEYS[1])}
 """
 )
-_EVENTS_TTL_BY_QUEUE = [str(v) for name, limits in QUEUE_CLASS_LIMITS.items() for v in (name, _ttl_of(limits.name))]
+_EVENTS_TTL_BY_QUEUE = [str(v) for name in QUEUE_CLASS_LIMITS for v in (name, _ttl_of(name))]
 
 
 @dataclass(frozen=True, slots=True)
