@@ -15,8 +15,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.body import encode
-from api.errors import APIError, ErrorBody, ErrorEnvelope, ServiceUnavailable
-from api.fastlane import FastLane
+from api.errors import APIError, ErrorBody, ErrorEnvelope, redis_unavailable
+from api.fastlane import FastLane, Lane
 from api.middleware import ObservabilityMiddleware
 from api.provider_health import ProviderHealth
 from api.queue_stats import QueueStats
@@ -72,7 +72,11 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
         lifespan=lifespan,
     )
     # Added first, so it runs inside the observability middleware (added last = outermost).
-    app.add_middleware(FastLane, routes={("POST", "/api/select-model"): select.select_model_lane})
+    lanes = {
+        ("POST", "/api/select-model"): Lane(select.select_model_lane),
+        ("POST", "/api/chat/completions"): Lane(chat.chat_completions_lane, watch_client=True),
+    }
+    app.add_middleware(FastLane, routes=lanes)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     _install_error_handlers(app)
     # Routes are matched in order: the hot ones first (no paths overlap, so only the
@@ -106,9 +110,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RedisTimeoutError)
     async def on_redis_down(_: Request, exc: Exception) -> Response:
         log.warning("redis unavailable: %s", type(exc).__name__)
-        return error_response(
-            ServiceUnavailable("Redis is unavailable; retry shortly.", headers={"Retry-After": "1"}),
-        )
+        return error_response(redis_unavailable())
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(_: Request, exc: Exception) -> Response:

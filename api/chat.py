@@ -8,7 +8,7 @@ returned. Unknown OpenAI parameters are passed on untouched (platforms send many
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,7 +230,7 @@ def gone() -> APIError:
     return APIError("The job's result expired before it could be read.", code="job_expired", status=500)
 
 
-async def relay(state: AppState, job_id: str, first: list[JobEvent]) -> AsyncIterator[bytes]:
+async def relay(state: AppState, job_id: str, first: list[JobEvent]) -> AsyncGenerator[bytes, None]:
     """SSE frames for a stream, from the first events read to `[DONE]` (or an error chunk).
 
     Plain `data:` lines with no `event:` field (Dify reads nothing else). A failure after the
@@ -254,10 +254,14 @@ async def relay(state: AppState, job_id: str, first: list[JobEvent]) -> AsyncIte
                 return
     finally:
         if not finished:
-            # The client left mid-answer: stop the job (and the provider call) it started.
-            # Shielded: the request's cancel scope would otherwise cancel this await too.
-            with anyio.CancelScope(shield=True):
-                await store.request_cancel(state.redis, job_id)
+            await abandon(state, job_id)  # the client left mid-answer
+
+
+async def abandon(state: AppState, job_id: str) -> None:
+    """Cancel the job of a client that left: stop the provider call nobody will read.
+    Shielded: under Starlette the request's cancel scope would otherwise cancel this too."""
+    with anyio.CancelScope(shield=True):
+        await store.request_cancel(state.redis, job_id)
 
 
 def _frames(events: list[JobEvent]) -> tuple[bytes, bool]:

@@ -96,3 +96,8 @@ class ServiceUnavailable(APIError):
     status = 503
     type = "service_unavailable"
     default_code = "service_unavailable"
+
+
+def redis_unavailable() -> ServiceUnavailable:
+    """What any request that needed Redis gets while it is unreachable."""
+    return ServiceUnavailable("Redis is unavailable; retry shortly.", headers={"Retry-After": "1"})

@@ -104,10 +104,13 @@ def shared_redis_url() -> tuple[str, RedisServer | None]:
 
 
 @contextmanager
-def running_server(app: Any, port: int | None = None) -> Iterator[str]:
-    """Serve an ASGI app with real uvicorn on loopback in a background thread."""
+def running_server(app: Any, port: int | None = None, *, root_path: str = "") -> Iterator[str]:
+    """Serve an ASGI app with real uvicorn on loopback in a background thread (`root_path`:
+    as behind a proxy that mounts it under that prefix)."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False, root_path=root_path
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.types import Receive, Scope
 
 from api import select as service
-from api.auth import authenticate
-from api.body import collect_body, encode, read_body
+from api.body import encode, read_body
 from api.deps import Owner, State, caller
-from api.fastlane import body_chunks, header
+from api.fastlane import Answer, LaneCall
 from api.state import AppState
 
 router = APIRouter(prefix="/api", tags=["brain"])
@@ -25,11 +23,9 @@ async def select_model(request: Request) -> Response:
     return Response(encode(service.select_model(state, raw)), media_type="application/json")
 
 
-async def select_model_lane(state: AppState, scope: Scope, receive: Receive) -> bytes:
-    """The same exchange as `select_model`, in pure ASGI: authentication before the body."""
-    authenticate(header(scope, b"authorization"), state.settings.api_key_hashes)
-    raw = await collect_body(body_chunks(receive), header(scope, b"content-length"), state.settings.max_body_bytes)
-    return encode(service.select_model(state, raw))
+async def select_model_lane(state: AppState, call: LaneCall) -> Answer:
+    """The same exchange as `select_model`, in pure ASGI (authenticated, body read)."""
+    return Answer(encode(service.select_model(state, call.body)))
 
 
 @router.post("/orchestrate")

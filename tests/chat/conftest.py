@@ -61,6 +61,7 @@ class Stack:
     litellm: LiteLLM
     catalog: Catalog
     redis_url: str
+    settings: Settings  # the gateway's
 
     def upstream_name(self, model_id: str) -> str:
         """The model name the emulator sees for a catalog model (for its fault controls)."""
@@ -92,6 +93,6 @@ def stack(
     try:
         worker.wait_ready()
         with running_server(create_app(gateway_settings, catalog)) as base:
-            yield Stack(base, emulator, litellm, catalog, settings.redis_url)
+            yield Stack(base, emulator, litellm, catalog, settings.redis_url, gateway_settings)
     finally:
         worker.stop()
