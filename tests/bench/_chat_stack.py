@@ -148,8 +148,9 @@ def project_litellm_config(emulator_base: str) -> dict[str, Any]:
 
 
 @contextmanager
-def running_litellm(config: Mapping[str, Any]) -> Iterator[LiteLLMProxy]:
-    """A LiteLLM proxy for `config`, with dummy values for the keys it reads, offline."""
+def running_litellm(config: Mapping[str, Any], extra_env: Mapping[str, str] | None = None) -> Iterator[LiteLLMProxy]:
+    """A LiteLLM proxy for `config`, with dummy values for the keys it reads, offline, and
+    `extra_env` on top."""
     env_names = env_references(config)
     with tempfile.TemporaryDirectory(prefix="mpc-bench-litellm-") as workdir:
         path = Path(workdir) / "config.yaml"
@@ -158,6 +159,7 @@ def running_litellm(config: Mapping[str, Any]) -> Iterator[LiteLLMProxy]:
         master_key = "sk-bench-" + secrets.token_hex(8)
         env = {name: f"dummy-{name.lower()}" for name in env_names}
         env.update(QUIET_ENV, LITELLM_MASTER_KEY=master_key)
+        env.update(extra_env or {})
         executable = litellm_executable()
         port = free_port()
         started = time.perf_counter()
