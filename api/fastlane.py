@@ -167,9 +167,8 @@ async def _send_stream(send: Send, receive: Receive, stream: EventStream) -> Non
         await send({"type": "http.response.body", "body": b""})
 
     try:
-        await unless_client_leaves(pump(), receive)
-    except ClientGone:
-        pass
+        with contextlib.suppress(ClientGone):  # nobody to send the rest to; the job is canceled
+            await unless_client_leaves(pump(), receive)
     finally:
         # A generator left mid-way runs its clean-up (the job's cancel) now, not at GC.
         await stream.frames.aclose()
