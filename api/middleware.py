@@ -22,6 +22,10 @@ log = logging.getLogger("mpc.http")
 REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 _QUIET_ROUTES = frozenset({"/metrics", "/health/live", "/health/ready"})
+# The status recorded for a request whose client left before its answer began (nginx's
+# convention): nothing was sent, but operators should see that it happened, and how long
+# the client waited.
+CLIENT_CLOSED_REQUEST = 499
 
 
 def request_id_of(scope: Scope) -> str:
@@ -47,15 +51,26 @@ class ObservabilityMiddleware:
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         id_header = (REQUEST_ID_HEADER, request_id.encode())
+        answered = False
 
         async def send_wrapper(message: Message) -> None:
+            nonlocal answered
             if message["type"] == "http.response.start":
+                answered = True
                 message["headers"] = [*message.get("headers", ()), id_header]
                 self._observe(scope, message["status"], started)
             await send(message)
 
         with log_context(request_id=request_id):
-            await self.app(scope, receive, send_wrapper)
+            try:
+                await self.app(scope, receive, send_wrapper)
+            except Exception:
+                if not answered:
+                    # The outermost (Starlette's) error middleware answers 500 past this one.
+                    self._observe(scope, 500, started)
+                raise
+            if not answered:
+                self._observe(scope, CLIENT_CLOSED_REQUEST, started)
 
     def _observe(self, scope: Scope, status: int, started: float) -> None:
         elapsed = time.perf_counter() - started

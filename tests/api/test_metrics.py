@@ -11,8 +11,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.app import create_app
+from catalog import Catalog
 from queues.settings import Settings
-from tests.support import AUTH, TEST_API_KEY, free_port, wait_until
+from tests.support import AUTH, TEST_API_KEY, free_port, running_server, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -81,3 +83,18 @@ def test_gateway_metrics_move_and_pass_promtool(gateway: str) -> None:
     page = httpx.get(f"{gateway}/metrics").content
     result = subprocess.run([promtool, "check", "metrics"], input=page, capture_output=True, timeout=30)
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+
+
+def test_an_unexpected_error_is_counted_as_a_500(settings: Settings, catalog: Catalog) -> None:
+    # Starlette's outermost error middleware answers it, past the observability middleware.
+    app = create_app(settings, catalog)
+
+    @app.get("/api/broken")
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    with running_server(app) as base:
+        response = httpx.get(f"{base}/api/broken", headers=AUTH)
+        assert response.status_code == 500 and response.json()["error"]["code"] == "internal_error"
+        samples = scrape(f"{base}/metrics")
+    assert samples['mpc_http_requests_total{method="GET",route="/api/broken",status="500"}'] == 1

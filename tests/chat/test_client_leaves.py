@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from queues import keys
+from tests.api.test_metrics import scrape
 from tests.chat.conftest import Stack
 from tests.support import AUTH, wait_until
 
@@ -68,6 +69,9 @@ def test_leaving_before_the_answer_cancels_the_job(stack: Stack) -> None:
     assert job_id is not None
     assert wait_until(lambda: job_status(stack, job_id) == "canceled", timeout=5), job_status(stack, job_id)
     assert time.monotonic() - started < 7  # canceled, not answered after the provider's 8 s
+    # Operators see it: counted as 499 (nginx's "client closed request"), not lost.
+    samples = scrape(f"{stack.base_url}/metrics")
+    assert samples['mpc_http_requests_total{method="POST",route="/api/chat/completions",status="499"}'] >= 1
 
 
 def test_a_client_that_stays_gets_the_whole_stream(stack: Stack) -> None:
