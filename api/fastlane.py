@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -33,6 +34,7 @@ from api.body import collect_body, encode
 from api.errors import APIError, redis_unavailable
 from api.state import AppState
 
+log = logging.getLogger("mpc.api")
 T = TypeVar("T")
 RawHeaders = list[tuple[bytes, bytes]]
 
@@ -98,7 +100,8 @@ class FastLane:
         except APIError as exc:
             await _send_error(send, exc)
             return
-        except (RedisConnectionError, RedisTimeoutError):
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            log.warning("redis unavailable: %s", type(exc).__name__)  # as the app's handler logs it
             await _send_error(send, redis_unavailable())
             return
         except ClientGone:
