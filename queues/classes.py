@@ -19,6 +19,11 @@ class QueueClassLimits(msgspec.Struct, frozen=True, kw_only=True):
     def queue_name(self) -> str:
         return keys.QUEUE_NAMES[self.name]
 
+    @property
+    def record_ttl_s(self) -> int:
+        """How long a job's record and events outlive its start (then its finish)."""
+        return self.result_ttl_s + EXPIRED_GRACE_S
+
 
 QUEUE_CLASS_LIMITS: dict[str, QueueClassLimits] = {
     "interactive": QueueClassLimits(name="interactive", max_jobs=64, job_timeout_s=300, result_ttl_s=3600),

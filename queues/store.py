@@ -1,29 +1,26 @@
-"""Job state transitions, each one atomic (WATCH/MULTI on the job's hash, or one Lua script).
+"""Job state transitions, each one atomic (WATCH/MULTI on the job's hash).
 
 A final state (`succeeded`, `failed`, `canceled`) is written at most once: every transition
 first reads the record under WATCH and gives up if another writer got there first. The start
-of an attempt, which is on the path of every chat's first token, is one Lua script instead
-(one round trip for three); the embedded development Redis runs it too (fakeredis with lupa).
+of an attempt, on the path of every chat's first token, is part of taking the job from its
+queue: one Lua script, in `queues.claim`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-import msgspec
 from arq.constants import job_key_prefix
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 from queues import keys
-from queues.classes import EXPIRED_GRACE_S, QUEUE_CLASS_LIMITS
-from queues.events import MAX_EVENTS, EventType, add_event, append_event
+from queues.classes import QUEUE_CLASS_LIMITS
+from queues.events import EventType, add_event, append_event
 from queues.jobs import JobError, JobRecord, encode_json, record_from_hash
-from queues.lua import LuaScript
 from queues.redis import database_of
 
 Writes = Callable[[Pipeline], None]
@@ -70,67 +67,7 @@ async def _transition(redis: Redis, job_id: str, decide: Decision) -> tuple[JobR
 
 
 def _ttl(record: JobRecord) -> int:
-    return _ttl_of(record.queue)
-
-
-def _ttl_of(queue_class: str) -> int:
-    """How long a job's record and events outlive its start (then its finish)."""
-    return QUEUE_CLASS_LIMITS[queue_class].result_ttl_s + EXPIRED_GRACE_S
-
-
-# queued|processing → processing, as `transition` would do it. KEYS: the job's hash, its
-# event stream, its cancel flag. ARGV: attempt, worker id, now, the status event's data, the
-# stream's cap, then (queue class, events TTL) pairs. Returns false when the job is gone or
-# final, else {cancel flag set (0/1), the hash as HGETALL gives it}.
-_START = LuaScript(
-    """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status or status == 'succeeded' or status == 'failed' or status == 'canceled' then
-  return false
-end
-local queue = redis.call('HGET', KEYS[1], 'queue')
-local ttl = nil
-for i = 6, #ARGV, 2 do
-  if ARGV[i] == queue then ttl = ARGV[i + 1] end
-end
-if not ttl then return redis.error_reply('job has an unknown queue class') end
-redis.call('HSET', KEYS[1], 'status', 'processing', 'attempts', ARGV[1], 'worker', ARGV[2])
-redis.call('HSETNX', KEYS[1], 'started_at', ARGV[3])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'type', 'status', 'data', ARGV[4])
-redis.call('EXPIRE', KEYS[2], ttl)
-return {redis.call('EXISTS', KEYS[3]), redis.call('HGETALL', KEYS[1])}
-"""
-)
-_EVENTS_TTL_BY_QUEUE = [str(v) for name in QUEUE_CLASS_LIMITS for v in (name, _ttl_of(name))]
-
-
-@dataclass(frozen=True, slots=True)
-class Started:
-    """A job whose attempt has begun: its record (now `processing`), its payload, and
-    whether a cancel was requested while no worker could hear it (e.g. between two
-    workers, after a crash): the runner ends such a job instead of running it."""
-
-    record: JobRecord
-    input_json: bytes
-    params_json: bytes
-    cancel_requested: bool
-
-
-async def start_attempt(redis: Redis, job_id: str, *, attempt: int, worker_id: str) -> Started | None:
-    """queued|processing → processing; None when the job is gone or already final."""
-    now = time.time()
-    status_event = msgspec.json.encode({"status": "processing", "attempt": attempt}).decode()
-    job_keys = [keys.job(job_id), keys.job_events(job_id), keys.job_cancel(job_id)]
-    args = [str(attempt), worker_id, repr(now), status_event, str(MAX_EVENTS), *_EVENTS_TTL_BY_QUEUE]
-    reply = await _START(redis, job_keys, args)
-    if not reply:
-        return None
-    cancel_flag, flat = cast(list[Any], reply)
-    raw = dict(zip(flat[::2], flat[1::2], strict=True))
-    record = record_from_hash(raw, now=now)
-    if record is None:
-        return None
-    return Started(record, raw.get(b"input", b"null"), raw.get(b"params", b"{}"), bool(cancel_flag))
+    return QUEUE_CLASS_LIMITS[record.queue].record_ttl_s
 
 
 async def record_event(
@@ -154,7 +91,7 @@ async def record_event(
 
 async def append_outputs(redis: Redis, job_id: str, chunks: list[Any]) -> None:
     """`output` events without the final-state check of `record_event`: streamed tokens are
-    the hot path, and the job's own runner is their only writer. No EXPIRE: `start_attempt`
+    the hot path, and the job's own runner is their only writer. No EXPIRE: `claim_job`
     created the stream with the job's TTL, and XADD keeps it. Several chunks go in one
     MULTI, so a reader blocked on the stream wakes once and gets them all."""
     if len(chunks) == 1:

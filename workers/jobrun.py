@@ -1,8 +1,9 @@
 """The one arq function every MPC-API job runs through: `mpc_job(ctx, job_id)`.
 
-It owns the record's life while the job runs: processing on start, exactly one final state,
-cancellation on request, the class timeout, and handing the job back to the queue when the
-worker is stopped mid-job (arq then re-runs it).
+The worker has already claimed the job and started its attempt (`queues.claim`, one round
+trip; its result is in `ctx`). From there `mpc_job` owns the record's life: exactly one
+final state, cancellation on request, the class timeout, and handing the job back to the
+queue when the worker is stopped mid-job (arq then re-runs it).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from redis.asyncio import Redis
 from metrics.definitions import WorkerMetrics
 from metrics.jsonlog import log_context
 from queues import store
+from queues.claim import Claim, Started
 from queues.classes import QueueClassLimits
 from queues.jobs import JobError
 from workers.context import Handlers, JobContext
@@ -29,6 +31,8 @@ log = logging.getLogger("mpc.worker")
 
 # Tries before a job that keeps losing its worker (crash, kill, stop) is failed for good.
 MAX_ATTEMPTS = 5
+# Where the worker puts a job's `Claim` in arq's ctx.
+CLAIM = "mpc_claim"
 
 
 @dataclass
@@ -43,6 +47,18 @@ class WorkerRuntime:
     metrics: WorkerMetrics
     cancel_events: dict[str, asyncio.Event] = field(default_factory=dict)
 
+    def listen_for_cancel(self, job_id: str) -> bool:
+        """Listen for a job's cancel before its attempt starts: a cancel that sees
+        `processing` is then always heard, and one that sees `queued` ends the job itself.
+        False when this worker is already running the job."""
+        if job_id in self.cancel_events:
+            return False
+        self.cancel_events[job_id] = asyncio.Event()
+        return True
+
+    def stop_listening(self, job_id: str) -> None:
+        self.cancel_events.pop(job_id, None)
+
     def cancel(self, job_id: str) -> None:
         event = self.cancel_events.get(job_id)
         if event is not None:
@@ -51,38 +67,34 @@ class WorkerRuntime:
 
 async def mpc_job(ctx: dict[str, Any], job_id: str) -> None:
     runtime: WorkerRuntime = ctx["mpc"]
-    attempt = int(ctx.get("job_try", 1))
-    # Listen for a cancel before the job is marked processing: a cancel that sees
-    # `processing` is then always heard, and one that sees `queued` ends the job itself.
-    cancel = runtime.cancel_events[job_id] = asyncio.Event()
-    try:
-        with log_context(job_id=job_id, queue=runtime.limits.name, attempt=attempt):
-            started = time.perf_counter()
-            begun = await store.start_attempt(runtime.redis, job_id, attempt=attempt, worker_id=runtime.worker_id)
-            if begun is None:
-                log.info("job is gone or already final; not running it")
-                return
-            record = begun.record
-            metrics, queue = runtime.metrics, runtime.limits.name
-            if attempt == 1:
-                metrics.job_wait.labels(queue).observe(max(0.0, time.time() - record.created_at))
-            metrics.jobs_in_progress.labels(queue).inc()
-            outcome = "requeued"  # unless the attempt ends: a stopping worker cancels it
-            try:
-                with log_context(task=record.task, request_id=record.request_id):
-                    outcome = await _attempt(runtime, begun, attempt, cancel)
-            finally:
-                elapsed = time.perf_counter() - started
-                metrics.jobs_in_progress.labels(queue).dec()
-                metrics.job_run.labels(queue, record.task).observe(elapsed)
-                metrics.jobs_finished.labels(queue, record.task, outcome).inc()
-                with log_context(task=record.task, request_id=record.request_id):
-                    log.info("job %s", outcome, extra={"outcome": outcome, "duration_ms": round(elapsed * 1000, 1)})
-    finally:
-        runtime.cancel_events.pop(job_id, None)
+    claim: Claim = ctx[CLAIM]
+    attempt = claim.attempt
+    cancel = runtime.cancel_events.setdefault(job_id, asyncio.Event())
+    with log_context(job_id=job_id, queue=runtime.limits.name, attempt=attempt):
+        started = time.perf_counter()
+        begun = claim.started
+        if begun is None:
+            log.info("job is gone or already final; not running it")
+            return
+        record = begun.record
+        metrics, queue = runtime.metrics, runtime.limits.name
+        if attempt == 1:
+            metrics.job_wait.labels(queue).observe(max(0.0, time.time() - record.created_at))
+        metrics.jobs_in_progress.labels(queue).inc()
+        outcome = "requeued"  # unless the attempt ends: a stopping worker cancels it
+        try:
+            with log_context(task=record.task, request_id=record.request_id):
+                outcome = await _attempt(runtime, begun, attempt, cancel)
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.jobs_in_progress.labels(queue).dec()
+            metrics.job_run.labels(queue, record.task).observe(elapsed)
+            metrics.jobs_finished.labels(queue, record.task, outcome).inc()
+            with log_context(task=record.task, request_id=record.request_id):
+                log.info("job %s", outcome, extra={"outcome": outcome, "duration_ms": round(elapsed * 1000, 1)})
 
 
-async def _attempt(runtime: WorkerRuntime, begun: store.Started, attempt: int, cancel: asyncio.Event) -> str:
+async def _attempt(runtime: WorkerRuntime, begun: Started, attempt: int, cancel: asyncio.Event) -> str:
     """Run one attempt; return its outcome for the log (the final status it wrote)."""
     record = begun.record
     job_id = record.id

@@ -1,14 +1,15 @@
 """The MPC-API worker: arq's Worker with a Redis wake-up signal and short heartbeats.
 
-Two changes to stock arq, both keeping its job format and semantics:
+Three changes to stock arq, all keeping its job format and semantics:
 - **Wake-up instead of tight polling.** Submitting a job PUBLISHes its id on the queue
   class's wake channel; the worker waits on that channel and claims that job at once (no
   queue read), and polls the whole queue every second for anything a message did not
   announce (missed messages, re-queued and retried jobs). An idle worker sleeps.
-- **One round trip to claim a job.** arq claims with WATCH, EXISTS, ZSCORE and a MULTI'd
-  PSETEX: four round trips, each a wait for the event loop when streams are being relayed.
-  `start_jobs` here does the same claim as one MULTI (SET NX PX + ZSCORE), with the same
-  in-progress key and the same outcome.
+- **One round trip to take a job.** arq claims with WATCH, EXISTS, ZSCORE and a MULTI'd
+  PSETEX, then `run_job` fetches the job (GET + INCR), and MPC-API marks its record
+  processing: six round trips, each a wait for the event loop when streams are being
+  relayed. Here one Lua script does all of it (`queues.claim`) with the same keys and
+  outcome, and `_run_claimed` is what is left of arq's `run_job` for MPC-API's one function.
 - **Heartbeats for in-progress marks.** arq marks a running job with a key that lives for
   the longest function timeout + 10 s, so a crashed worker's chat job would wait out the
   video timeout. Here the mark lives 10 s and a live worker renews it every 2 s: a job
@@ -30,8 +31,8 @@ import msgspec
 import uvloop
 from arq.connections import RedisSettings, create_pool
 from arq.constants import in_progress_key_prefix
-from arq.utils import timestamp_ms
-from arq.worker import Worker, func
+from arq.jobs import SerializationError, deserialize_job_raw
+from arq.worker import Function, Worker, func
 from prometheus_client import start_http_server
 from redis.exceptions import RedisError
 
@@ -39,11 +40,12 @@ from catalog import Catalog
 from metrics.definitions import WorkerMetrics
 from metrics.jsonlog import configure_logging
 from queues import keys
+from queues.claim import Claim, claim_job
 from queues.classes import QUEUE_CLASS_LIMITS
 from queues.redis import connect, database_of
 from queues.settings import Settings
 from queues.submit import JOB_FUNCTION
-from workers.jobrun import WorkerRuntime, mpc_job
+from workers.jobrun import CLAIM, WorkerRuntime, mpc_job
 from workers.litellm import LiteLLMClient
 from workers.registry import builtin_handlers, load_handlers
 
@@ -120,9 +122,8 @@ class MPCWorker(Worker):
             await self.runtime.litellm.close()
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
-        """arq's claim, in one round trip: the in-progress key is set only if absent, and the
-        job's queue score read in the same transaction. A job already finished (no score) or
-        re-deferred (score in the future) gives the key straight back."""
+        """Claim each job and start its attempt in one round trip (`queues.claim`), then run
+        it. A job another worker holds, finished or re-deferred is skipped."""
         for job_id_b in job_ids:
             await self.sem.acquire()
             if self.job_counter >= self.max_jobs:
@@ -130,22 +131,78 @@ class MPCWorker(Worker):
                 self._full = True  # the rest stay queued; _job_done reads the queue again
                 return
             self.job_counter += 1
-            job_id = job_id_b.decode()
-            in_progress_key = in_progress_key_prefix + job_id
-            async with self.pool.pipeline(transaction=True) as pipe:
-                pipe.set(in_progress_key, b"1", nx=True, px=int(self.in_progress_timeout_s * 1000))
-                pipe.zscore(self.queue_name, job_id)
-                claimed, score = await pipe.execute()
-            if claimed and (not score or score > timestamp_ms()):
-                await self.pool.delete(in_progress_key)
-                claimed = False
-            if not claimed:
+            claim = await self._claim(job_id_b.decode())
+            if claim is None:
                 self.job_counter -= 1
                 self.sem.release()
                 continue
-            task = self.loop.create_task(self.run_job(job_id, int(score)))
+            task = self.loop.create_task(self._run_claimed(claim))
             task.add_done_callback(self._job_done)
-            self.tasks[job_id] = task
+            self.tasks[claim.job_id] = task
+
+    async def _claim(self, job_id: str) -> Claim | None:
+        if not self.runtime.listen_for_cancel(job_id):
+            return None  # this worker runs it already (announced and polled at once)
+        claim = None
+        try:
+            claim = await claim_job(
+                self.pool,
+                self.queue_name,
+                job_id,
+                in_progress_ms=int(self.in_progress_timeout_s * 1000),
+                worker_id=self.runtime.worker_id,
+            )
+        finally:
+            if claim is None:
+                self.runtime.stop_listening(job_id)
+        return claim
+
+    async def _run_claimed(self, claim: Claim) -> None:
+        """arq's `run_job` for a job `claim_job` already fetched and started. MPC-API's one
+        function keeps no arq result and does its own retries and timeout, so what is left
+        of arq's is: call the function, and clear or keep the job's queue entry."""
+        job_id = claim.job_id
+        try:
+            function = self._function_of(claim)
+            if function is None:
+                self.jobs_failed += 1
+                await asyncio.shield(self.finish_failed_job(job_id, None))
+                return
+            ctx = {**self.ctx, "job_id": job_id, "job_try": claim.attempt, "score": claim.score, CLAIM: claim}
+            finished = True
+            try:
+                # Awaited in this task, not a task of its own as arq does (for aborts, which
+                # MPC-API does its own way): one pass of the event loop less before the
+                # handler runs. MPC-API's jobs carry their id as their one argument.
+                async with asyncio.timeout(function.timeout_s):
+                    await function.coroutine(ctx, job_id)
+                self.jobs_complete += 1
+            except asyncio.CancelledError:
+                # The worker is stopping: mpc_job handed the job back; arq runs it again.
+                finished = False
+                self.jobs_retried += 1
+            except Exception:
+                log.exception("job %s raised past mpc_job", job_id)
+                self.jobs_failed += 1
+            await asyncio.shield(self.finish_job(job_id, finished, None, None, False, None, None))
+        finally:
+            self.runtime.stop_listening(job_id)
+
+    def _function_of(self, claim: Claim) -> Function | None:
+        """The arq function the job names, if it can be run (arq's own checks)."""
+        if claim.arq_job is None:
+            log.warning("job %s expired in the queue before a worker took it", claim.job_id)
+            return None
+        try:
+            name = deserialize_job_raw(claim.arq_job, deserializer=self.job_deserializer)[0]
+        except SerializationError:
+            log.exception("job %s cannot be read", claim.job_id)
+            return None
+        function = self.functions.get(name)
+        if not isinstance(function, Function):
+            log.warning("job %s names function %r, which this worker does not have", claim.job_id, name)
+            return None
+        return function
 
     def _job_done(self, _: asyncio.Task[None]) -> None:
         self._release_sem_dec_counter_on_complete()

@@ -9,13 +9,16 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
+from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
 
 from api.app import create_app
 from catalog import Catalog
-from queues import store
+from queues.claim import claim_job
+from queues.classes import QUEUE_CLASS_LIMITS
 from queues.redis import connect
 from queues.settings import Settings
-from tests.support import AUTH, OTHER_AUTH, running_server
+from tests.support import AUTH, OTHER_AUTH, running_server, wait_until
 from tests.workers.conftest import WorkerProcess
 from tests.workers.handlers import say
 
@@ -190,6 +193,28 @@ def test_cancel_queued_job_never_starts(api: httpx.Client, start_worker: Callabl
     assert after["status"] == "canceled" and after["attempts"] == 0 and after["started_at"] is None
 
 
+def test_a_job_whose_queue_entry_expired_is_cleared_not_run(
+    api: httpx.Client, settings: Settings, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    # arq's job entry lives MAX_QUEUED_S; past that a worker must clear the job's queue
+    # entry and its marks (as arq's run_job does), not run it or leave it to be re-read.
+    stale = api.post("/api/jobs", json={"task": "chat_general", "input": say("too late")}).json()
+    client = redis.Redis.from_url(settings.redis_url)
+    queue_name = QUEUE_CLASS_LIMITS["interactive"].queue_name
+    try:
+        client.delete(job_key_prefix + stale["id"])
+        start_worker("interactive")
+        fresh = api.post("/api/jobs", json={"task": "chat_general", "input": say("on time")}).json()
+        assert wait_final(api, fresh["id"])["status"] == "succeeded"
+        assert wait_until(lambda: client.zscore(queue_name, stale["id"]) is None, timeout=5)
+        marks = (in_progress_key_prefix + stale["id"], retry_key_prefix + stale["id"])
+        assert not client.exists(*marks)
+    finally:
+        client.close()
+    after = api.get(f"/api/jobs/{stale['id']}").json()
+    assert after["status"] == "queued" and after["attempts"] == 0 and after["started_at"] is None
+
+
 def test_a_cancel_nobody_heard_ends_the_job_when_a_worker_takes_it(
     api: httpx.Client, settings: Settings, start_worker: Callable[..., WorkerProcess]
 ) -> None:
@@ -200,13 +225,15 @@ def test_a_cancel_nobody_heard_ends_the_job_when_a_worker_takes_it(
     assert api.post(f"/api/jobs/{job['id']}/cancel").json()["status"] == "processing"
     start_worker("interactive")
     final = wait_final(api, job["id"])
-    assert final["status"] == "canceled" and final["output"] is None and final["attempts"] == 1
+    assert final["status"] == "canceled" and final["output"] is None and final["attempts"] == 2
 
 
 async def _start_as_a_worker_that_died(redis_url: str, job_id: str) -> None:
     redis = connect(redis_url)
+    queue_name = QUEUE_CLASS_LIMITS["interactive"].queue_name
     try:
-        assert await store.start_attempt(redis, job_id, attempt=1, worker_id="gone") is not None
+        assert await claim_job(redis, queue_name, job_id, in_progress_ms=10_000, worker_id="gone") is not None
+        await redis.delete(in_progress_key_prefix + job_id)  # what expiry leaves of a dead worker's mark
     finally:
         await redis.aclose()
 
