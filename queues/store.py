@@ -1,9 +1,10 @@
-"""Job state transitions, each one atomic (WATCH/MULTI on the job's hash).
+"""Job state transitions, each one atomic: a WATCH/MULTI on the job's hash, or a Lua script.
 
 A final state (`succeeded`, `failed`, `canceled`) is written at most once: every transition
-first reads the record under WATCH and gives up if another writer got there first. The start
-of an attempt, on the path of every chat's first token, is part of taking the job from its
-queue: one Lua script, in `queues.claim`.
+first reads the record's status and gives up if another writer got there first. The final
+writes themselves are one Lua function, shared by `finish` and `request_cancel`, so a job's
+end is one round trip. The start of an attempt, on the path of every chat's first token, is
+part of taking the job from its queue: one Lua script, in `queues.claim`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from redis.exceptions import WatchError
 
 from queues import keys
 from queues.classes import QUEUE_CLASS_LIMITS
-from queues.events import EventType, add_event, append_event
+from queues.events import MAX_EVENTS, EventType, add_event, append_event
 from queues.jobs import JobError, JobRecord, encode_json, record_from_hash
+from queues.lua import LuaScript
 from queues.redis import database_of
 
 Writes = Callable[[Pipeline], None]
@@ -40,12 +42,6 @@ async def transition(redis: Redis, job_id: str, decide: Decision) -> JobRecord |
 
     Returns the record `decide` saw when its writes were committed, else None.
     """
-    committed = await _transition(redis, job_id, decide)
-    return None if committed is None else committed[0]
-
-
-async def _transition(redis: Redis, job_id: str, decide: Decision) -> tuple[JobRecord, dict[bytes, bytes]] | None:
-    """`transition`, also returning the raw hash it read (input and params included)."""
     key = keys.job(job_id)
     while True:
         async with redis.pipeline(transaction=True) as pipe:
@@ -61,7 +57,7 @@ async def _transition(redis: Redis, job_id: str, decide: Decision) -> tuple[JobR
                 pipe.multi()  # type: ignore[no-untyped-call]
                 writes(pipe)
                 await pipe.execute()
-                return record, raw
+                return record
             except WatchError:
                 continue
 
@@ -103,6 +99,90 @@ async def append_outputs(redis: Redis, job_id: str, chunks: list[Any]) -> None:
         await pipe.execute()
 
 
+# A final state's writes, shared by `finish` and `request_cancel` (Lua: one round trip and
+# atomic, where a WATCH transaction took three and retried on a race). KEYS[1] the job's
+# hash, KEYS[2] its events, KEYS[3] its cancel flag; the queue classes come as ARGV triples
+# (class, record TTL, expires_at) from `base`.
+_FINAL_WRITES = """
+local FINAL = {succeeded = true, failed = true, canceled = true}
+
+local function class_of(base)
+  local queue = redis.call('HGET', KEYS[1], 'queue')
+  for i = base, #ARGV, 3 do
+    if ARGV[i] == queue then return (i - base) / 3 + 1, ARGV[i + 1], ARGV[i + 2] end
+  end
+  return nil
+end
+
+local function write_final(now, status, output, err, event_type, event_data, cap, ttl, expires_at)
+  local fields = {'status', status, 'finished_at', now, 'expires_at', expires_at}
+  if status == 'succeeded' then
+    table.insert(fields, 'progress'); table.insert(fields, '1.0')
+    table.insert(fields, 'output'); table.insert(fields, output)
+  end
+  if err ~= '' then
+    table.insert(fields, 'error'); table.insert(fields, err)
+  end
+  redis.call('HSET', KEYS[1], unpack(fields))
+  redis.call('HDEL', KEYS[1], 'input')  -- no longer needed; the output is what is kept
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('DEL', KEYS[3])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', cap, '*', 'type', event_type, 'data', event_data)
+  redis.call('EXPIRE', KEYS[2], ttl)
+end
+"""
+
+# ARGV: status, now, output JSON, error JSON or '', event type, event data, events cap,
+# then the class triples. Returns 1 when written, 0 when the job is gone or already final.
+_FINISH = LuaScript(
+    _FINAL_WRITES
+    + """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or FINAL[status] then return 0 end
+local _, ttl, expires_at = class_of(8)
+if not ttl then return redis.error_reply('job has an unknown queue class') end
+write_final(ARGV[2], ARGV[1], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ttl, expires_at)
+return 1
+"""
+)
+
+# KEYS 4: the arq job; 5…: the queue classes' arq queues, in the order of the triples.
+# ARGV: now, the `done` event's data, events cap, cancel flag TTL, cancel channel, job id,
+# then the class triples. Returns 1 when the cancel was requested, 0 when gone or final.
+_CANCEL = LuaScript(
+    _FINAL_WRITES
+    + """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or FINAL[status] then return 0 end
+if status == 'queued' then
+  local n, ttl, expires_at = class_of(7)
+  if not ttl then return redis.error_reply('job has an unknown queue class') end
+  write_final(ARGV[1], 'canceled', '', '', 'done', ARGV[2], ARGV[3], ttl, expires_at)
+  redis.call('ZREM', KEYS[4 + n], ARGV[6])
+  redis.call('DEL', KEYS[4])
+end
+-- Set after write_final (which clears it): a worker that already took the job from the
+-- queue sees the flag when it starts, and a running one hears the message.
+redis.call('SET', KEYS[3], '1', 'EX', ARGV[4])
+redis.call('PUBLISH', ARGV[5], ARGV[6])
+return 1
+"""
+)
+
+
+def _final_keys(job_id: str) -> list[str]:
+    return [keys.job(job_id), keys.job_events(job_id), keys.job_cancel(job_id)]
+
+
+def _class_triples(now: float) -> list[str]:
+    """Per queue class: how long a final record lives, and when its result expires."""
+    return [
+        v
+        for name, limits in QUEUE_CLASS_LIMITS.items()
+        for v in (name, str(limits.record_ttl_s), repr(now + limits.result_ttl_s))
+    ]
+
+
 async def finish(
     redis: Redis,
     job_id: str,
@@ -110,41 +190,25 @@ async def finish(
     output: Any = None,
     error: JobError | None = None,
     canceled: bool = False,
-) -> JobRecord | None:
-    """Write the job's one final state; None if it was already final (or is gone)."""
+) -> bool:
+    """Write the job's one final state; False if it was already final (or is gone)."""
     now = time.time()
     status = "canceled" if canceled else ("failed" if error is not None else "succeeded")
-
-    def decide(record: JobRecord) -> Writes | None:
-        if record.is_final:
-            return None
-        return lambda pipe: _write_final(pipe, record, status, now, output=output, error=error)
-
-    return await transition(redis, job_id, decide)
-
-
-def _write_final(
-    pipe: Pipeline, record: JobRecord, status: str, now: float, *, output: Any = None, error: JobError | None = None
-) -> None:
-    key = keys.job(record.id)
-    fields: dict[str, str | bytes] = {
-        "status": status,
-        "finished_at": repr(now),
-        "expires_at": repr(now + QUEUE_CLASS_LIMITS[record.queue].result_ttl_s),
-    }
-    if status == "succeeded":
-        fields["progress"] = "1.0"
-        fields["output"] = encode_json(output)
-    if error is not None:
-        fields["error"] = encode_json(error)
-    pipe.hset(key, mapping=fields)
-    pipe.hdel(key, "input")  # no longer needed; the output is what is kept
-    pipe.expire(key, _ttl(record))
-    pipe.delete(keys.job_cancel(record.id))
     if status == "failed":
-        add_event(pipe, record.id, "error", {"status": status, "error": error}, ttl_s=_ttl(record))
+        event_type, event_data = "error", encode_json({"status": status, "error": error}).decode()
     else:
-        add_event(pipe, record.id, "done", {"status": status}, ttl_s=_ttl(record))
+        event_type, event_data = "done", encode_json({"status": status}).decode()
+    args = [
+        status,
+        repr(now),
+        encode_json(output).decode() if status == "succeeded" else "",
+        encode_json(error).decode() if error is not None else "",
+        event_type,
+        event_data,
+        str(MAX_EVENTS),
+        *_class_triples(now),
+    ]
+    return bool(await _FINISH(redis, _final_keys(job_id), args))
 
 
 async def requeue(redis: Redis, job_id: str, reason: str) -> None:
@@ -167,22 +231,15 @@ async def request_cancel(redis: Redis, job_id: str) -> JobRecord | None:
     """Cancel a job. A queued one is canceled here and removed from its queue, so it never
     starts; a running one is told through Redis (flag + pub/sub) and its worker stops it."""
     now = time.time()
-
-    def decide(record: JobRecord) -> Writes | None:
-        if record.is_final:
-            return None
-
-        def writes(pipe: Pipeline) -> None:
-            if record.status == "queued":
-                _write_final(pipe, record, "canceled", now)
-                pipe.zrem(QUEUE_CLASS_LIMITS[record.queue].queue_name, job_id)
-                pipe.delete(job_key_prefix + job_id)
-            # Set after _write_final (which clears it): a worker that already took the job
-            # from the queue sees the flag when it starts, and a running one hears the message.
-            pipe.set(keys.job_cancel(job_id), b"1", ex=CANCEL_FLAG_TTL_S)
-            pipe.publish(keys.cancel_channel(database_of(redis)), job_id)
-
-        return writes
-
-    await transition(redis, job_id, decide)
+    queues = [limits.queue_name for limits in QUEUE_CLASS_LIMITS.values()]
+    args = [
+        repr(now),
+        encode_json({"status": "canceled"}).decode(),
+        str(MAX_EVENTS),
+        str(CANCEL_FLAG_TTL_S),
+        keys.cancel_channel(database_of(redis)),
+        job_id,
+        *_class_triples(now),
+    ]
+    await _CANCEL(redis, [*_final_keys(job_id), job_key_prefix + job_id, *queues], args)
     return await get_job(redis, job_id)

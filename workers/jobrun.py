@@ -159,8 +159,7 @@ async def _finish(
     redis: Redis, job_id: str, *, output: Any = None, error: JobError | None = None, canceled: bool = False
 ) -> str:
     """Write the final state; 'superseded' when another writer (a cancel) got there first."""
-    written = await store.finish(redis, job_id, output=output, error=error, canceled=canceled)
-    if written is None:
+    if not await store.finish(redis, job_id, output=output, error=error, canceled=canceled):
         return "superseded"
     return "canceled" if canceled else ("failed" if error is not None else "succeeded")
 

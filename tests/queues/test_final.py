@@ -1,0 +1,141 @@
+"""A job's final state: `store.finish` and `store.request_cancel`, one Lua function between them.
+
+Run against the real Redis server and against fakeredis, which is the embedded development
+default and must run the same scripts (it does so through lupa).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import fakeredis
+import msgspec
+import pytest
+from arq.constants import in_progress_key_prefix, job_key_prefix
+from redis.asyncio import Redis
+
+from queues import keys, store
+from queues.claim import claim_job
+from queues.classes import QUEUE_CLASS_LIMITS
+from queues.events import read_events
+from queues.jobs import JobError
+from queues.redis import connect
+from queues.submit import Submission, submit_job
+
+INPUT = b'{"messages": [{"role": "user", "content": "hi"}]}'
+
+
+@pytest.fixture(params=["redis-server", "fakeredis"])
+async def redis(request: pytest.FixtureRequest, clean_redis: str) -> AsyncIterator[Redis]:
+    client = connect(clean_redis) if request.param == "redis-server" else fakeredis.FakeAsyncRedis()
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def _queued(redis: Redis, queue: str = "batch") -> str:
+    submission = Submission(task="chat_general", queue=queue, input_json=INPUT, params_json=b"{}", owner="o")
+    record, _ = await submit_job(redis, submission)
+    return record.id
+
+
+async def _running(redis: Redis, queue: str = "batch") -> str:
+    job_id = await _queued(redis, queue)
+    claim = await claim_job(redis, QUEUE_CLASS_LIMITS[queue].queue_name, job_id, in_progress_ms=10_000, worker_id="w1")
+    assert claim is not None and claim.started is not None
+    return job_id
+
+
+async def _hash(redis: Redis, job_id: str) -> dict[bytes, bytes]:
+    return await redis.hgetall(keys.job(job_id))  # type: ignore[misc,no-any-return]
+
+
+async def _expect_ttl(redis: Redis, key: str, seconds: int) -> None:
+    assert seconds - 5 <= await redis.ttl(key) <= seconds
+
+
+async def test_a_succeeded_job_keeps_its_output_and_drops_its_input(redis: Redis) -> None:
+    job_id = await _running(redis)
+    await redis.set(keys.job_cancel(job_id), b"1")  # a cancel that came too late
+    assert await store.finish(redis, job_id, output={"answer": 42})
+    record = await store.get_job(redis, job_id)
+    assert record is not None and record.status == "succeeded" and record.output == {"answer": 42}
+    assert record.progress == 1.0 and record.error is None
+    assert record.finished_at is not None and record.started_at is not None
+    assert record.finished_at >= record.started_at
+    batch = QUEUE_CLASS_LIMITS["batch"]
+    assert record.expires_at == pytest.approx(record.finished_at + batch.result_ttl_s)
+    raw = await _hash(redis, job_id)
+    assert b"input" not in raw
+    await _expect_ttl(redis, keys.job(job_id), batch.record_ttl_s)
+    await _expect_ttl(redis, keys.job_events(job_id), batch.record_ttl_s)
+    assert not await redis.exists(keys.job_cancel(job_id))
+    last = (await read_events(redis, job_id))[-1]
+    assert (last.type, last.data) == ("done", {"status": "succeeded"})
+
+
+async def test_a_failed_job_records_its_error_and_ends_its_events_with_it(redis: Redis) -> None:
+    job_id = await _running(redis, "interactive")
+    error = JobError(message="The provider said no.", code="upstream_error", status=502, retryable=True)
+    assert await store.finish(redis, job_id, error=error)
+    record = await store.get_job(redis, job_id)
+    assert record is not None and record.status == "failed" and record.error == error
+    assert record.output is None and record.progress != 1.0
+    await _expect_ttl(redis, keys.job(job_id), QUEUE_CLASS_LIMITS["interactive"].record_ttl_s)
+    last = (await read_events(redis, job_id))[-1]
+    assert last.type == "error" and last.is_terminal
+    assert last.data == {"status": "failed", "error": msgspec.to_builtins(error)}
+
+
+async def test_the_final_state_is_written_once(redis: Redis) -> None:
+    job_id = await _running(redis)
+    assert await store.finish(redis, job_id, canceled=True)
+    before, events = await _hash(redis, job_id), await redis.xlen(keys.job_events(job_id))
+    assert not await store.finish(redis, job_id, output={"late": True})
+    assert not await store.finish(redis, job_id, error=JobError(message="late"))
+    assert await _hash(redis, job_id) == before
+    assert await redis.xlen(keys.job_events(job_id)) == events
+    record = await store.get_job(redis, job_id)
+    assert record is not None and record.status == "canceled" and record.output is None
+
+
+async def test_a_missing_job_is_not_finished_or_created(redis: Redis) -> None:
+    assert not await store.finish(redis, "job_missing", output={"x": 1})
+    assert await store.request_cancel(redis, "job_missing") is None
+    assert not await redis.exists(keys.job("job_missing"), keys.job_events("job_missing"))
+    assert not await redis.exists(keys.job_cancel("job_missing"))
+
+
+async def test_canceling_a_queued_job_ends_it_and_takes_it_out_of_its_queue(redis: Redis) -> None:
+    job_id = await _queued(redis, "media")
+    record = await store.request_cancel(redis, job_id)
+    assert record is not None and record.status == "canceled" and record.finished_at is not None
+    assert record.expires_at == pytest.approx(record.finished_at + QUEUE_CLASS_LIMITS["media"].result_ttl_s)
+    assert await redis.zscore(QUEUE_CLASS_LIMITS["media"].queue_name, job_id) is None
+    assert not await redis.exists(job_key_prefix + job_id)
+    # The flag stays, for a worker that had already taken the job from the queue.
+    assert await redis.get(keys.job_cancel(job_id)) == b"1"
+    last = (await read_events(redis, job_id))[-1]
+    assert (last.type, last.data) == ("done", {"status": "canceled"})
+
+
+async def test_canceling_a_running_job_tells_its_worker_and_leaves_the_end_to_it(redis: Redis) -> None:
+    job_id = await _running(redis)
+    events = await redis.xlen(keys.job_events(job_id))
+    record = await store.request_cancel(redis, job_id)
+    assert record is not None and record.status == "processing"
+    await _expect_ttl(redis, keys.job_cancel(job_id), store.CANCEL_FLAG_TTL_S)
+    assert await redis.xlen(keys.job_events(job_id)) == events
+    assert await redis.zscore(QUEUE_CLASS_LIMITS["batch"].queue_name, job_id) is not None
+    assert await redis.exists(in_progress_key_prefix + job_id)
+
+
+async def test_canceling_a_finished_job_changes_nothing(redis: Redis) -> None:
+    job_id = await _running(redis)
+    await store.finish(redis, job_id, output={"done": True})
+    before = await _hash(redis, job_id)
+    record = await store.request_cancel(redis, job_id)
+    assert record is not None and record.status == "succeeded"
+    assert await _hash(redis, job_id) == before
+    assert not await redis.exists(keys.job_cancel(job_id))
