@@ -7,9 +7,7 @@ default and must run the same script (it does so through lupa).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
-import fakeredis
 import msgspec
 import pytest
 from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
@@ -21,21 +19,11 @@ from queues.claim import RETRY_COUNT_TTL_S, Claim, claim_job
 from queues.classes import QUEUE_CLASS_LIMITS
 from queues.events import read_events
 from queues.jobs import JobError
-from queues.redis import connect
 from queues.submit import JOB_FUNCTION, Submission, submit_job
 
 INPUT = b'{"messages": [{"role": "user", "content": "hi"}]}'
 PARAMS = b'{"chain": []}'
 HOLD_MS = 10_000
-
-
-@pytest.fixture(params=["redis-server", "fakeredis"])
-async def redis(request: pytest.FixtureRequest, clean_redis: str) -> AsyncIterator[Redis]:
-    client = connect(clean_redis) if request.param == "redis-server" else fakeredis.FakeAsyncRedis()
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def _queued(redis: Redis, queue: str = "interactive") -> str:

@@ -6,9 +6,6 @@ default and must run the same scripts (it does so through lupa).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import fakeredis
 import msgspec
 import pytest
 from arq.constants import in_progress_key_prefix, job_key_prefix
@@ -19,19 +16,9 @@ from queues.claim import claim_job
 from queues.classes import QUEUE_CLASS_LIMITS
 from queues.events import read_events
 from queues.jobs import JobError
-from queues.redis import connect
 from queues.submit import Submission, submit_job
 
 INPUT = b'{"messages": [{"role": "user", "content": "hi"}]}'
-
-
-@pytest.fixture(params=["redis-server", "fakeredis"])
-async def redis(request: pytest.FixtureRequest, clean_redis: str) -> AsyncIterator[Redis]:
-    client = connect(clean_redis) if request.param == "redis-server" else fakeredis.FakeAsyncRedis()
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def _queued(redis: Redis, queue: str = "batch") -> str:
