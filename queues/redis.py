@@ -22,5 +22,6 @@ def connect(url: str, *, socket_timeout: float | None = SOCKET_TIMEOUT_S) -> Red
 
 
 def database_of(redis: Redis) -> int:
-    """The database number a client talks to (part of the pub/sub channel names)."""
-    return int(redis.connection_pool.connection_kwargs.get("db", 0))
+    """The database number a client talks to (part of the pub/sub channel names), from the
+    keyword arguments its connections are made with (redis-py's public accessor)."""
+    return int(redis.get_connection_kwargs().get("db", 0))  # type: ignore[no-untyped-call]

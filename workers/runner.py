@@ -14,6 +14,12 @@ Three changes to stock arq, all keeping its job format and semantics:
   the longest function timeout + 10 s, so a crashed worker's chat job would wait out the
   video timeout. Here the mark lives 10 s and a live worker renews it every 2 s: a job
   whose worker died is picked up again within about 11 s, whatever its timeout.
+
+These changes use members of arq's `Worker` that arq does not document (`_pool`, `sem`,
+`job_counter`, `tasks`, `_poll_iteration`, `_release_sem_dec_counter_on_complete`,
+`finish_job`, ...). arq is therefore pinned exactly, and `tests/workers/test_arq_contract.py`
+checks each of them by name, with arq's job format as `queues.submit` and `queues.claim`
+write and read it: an arq upgrade fails there, naming what changed.
 """
 
 from __future__ import annotations
@@ -184,7 +190,17 @@ class MPCWorker(Worker):
             except Exception:
                 log.exception("job %s raised past mpc_job", job_id)
                 self.jobs_failed += 1
-            await asyncio.shield(self.finish_job(job_id, finished, None, None, False, None, None))
+            await asyncio.shield(
+                self.finish_job(
+                    job_id,
+                    finish=finished,
+                    result_data=None,
+                    result_timeout_s=None,
+                    keep_result_forever=False,
+                    incr_score=None,
+                    keep_in_progress=None,
+                )
+            )
         finally:
             self.runtime.stop_listening(job_id)
 
