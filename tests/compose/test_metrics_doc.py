@@ -1,4 +1,4 @@
-"""The README's Metrics section lists every exported metric, with its
+"""docs/metrics.md lists every exported metric, with its
 type and labels as metrics/definitions.py defines them."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from metrics.definitions import GatewayMetrics, WorkerMetrics
 
-METRICS_MD = Path(__file__).resolve().parents[2] / "README.md"
+METRICS_MD = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 
 
 def documented() -> dict[str, tuple[str, tuple[str, ...]]]:
-    """Metric table rows of the README: metric -> (type, labels in order)."""
+    """Metric table rows of docs/metrics.md: metric -> (type, labels in order)."""
     rows = {}
     for line in METRICS_MD.read_text().splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
