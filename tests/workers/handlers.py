@@ -1,7 +1,7 @@
 """Job functions the tests register in real worker processes (MPC_WORKER_HANDLERS).
 
-They stand in for the chat and media handlers of later issues under real catalog task ids,
-so the job machinery is exercised end to end without a provider.
+They run under real catalog task ids with behaviour a test can steer (sleep, fail, emit
+progress), so the job machinery is exercised end to end without a provider.
 """
 
 from __future__ import annotations
