@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from queues import keys
+from queues.settings import DEFAULT_BREAKER_COOL_OFF_S
 
 BreakerState = Literal["closed", "half_open", "open"]
 STATES = ("closed", "half_open", "open")
@@ -34,7 +35,7 @@ CONSECUTIVE_FAILURES = 5
 WINDOW_S = 30.0
 WINDOW_MIN_CALLS = 20
 WINDOW_ERROR_RATE = 0.5
-COOL_OFF_S = 10.0
+COOL_OFF_S = DEFAULT_BREAKER_COOL_OFF_S  # declared with MPC_BREAKER_COOL_OFF_S, which overrides it
 PROBE_TTL_S = 30  # a probe that never reports (its worker died) frees the slot after this
 HISTORY_TTL_S = 3600  # an idle provider's breaker history fades away
 VIEW_MAX_AGE_S = 0.25  # how stale a worker's view of a closed breaker may be (BreakerView)
