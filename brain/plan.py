@@ -5,11 +5,14 @@ capabilities, min_context, domains, fallbacks, explain) with the step's task put
 step's task brings its own default tier when the request names none. A pinned `model`
 applies to the steps whose task it serves and must serve at least one. If one step has
 no candidate the whole plan fails, naming the step: half a plan cannot be executed.
+
+Steps are planned in `catalog.plans.steps_in_order`. A plan's graph is the catalog's to
+guarantee: the loader refuses unknown steps and cycles, naming them, so no request can
+meet a broken graph here and the brain raises no error of its own for one.
 """
 
 from __future__ import annotations
 
-import heapq
 from typing import Literal
 
 import msgspec
@@ -20,7 +23,8 @@ from brain.index import Index, index_for
 from brain.request import SelectionRequest
 from brain.result import PlannedStep, PlanResult
 from brain.select import select_in
-from catalog import Catalog, CatalogError
+from catalog import Catalog
+from catalog.plans import steps_in_order
 from catalog.schema import Model, Plan, PlanStep
 
 
@@ -61,7 +65,7 @@ def plan_for(index: Index | Catalog, request: SelectionRequest, health: HealthSn
         )
     pin = _pin(catalog, plan, request.model)
     steps: list[PlannedStep] = []
-    for step in topological_order(plan):
+    for step in steps_in_order(plan):
         ti = index.tasks[step.task]
         step_request = msgspec.structs.replace(request, task=step.task, model=None)
         pin_entry = ti.by_id.get(pin.id) if pin is not None else None
@@ -92,30 +96,3 @@ def _pin(catalog: Catalog, plan: Plan, name: str | None) -> Model | None:
     if not any(step.task in model.tasks for step in plan.steps):
         raise ModelNotForTask(model.id, plan.id, model.tasks)
     return model
-
-
-def topological_order(plan: Plan) -> list[PlanStep]:
-    """Steps with every dependency before its dependents; among steps ready at the same
-    time the catalog's order wins, so the order is stable across runs and edits elsewhere."""
-    position = {step.id: i for i, step in enumerate(plan.steps)}
-    waiting = {step.id: len(set(step.depends_on)) for step in plan.steps}
-    dependents: dict[str, list[str]] = {step.id: [] for step in plan.steps}
-    for step in plan.steps:
-        for dep in set(step.depends_on):
-            if dep not in dependents:
-                raise CatalogError(f"plan {plan.id}", f"step {step.id!r} depends on unknown step {dep!r}")
-            dependents[dep].append(step.id)
-    ready = [position[s] for s, n in waiting.items() if n == 0]
-    heapq.heapify(ready)
-    order: list[PlanStep] = []
-    while ready:
-        step = plan.steps[heapq.heappop(ready)]
-        order.append(step)
-        for later in dependents[step.id]:
-            waiting[later] -= 1
-            if waiting[later] == 0:
-                heapq.heappush(ready, position[later])
-    if len(order) != len(plan.steps):
-        # The loader refuses cycles; this guards catalogs built in code without it.
-        raise CatalogError(f"plan {plan.id}", "dependency cycle among its steps")
-    return order
