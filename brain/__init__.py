@@ -13,7 +13,7 @@ The selection policy is spelled out in `brain.select`'s docstring.
 
 from brain._rank import RULES
 from brain.errors import BrainError, ModelNotForTask, NoCandidate, UnknownModel, UnknownTask
-from brain.health import BREAKER_STATES, HEALTHY, BreakerState, HealthSnapshot
+from brain.health_snapshot import BREAKER_STATES, HEALTHY, BreakerState, HealthSnapshot
 from brain.index import Index, index_for
 from brain.plan import is_plan, plan_for, task_kind
 from brain.request import DEFAULT_FALLBACKS, MAX_FALLBACKS, SelectionRequest, estimate_tokens

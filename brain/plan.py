@@ -18,7 +18,7 @@ from typing import Literal
 import msgspec
 
 from brain.errors import ModelNotForTask, NoCandidate, UnknownModel, UnknownTask
-from brain.health import HEALTHY, HealthSnapshot
+from brain.health_snapshot import HEALTHY, HealthSnapshot
 from brain.index import Index, index_for
 from brain.request import SelectionRequest
 from brain.result import PlannedStep, PlanResult
@@ -66,11 +66,11 @@ def plan_for(index: Index | Catalog, request: SelectionRequest, health: HealthSn
     pin = _pin(catalog, plan, request.model)
     steps: list[PlannedStep] = []
     for step in steps_in_order(plan):
-        ti = index.tasks[step.task]
+        task_index = index.tasks[step.task]
         step_request = msgspec.structs.replace(request, task=step.task, model=None)
-        pin_entry = ti.by_id.get(pin.id) if pin is not None else None
+        pin_entry = task_index.by_id.get(pin.id) if pin is not None else None
         try:
-            selection = select_in(ti, step_request, health, pin_entry)
+            selection = select_in(task_index, step_request, health, pin_entry)
         except NoCandidate as exc:
             message = f"plan {plan.id!r}, step {step.id!r}: {exc.message}"
             raise NoCandidate(exc.constraint, message, task=plan.id, step=step.id) from exc

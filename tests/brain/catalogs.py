@@ -13,7 +13,7 @@ from typing import TypeVar
 from hypothesis import strategies as st
 
 from brain import HealthSnapshot, SelectionRequest
-from brain.health import BreakerState
+from brain.health_snapshot import BreakerState
 from catalog import Catalog
 from catalog.loader import check_catalog
 from catalog.schema import (

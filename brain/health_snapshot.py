@@ -40,11 +40,15 @@ class HealthSnapshot(Mapping[str, BreakerState]):
             if state not in _STATE_RANK:
                 raise ValueError(f"provider {provider!r}: breaker state {state!r} is not one of {BREAKER_STATES}")
         self._states: dict[str, BreakerState] = given
-        self._scores: dict[str, float] = {p: min(max(float(s), 0.0), 1.0) for p, s in (scores or {}).items()}
+        self._scores: dict[str, float] = {
+            provider: min(max(float(score), 0.0), 1.0) for provider, score in (scores or {}).items()
+        }
         # Only unhealthy providers get an entry: `rank()` of a missing key is 0.0, and an
         # empty dict lets the selector skip health handling entirely on the common path.
         self._ranks: dict[str, float] = {
-            p: _STATE_RANK[s] + (1.0 - self._scores.get(p, 0.0)) / 2 for p, s in given.items() if s != "closed"
+            provider: _STATE_RANK[state] + (1.0 - self._scores.get(provider, 0.0)) / 2
+            for provider, state in given.items()
+            if state != "closed"
         }
 
     def __getitem__(self, provider: str) -> BreakerState:
