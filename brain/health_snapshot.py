@@ -8,14 +8,13 @@ global, is what makes "same catalog, same snapshot, same request → same answer
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Literal
 
-BreakerState = Literal["closed", "half_open", "open"]
-BREAKER_STATES: tuple[BreakerState, ...] = ("closed", "half_open", "open")
+from catalog.breaker_states import BREAKER_STATES, BreakerState
 
-# Ranks are spaced so that a score can order providers inside one state without ever
-# crossing into the next: half_open lies in [1, 1.5], open in [2, 2.5].
-_STATE_RANK: Mapping[str, float] = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
+# A state ranks by its position, healthy first. Ranks are spaced so that a score can order
+# providers inside one state without ever crossing into the next: half_open lies in
+# [1, 1.5], open in [2, 2.5].
+_STATE_RANK: Mapping[str, float] = {state: float(position) for position, state in enumerate(BREAKER_STATES)}
 
 
 class HealthSnapshot(Mapping[str, BreakerState]):

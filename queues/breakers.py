@@ -20,16 +20,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
 
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
+from catalog.breaker_states import BREAKER_STATES as STATES
+from catalog.breaker_states import BreakerState
 from queues import keys
 from queues.settings import DEFAULT_BREAKER_COOL_OFF_S
-
-BreakerState = Literal["closed", "half_open", "open"]
-STATES = ("closed", "half_open", "open")
 
 CONSECUTIVE_FAILURES = 5
 WINDOW_S = 30.0
