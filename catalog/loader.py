@@ -9,13 +9,12 @@ from half of one.
 from __future__ import annotations
 
 import hashlib
-import re
 from graphlib import CycleError
 from pathlib import Path
 
 import msgspec
 
-from catalog.errors import CatalogError
+from catalog.errors import CatalogError, problem_and_path
 from catalog.model import Catalog
 from catalog.plans import steps_in_order
 from catalog.schema import CatalogFile, Model, Plan, Task
@@ -23,7 +22,6 @@ from catalog.schema import CatalogFile, Model, Plan, Task
 DEFAULT_CATALOG_PATH = Path(__file__).with_name("model_catalog.json")
 
 _decoder = msgspec.json.Decoder(CatalogFile)
-_AT_PATH = re.compile(r"^(?P<problem>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.DOTALL)
 
 
 def load_catalog(path: Path | str = DEFAULT_CATALOG_PATH) -> Catalog:
@@ -40,9 +38,8 @@ def parse_catalog(raw: bytes) -> Catalog:
     try:
         data = _decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        match = _AT_PATH.match(str(exc))
-        assert match is not None  # the pattern matches any string
-        raise CatalogError(match["path"] or "$", match["problem"]) from exc
+        problem, path = problem_and_path(exc)
+        raise CatalogError(path or "$", problem) from exc
     except msgspec.DecodeError as exc:
         raise CatalogError("$", f"not valid JSON: {exc}") from exc
     check_catalog(data)
