@@ -13,8 +13,6 @@ meet a broken graph here and the brain raises no error of its own for one.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import msgspec
 
 from brain.errors import ModelNotForTask, NoCandidate, UnknownModel, UnknownTask
@@ -26,22 +24,6 @@ from brain.select import select_in
 from catalog import Catalog
 from catalog.plans import steps_in_order
 from catalog.schema import Model, Plan, PlanStep
-
-
-def is_plan(index: Index | Catalog, name: str) -> bool:
-    """True when `name` is a catalog plan (multi-step), False otherwise."""
-    catalog = index.catalog if isinstance(index, Index) else index
-    return name in catalog.plans
-
-
-def task_kind(index: Index | Catalog, name: str) -> Literal["task", "plan"]:
-    """Whether `name` is a single task or a plan; `UnknownTask` when it is neither."""
-    catalog = index.catalog if isinstance(index, Index) else index
-    if name in catalog.tasks:
-        return "task"
-    if name in catalog.plans:
-        return "plan"
-    raise UnknownTask(name, [*catalog.tasks, *catalog.plans])
 
 
 def plan_for(index: Index | Catalog, request: SelectionRequest, health: HealthSnapshot = HEALTHY) -> PlanResult:
