@@ -20,6 +20,7 @@ from pathlib import Path
 
 from catalog import CatalogError, load_catalog
 from catalog.litellm_config import DEFAULT_LITELLM_CONFIG, mismatches, read_litellm_config
+from catalog.schema import QUEUE_CLASSES, SPEEDS, TIERS
 from queues.settings import SettingsError, load_settings
 
 EXIT_CONFIG = 2
@@ -45,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run an arq worker for one queue class")
-    worker.add_argument("--queue", required=True, choices=["interactive", "batch", "media"])
+    worker.add_argument("--queue", required=True, choices=QUEUE_CLASSES)
     worker.set_defaults(func=cmd_worker)
 
     dev = sub.add_parser("dev", help="run the whole local stack: Redis, gateway, one worker per queue class")
@@ -61,8 +62,8 @@ def _parser() -> argparse.ArgumentParser:
 
     select = sub.add_parser("select", help="print the Model Brain's choice for a task")
     select.add_argument("task")
-    select.add_argument("--tier", choices=["flagship", "strong", "draft"])
-    select.add_argument("--speed", choices=["fast", "medium", "slow"])
+    select.add_argument("--tier", choices=TIERS)
+    select.add_argument("--speed", choices=SPEEDS)
     select.add_argument("--provider", action="append", default=[], help="allow only this provider (repeatable)")
     select.add_argument("--deny", action="append", default=[], help="never use this provider (repeatable)")
     select.add_argument("--fallbacks", type=int, default=3)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
@@ -10,10 +9,9 @@ import msgspec
 from starlette.requests import Request
 
 from api.errors import BodyTooLarge, InvalidRequest, Unprocessable
+from catalog.errors import problem_and_path
 
 T = TypeVar("T")
-
-_AT_PATH = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
@@ -54,10 +52,8 @@ def decode(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
 
 def split_validation_error(exc: msgspec.ValidationError) -> tuple[str, str | None]:
     """msgspec says "Expected `int`, got `str` - at `$.a[0]`": return the problem and "a[0]"."""
-    match = _AT_PATH.match(str(exc))
-    assert match is not None
-    path = match["path"]
-    return match["problem"], (path.lstrip(".") or None) if path is not None else None
+    problem, path = problem_and_path(exc)
+    return problem, (path.removeprefix("$").lstrip(".") or None) if path is not None else None
 
 
 def encode(value: Any) -> bytes:

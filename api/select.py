@@ -15,11 +15,21 @@ from api.body import decode
 from api.errors import NotImplementedYet, Unprocessable
 from api.state import AppState
 from brain import BrainError, NoCandidate, PlannedStep, Selection, SelectionRequest, estimate_tokens, plan_for, select
-from catalog.schema import CAPABILITIES, PROVIDERS, SPEEDS, TIERS, Capability, Model, Provider, Speed, Tier
+from catalog.schema import (
+    CAPABILITIES,
+    PROVIDERS,
+    SPEEDS,
+    TIERS,
+    Capability,
+    Model,
+    ModelName,
+    Provider,
+    Slug,
+    Speed,
+    Tier,
+)
 
 T = TypeVar("T")
-Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
-ModelName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
 class ProvidersFilter(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

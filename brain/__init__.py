@@ -13,12 +13,13 @@ The selection policy is spelled out in `brain.select`'s docstring.
 
 from brain._rank import RULES
 from brain.errors import BrainError, ModelNotForTask, NoCandidate, UnknownModel, UnknownTask
-from brain.health import BREAKER_STATES, HEALTHY, BreakerState, HealthSnapshot
+from brain.health_snapshot import HEALTHY, HealthSnapshot
 from brain.index import Index, index_for
-from brain.plan import is_plan, plan_for, task_kind
+from brain.plan import plan_for
 from brain.request import DEFAULT_FALLBACKS, MAX_FALLBACKS, SelectionRequest, estimate_tokens
 from brain.result import Considered, Explanation, PlannedStep, PlanResult, Selection
 from brain.select import select
+from catalog.breaker_states import BREAKER_STATES, BreakerState  # what a HealthSnapshot holds
 
 __all__ = [
     "BREAKER_STATES",
@@ -42,8 +43,6 @@ __all__ = [
     "UnknownTask",
     "estimate_tokens",
     "index_for",
-    "is_plan",
     "plan_for",
     "select",
-    "task_kind",
 ]

@@ -9,7 +9,7 @@ paths, and a third plain implementation in the tests, always agree.
 
 from __future__ import annotations
 
-from brain.health import HealthSnapshot
+from brain.health_snapshot import HealthSnapshot
 from brain.index import (
     CAPABILITY_BIT,
     LEVEL_TIER,
@@ -44,92 +44,103 @@ class Constraints:
     """A request's constraints, converted once into the shapes the rules compare fastest."""
 
     __slots__ = (
-        "allow",
-        "caps",
-        "deny",
-        "dneed",
+        "allow_downgrade",
+        "capabilities",
+        "chain_length",
+        "context_needed",
         "domains",
         "domains_required",
-        "downgrade",
-        "level",
-        "mask",
-        "mc",
         "min_context",
-        "need",
+        "only_provider_rules",
+        "providers_allow",
+        "providers_deny",
+        "requested_level",
         "requested_tier",
+        "required_domain_mask",
+        "required_feature_mask",
         "speed",
-        "trivial",
     )
 
     def __init__(self, request: SelectionRequest, default_tier: Tier, domain_bits: DomainBits) -> None:
-        self.caps = frozenset(request.capabilities) if request.capabilities else _EMPTY
-        self.deny = frozenset(request.providers_deny) if request.providers_deny else _EMPTY
-        self.allow = frozenset(request.providers_allow) if request.providers_allow else _EMPTY
+        self.capabilities = frozenset(request.capabilities) if request.capabilities else _EMPTY
+        self.providers_deny = frozenset(request.providers_deny) if request.providers_deny else _EMPTY
+        self.providers_allow = frozenset(request.providers_allow) if request.providers_allow else _EMPTY
         # 0 tokens is what an empty body estimates to: it constrains nothing, and must not
         # remove text models that merely lack a declared context window.
-        mc = request.min_context
-        self.min_context = mc if mc is not None and mc > 0 else None
+        min_context = request.min_context
+        self.min_context = min_context if min_context is not None and min_context > 0 else None
         self.speed: str | None = request.speed
         self.domains = frozenset(request.domains) if request.domains else _EMPTY
         # Requiring "one of no domains" would remove everything; treat it as no requirement.
         self.domains_required = request.domains_required and bool(self.domains)
-        self.downgrade = request.allow_downgrade
-        self.need = clamp_fallbacks(request.max_fallbacks) + 1  # primary + fallbacks
+        self.allow_downgrade = request.allow_downgrade
+        self.chain_length = clamp_fallbacks(request.max_fallbacks) + 1  # primary + fallbacks
         self.requested_tier: Tier = request.tier or default_tier
-        self.level = TIER_LEVEL[self.requested_tier]
+        self.requested_level = TIER_LEVEL[self.requested_tier]
         # No per-model rule beyond the provider lists (which the fast path applies to whole
         # providers): every live model passes, so the walk can skip `first_failure`.
-        self.trivial = not (self.caps or self.min_context is not None or self.speed or self.domains_required)
-        # `first_failure` as bitmasks, for the fast path's `passes`.
-        self.mask = SPEED_BIT.get(self.speed, UNKNOWN_BIT) if self.speed else 0
-        for cap in self.caps:
-            self.mask |= CAPABILITY_BIT.get(cap, UNKNOWN_BIT)
-        self.mc = self.min_context or 0
-        self.dneed = domain_bits.mask(self.domains) if self.domains_required else domain_bits.always
+        self.only_provider_rules = not (
+            self.capabilities or self.min_context is not None or self.speed or self.domains_required
+        )
+        # `first_failure` as bitmasks and one number, for the fast path's `passes`.
+        self.required_feature_mask = SPEED_BIT.get(self.speed, UNKNOWN_BIT) if self.speed else 0
+        for capability in self.capabilities:
+            self.required_feature_mask |= CAPABILITY_BIT.get(capability, UNKNOWN_BIT)
+        self.context_needed = self.min_context or 0
+        self.required_domain_mask = (
+            domain_bits.mask(self.domains) if self.domains_required else domain_bits.every_model_bit
+        )
 
     def use_tier(self, tier: Tier) -> None:
         self.requested_tier = tier
-        self.level = TIER_LEVEL[tier]
+        self.requested_level = TIER_LEVEL[tier]
 
 
-def first_failure(e: Entry, c: Constraints) -> str | None:
-    """The first request rule `e` fails, or None. Static rules are `e.static_rule`."""
-    if c.caps and not c.caps <= e.caps:
+def first_failure(entry: Entry, constraints: Constraints) -> str | None:
+    """The first request rule `entry` fails, or None. Static rules are `entry.static_rule`."""
+    if constraints.capabilities and not constraints.capabilities <= entry.capabilities:
         return "capabilities"
-    if e.provider in c.deny:
+    if entry.provider in constraints.providers_deny:
         return "providers.deny"
-    if c.allow and e.provider not in c.allow:
+    if constraints.providers_allow and entry.provider not in constraints.providers_allow:
         return "providers.allow"
-    mc = c.min_context
-    if mc is not None and (e.context < mc if e.context is not None else e.needs_context):
+    min_context = constraints.min_context
+    if min_context is not None and (
+        entry.context_window < min_context if entry.context_window is not None else entry.measured_in_tokens
+    ):
         return "min_context"
-    if c.speed is not None and e.speed != c.speed:
+    if constraints.speed is not None and entry.speed != constraints.speed:
         return "speed"
-    if c.domains_required and c.domains.isdisjoint(e.domains):
+    if constraints.domains_required and constraints.domains.isdisjoint(entry.domains):
         return "domains"
     return None
 
 
-def passes(e: Entry, c: Constraints) -> bool:
-    """`first_failure(e, c) is None` for the request rules other than the provider lists
-    (the fast path applies those to whole providers). The walk inlines this expression;
-    it is spelled out here once so the two can be compared."""
-    return (e.mask & c.mask) == c.mask and e.reach >= c.mc and bool(e.dmask & c.dneed)
+def passes(entry: Entry, constraints: Constraints) -> bool:
+    """`first_failure(entry, constraints) is None` for the request rules other than the
+    provider lists (the fast path applies those to whole providers). The walk inlines this
+    expression; it is spelled out here once so the two can be compared."""
+    required = constraints.required_feature_mask
+    return (
+        (entry.feature_mask & required) == required
+        and entry.context_limit >= constraints.context_needed
+        and bool(entry.domain_mask & constraints.required_domain_mask)
+    )
 
 
-def base_level(levels: set[int] | list[int], c: Constraints) -> int | None:
+def base_level(levels: set[int] | list[int], constraints: Constraints) -> int | None:
     """Tier policy: the lowest level at or above the requested one that has survivors;
     else, with allow_downgrade, the highest below; else None."""
-    above = [lv for lv in levels if lv >= c.level]
+    above = [level for level in levels if level >= constraints.requested_level]
     if above:
         return min(above)
-    if c.downgrade and levels:
+    if constraints.allow_downgrade and levels:
         return max(levels)
     return None
 
 
-def round_robin(ranked: list[Entry], need: int) -> list[Entry]:
-    """The first `need` entries of `ranked` taken provider by provider.
+def round_robin(ranked: list[Entry], length: int) -> list[Entry]:
+    """The first `length` entries of `ranked` taken provider by provider.
 
     Round r holds the r-th best model of every provider, in rank order: another provider's
     model is a better fallback than a second model of a provider that just failed, since
@@ -137,29 +148,34 @@ def round_robin(ranked: list[Entry], need: int) -> list[Entry]:
     """
     chain: list[Entry] = []
     used: set[str] = set()
-    for e in ranked:
-        if e.provider not in used:
-            used.add(e.provider)
-            chain.append(e)
-            if len(chain) == need:
+    for entry in ranked:
+        if entry.provider not in used:
+            used.add(entry.provider)
+            chain.append(entry)
+            if len(chain) == length:
                 return chain
     if len(chain) == len(ranked):
         return chain
     # Fewer providers than places: later rounds are needed, order by (round, rank).
-    nth: dict[str, int] = {}
-    keyed: list[tuple[int, int]] = []
-    for pos, e in enumerate(ranked):
-        n = nth.get(e.provider, 0)
-        nth[e.provider] = n + 1
-        keyed.append((n, pos))
-    keyed.sort()
-    return [ranked[pos] for _, pos in keyed[:need]]
+    models_taken: dict[str, int] = {}
+    round_and_rank: list[tuple[int, int]] = []
+    for rank, entry in enumerate(ranked):
+        taken = models_taken.get(entry.provider, 0)
+        models_taken[entry.provider] = taken + 1
+        round_and_rank.append((taken, rank))
+    round_and_rank.sort()
+    return [ranked[rank] for _, rank in round_and_rank[:length]]
 
 
-def rank_key(e: Entry, c: Constraints, health: HealthSnapshot, base: int) -> tuple[float, int, int, int]:
-    """health, then distance above the base tier, then domain overlap, then static order
-    (speed, price, id — folded into `spos` when the index was built)."""
-    return (health.rank(e.provider), e.level - base, -len(e.domains & c.domains), e.spos)
+def rank_key(entry: Entry, constraints: Constraints, health: HealthSnapshot, base: int) -> tuple[float, int, int, int]:
+    """health, then distance above the base tier level, then domain overlap, then static
+    order (speed, price, id — folded into `static_position` when the index was built)."""
+    return (
+        health.rank(entry.provider),
+        entry.tier_level - base,
+        -len(entry.domains & constraints.domains),
+        entry.static_position,
+    )
 
 
 class Evaluation:
@@ -167,27 +183,29 @@ class Evaluation:
 
     __slots__ = ("base", "ranked", "verdicts")
 
-    def __init__(self, ti: TaskIndex, c: Constraints, health: HealthSnapshot, pinned: Entry | None) -> None:
+    def __init__(
+        self, task_index: TaskIndex, constraints: Constraints, health: HealthSnapshot, pinned: Entry | None
+    ) -> None:
         rules: dict[str, str | None] = {}
         survivors: list[Entry] = []
-        for e in ti.entries:
-            rule = e.static_rule or first_failure(e, c)
-            rules[e.id] = rule
-            if rule is None and e is not pinned:
-                survivors.append(e)
-        self.base = base_level({e.level for e in survivors}, c)
+        for entry in task_index.entries:
+            rule = entry.static_rule or first_failure(entry, constraints)
+            rules[entry.id] = rule
+            if rule is None and entry is not pinned:
+                survivors.append(entry)
+        self.base = base_level({entry.tier_level for entry in survivors}, constraints)
         base = self.base
-        allowed = [e for e in survivors if base is not None and e.level >= base]
-        for e in survivors:
-            if base is None or e.level < base:
-                rules[e.id] = "tier"
-        allowed.sort(key=lambda e: rank_key(e, c, health, base or 0))
+        allowed = [entry for entry in survivors if base is not None and entry.tier_level >= base]
+        for entry in survivors:
+            if base is None or entry.tier_level < base:
+                rules[entry.id] = "tier"
+        allowed.sort(key=lambda entry: rank_key(entry, constraints, health, base or 0))
         self.ranked = [pinned, *allowed] if pinned is not None else allowed
         self.verdicts = rules  # model id -> removing rule (None: kept)
 
     def constraint(self) -> str:
         """The rule that removed the last candidates (meaningful when nothing is ranked)."""
-        reached = [RULE_INDEX[r] for r in self.verdicts.values() if r is not None]
+        reached = [RULE_INDEX[rule] for rule in self.verdicts.values() if rule is not None]
         return RULES[max(reached)] if reached else "task"
 
 

@@ -6,10 +6,11 @@ per provider. So the chain only needs each provider's best survivor — the firs
 when walking its pre-sorted lists — and, when there are fewer live providers than places
 in the chain, each provider's next few. Providers outside the allow/deny lists are never
 walked; health only orders the providers' bests. With no per-model rule at all, the bests
-are precomputed (`TaskIndex.firsts`). The result equals `Evaluation` + `round_robin` on the
+are precomputed (`TaskIndex.bests_from_level`). The result equals `Evaluation` + `round_robin` on the
 same input (the property tests compare them).
 
-The model test `(e.mask & mask) == mask and e.reach >= mc and e.dmask & dneed` is
+The model test `(entry.feature_mask & required_features) == required_features and
+entry.context_limit >= context_needed and entry.domain_mask & required_domains` is
 `brain._rank.passes`, written inline because a function call per model would cost as much
 as the test itself.
 """
@@ -20,58 +21,60 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from brain._rank import Constraints
-from brain.health import HealthSnapshot
+from brain.health_snapshot import HealthSnapshot
 from brain.index import LEVEL_TIER, Entry, ProviderStream, TaskIndex
 
-_TOP = len(LEVEL_TIER)
+_TOP = len(LEVEL_TIER)  # one past the highest tier level: the end of every level range
 _Key = Callable[[Entry], Any]  # an int or a tuple: whichever is cheapest for the request
 
 
 def chain(
-    ti: TaskIndex, c: Constraints, health: HealthSnapshot, pinned: Entry | None
+    task_index: TaskIndex, constraints: Constraints, health: HealthSnapshot, pinned: Entry | None
 ) -> tuple[list[Entry], int | None]:
     """The primary and fallbacks (empty when nothing survives) and the base tier level."""
     head = [pinned] if pinned is not None else []
-    ranks = health.unhealthy
-    if not (c.trivial or c.domains or c.allow):
-        found = _round0_prefix(ti, c, health, pinned, c.need - len(head))
+    unhealthy_ranks = health.unhealthy
+    if not (constraints.only_provider_rules or constraints.domains or constraints.providers_allow):
+        found = _round0_prefix(task_index, constraints, health, pinned, constraints.chain_length - len(head))
         if found is not None:
             return [*head, *found[0]], found[1]
-    bests, presorted = _bests(ti, c, c.level, _TOP, pinned)
-    base: int | None = min(e.level for e in bests) if bests else None
-    hi = _TOP
-    if base is None and c.downgrade:
+    bests, presorted = _bests(task_index, constraints, constraints.requested_level, _TOP, pinned)
+    base: int | None = min(entry.tier_level for entry in bests) if bests else None
+    stop_level = _TOP
+    if base is None and constraints.allow_downgrade:
         # Nothing at or above the floor: the highest lower tier with a survivor, alone.
-        for level in range(c.level - 1, -1, -1):
-            bests, presorted = _bests(ti, c, level, level + 1, pinned)
+        for level in range(constraints.requested_level - 1, -1, -1):
+            bests, presorted = _bests(task_index, constraints, level, level + 1, pinned)
             if bests:
-                base, hi = level, level + 1
+                base, stop_level = level, level + 1
                 break
     if base is None:
         return head, None
     pin_provider = pinned.provider if pinned is not None else None
     # The pin holds its provider's first-round place; that provider's bests start round 2.
-    others = [e for e in bests if e.provider != pin_provider] if pinned is not None else bests
-    key = _key_function(c, health)
+    others = [entry for entry in bests if entry.provider != pin_provider] if pinned is not None else bests
+    rank = _key_function(constraints, health)
     if not presorted:
-        others = sorted(others, key=key)
-    elif ranks and not ranks.keys().isdisjoint(e.provider for e in others):
-        others = sorted(others, key=lambda e: ranks.get(e.provider, 0.0))  # stable: rank order kept
-    if len(head) + len(others) >= c.need:
-        return [*head, *others[: c.need - len(head)]], base
+        others = sorted(others, key=rank)
+    elif unhealthy_ranks and not unhealthy_ranks.keys().isdisjoint(entry.provider for entry in others):
+        # stable: rank order kept within a grade of health
+        others = sorted(others, key=lambda entry: unhealthy_ranks.get(entry.provider, 0.0))
+    if len(head) + len(others) >= constraints.chain_length:
+        return [*head, *others[: constraints.chain_length - len(head)]], base
     # Fewer live providers than places: later rounds take each provider's next models,
     # ordered by (round, rank). Rank keys are unique (they end in the static position).
-    items: list[tuple[int, Entry]] = []
-    for e in bests:
-        entries = _top(ti.stream_of[e.provider], c, base, hi, pinned, c.need)
-        first_round = 1 if e.provider == pin_provider else 0
-        items += [(first_round + j, entry) for j, entry in enumerate(entries)]
-    items.sort(key=lambda item: (item[0], key(item[1])))
-    return [*head, *(e for _, e in items[: c.need - len(head)])], base
+    by_round: list[tuple[int, Entry]] = []
+    for best in bests:
+        stream = task_index.stream_by_provider[best.provider]
+        entries = _top(stream, constraints, base, stop_level, pinned, constraints.chain_length)
+        first_round = 1 if best.provider == pin_provider else 0
+        by_round += [(first_round + round_offset, entry) for round_offset, entry in enumerate(entries)]
+    by_round.sort(key=lambda item: (item[0], rank(item[1])))
+    return [*head, *(entry for _, entry in by_round[: constraints.chain_length - len(head)])], base
 
 
 def _round0_prefix(
-    ti: TaskIndex, c: Constraints, health: HealthSnapshot, pinned: Entry | None, room: int
+    task_index: TaskIndex, constraints: Constraints, health: HealthSnapshot, pinned: Entry | None, room: int
 ) -> tuple[list[Entry], int] | None:
     """The first round's best `room` entries and the base level, from one walk over all
     models in (tier, static) order, taking each provider's first survivor.
@@ -83,133 +86,184 @@ def _round0_prefix(
     """
     if room <= 0:
         return None  # a pin alone fills the chain; the base tier still has to be found
-    mask, mc, dneed, deny = c.mask, c.mc, c.dneed, c.deny
-    ranks = health.unhealthy
+    required_features = constraints.required_feature_mask
+    context_needed = constraints.context_needed
+    required_domains = constraints.required_domain_mask
+    deny = constraints.providers_deny
+    unhealthy_ranks = health.unhealthy
     pin_provider = pinned.provider if pinned is not None else None
-    possible = len(ti.providers - deny - {pin_provider})
-    seen: set[str] = set()
-    out: list[Entry] = []
+    providers_possible = len(task_index.providers - deny - {pin_provider})
+    providers_seen: set[str] = set()
+    found: list[Entry] = []
     healthy = 0
     base: int | None = None
-    for level in range(c.level, _TOP):
-        for e in ti.by_level[level]:
-            p = e.provider
-            if p in seen or e is pinned or p in deny:
+    for level in range(constraints.requested_level, _TOP):
+        for entry in task_index.by_level[level]:
+            provider = entry.provider
+            if provider in providers_seen or entry is pinned or provider in deny:
                 continue
-            if (e.mask & mask) == mask and e.reach >= mc and e.dmask & dneed:
+            if (
+                (entry.feature_mask & required_features) == required_features
+                and entry.context_limit >= context_needed
+                and entry.domain_mask & required_domains
+            ):
                 if base is None:
                     base = level
-                if p == pin_provider:
+                if provider == pin_provider:
                     continue  # counts for the base tier; its place in round 2 is not needed
-                seen.add(p)
-                out.append(e)
-                if p not in ranks:
+                providers_seen.add(provider)
+                found.append(entry)
+                if provider not in unhealthy_ranks:
                     healthy += 1
-                if healthy >= room or len(seen) == possible:
+                if healthy >= room or len(providers_seen) == providers_possible:
                     break
         else:
             continue
         break
-    if base is None or len(out) < room:
+    if base is None or len(found) < room:
         return None
-    if healthy < len(out):
-        out.sort(key=lambda e: ranks.get(e.provider, 0.0))  # stable: walk order kept within a grade
-    return out[:room], base
+    if healthy < len(found):
+        # stable: walk order kept within a grade of health
+        found.sort(key=lambda entry: unhealthy_ranks.get(entry.provider, 0.0))
+    return found[:room], base
 
 
-def _key_function(c: Constraints, health: HealthSnapshot) -> _Key:
+def _key_function(constraints: Constraints, health: HealthSnapshot) -> _Key:
     """The full rank key, in the cheapest form that orders this request's candidates."""
-    ranks = health.unhealthy
-    if c.domains:
-        domains = c.domains
-        if ranks:
-            return lambda e: (ranks.get(e.provider, 0.0), e.level, -len(e.domains & domains), e.spos)
-        return lambda e: (e.level, -len(e.domains & domains), e.spos)
-    if ranks:
-        return lambda e: (ranks.get(e.provider, 0.0), e.order)
-    return _order
+    unhealthy_ranks = health.unhealthy
+    if constraints.domains:
+        domains = constraints.domains
+        if unhealthy_ranks:
+            return lambda entry: (
+                unhealthy_ranks.get(entry.provider, 0.0),
+                entry.tier_level,
+                -len(entry.domains & domains),
+                entry.static_position,
+            )
+        return lambda entry: (entry.tier_level, -len(entry.domains & domains), entry.static_position)
+    if unhealthy_ranks:
+        return lambda entry: (unhealthy_ranks.get(entry.provider, 0.0), entry.tier_and_position)
+    return _tier_and_position
 
 
-def _order(e: Entry) -> int:
-    return e.order
+def _tier_and_position(entry: Entry) -> int:
+    return entry.tier_and_position
 
 
-def _bests(ti: TaskIndex, c: Constraints, lo: int, hi: int, skip: Entry | None) -> tuple[Sequence[Entry], bool]:
-    """Each allowed provider's best survivor among tier levels lo..hi-1, and whether the
-    list is already in rank order (ignoring health)."""
-    deny, allow = c.deny, c.allow
-    if c.trivial and not c.domains and hi == _TOP:
-        bests: Sequence[Entry] = ti.firsts[lo]
+def _bests(
+    task_index: TaskIndex, constraints: Constraints, first_level: int, stop_level: int, skip: Entry | None
+) -> tuple[Sequence[Entry], bool]:
+    """Each allowed provider's best survivor among tier levels first_level..stop_level-1,
+    and whether the list is already in rank order (ignoring health)."""
+    deny, allow = constraints.providers_deny, constraints.providers_allow
+    if constraints.only_provider_rules and not constraints.domains and stop_level == _TOP:
+        bests: Sequence[Entry] = task_index.bests_from_level[first_level]
         if deny or allow:
-            bests = [e for e in bests if e.provider not in deny and (not allow or e.provider in allow)]
+            bests = [entry for entry in bests if entry.provider not in deny and (not allow or entry.provider in allow)]
         if skip is not None and skip in bests:
             # The pin was its provider's best: that provider's next one takes its place (it
             # ranks in round 2, so the list's order does not matter for it).
-            nxt = _stream_best(ti.stream_of[skip.provider], c, lo, hi, skip)
-            bests = [e for e in bests if e is not skip] + ([nxt] if nxt is not None else [])
+            stream = task_index.stream_by_provider[skip.provider]
+            next_best = _stream_best(stream, constraints, first_level, stop_level, skip)
+            bests = [entry for entry in bests if entry is not skip] + ([next_best] if next_best is not None else [])
         return bests, True
-    out: list[Entry] = []
-    for s in ti.streams:
-        if s.provider in deny or (allow and s.provider not in allow):
+    found: list[Entry] = []
+    for stream in task_index.streams:
+        if stream.provider in deny or (allow and stream.provider not in allow):
             continue
-        best = _stream_best(s, c, lo, hi, skip)
+        best = _stream_best(stream, constraints, first_level, stop_level, skip)
         if best is not None:
-            out.append(best)
-    return out, False
+            found.append(best)
+    return found, False
 
 
-def _stream_best(s: ProviderStream, c: Constraints, lo: int, hi: int, skip: Entry | None) -> Entry | None:
+def _stream_best(
+    stream: ProviderStream, constraints: Constraints, first_level: int, stop_level: int, skip: Entry | None
+) -> Entry | None:
     """A provider's best survivor: the lowest tier level with any, then the most requested
     domains, then the earliest in static order."""
-    mask, mc, dneed, domains = c.mask, c.mc, c.dneed, c.domains
-    for level in range(lo, hi):
-        entries = s.levels[level]
+    required_features = constraints.required_feature_mask
+    context_needed = constraints.context_needed
+    required_domains = constraints.required_domain_mask
+    domains = constraints.domains
+    for level in range(first_level, stop_level):
+        entries = stream.by_level[level]
         if not entries:
             continue
         if domains:
-            best = _best_with_domains(s.by_domain[level], c, skip)
+            best = _best_with_domains(stream.by_domain[level], constraints, skip)
             if best is not None:
                 return best
         # No survivor here declares a requested domain: the first survivor is the best.
-        for e in entries:
-            if e is not skip and (e.mask & mask) == mask and e.reach >= mc and e.dmask & dneed:
-                return e
+        for entry in entries:
+            if (
+                entry is not skip
+                and (entry.feature_mask & required_features) == required_features
+                and entry.context_limit >= context_needed
+                and entry.domain_mask & required_domains
+            ):
+                return entry
     return None
 
 
-def _best_with_domains(by_domain: Mapping[str, tuple[Entry, ...]], c: Constraints, skip: Entry | None) -> Entry | None:
+def _best_with_domains(
+    by_domain: Mapping[str, tuple[Entry, ...]], constraints: Constraints, skip: Entry | None
+) -> Entry | None:
     """Among one level's survivors declaring a requested domain, the one with the most of
     them, then the earliest in static order; None if there is none."""
-    mask, mc, dneed, domains = c.mask, c.mc, c.dneed, c.domains
-    full = -len(domains)
+    required_features = constraints.required_feature_mask
+    context_needed = constraints.context_needed
+    required_domains = constraints.required_domain_mask
+    domains = constraints.domains
+    all_domains = -len(domains)
     best: Entry | None = None
     best_key = (0, 0)
-    for d in domains:
-        for e in by_domain.get(d, ()):
-            if e is not skip and (e.mask & mask) == mask and e.reach >= mc and e.dmask & dneed:
-                k = (-len(e.domains & domains), e.spos)
-                if best is None or k < best_key:
-                    best, best_key = e, k
-                if k[0] == full:
+    for domain in domains:
+        for entry in by_domain.get(domain, ()):
+            if (
+                entry is not skip
+                and (entry.feature_mask & required_features) == required_features
+                and entry.context_limit >= context_needed
+                and entry.domain_mask & required_domains
+            ):
+                key = (-len(entry.domains & domains), entry.static_position)
+                if best is None or key < best_key:
+                    best, best_key = entry, key
+                if key[0] == all_domains:
                     break  # later entries of this list come later in static order: no better
     return best
 
 
-def _top(s: ProviderStream, c: Constraints, lo: int, hi: int, skip: Entry | None, limit: int) -> list[Entry]:
+def _top(
+    stream: ProviderStream,
+    constraints: Constraints,
+    first_level: int,
+    stop_level: int,
+    skip: Entry | None,
+    limit: int,
+) -> list[Entry]:
     """A provider's best `limit` survivors in its own rank order (level, overlap, static)."""
-    mask, mc, dneed, domains = c.mask, c.mc, c.dneed, c.domains
-    out: list[Entry] = []
-    for level in range(lo, hi):
-        entries = s.levels[level]
-        if c.trivial:
-            group = [e for e in entries if e is not skip]
+    required_features = constraints.required_feature_mask
+    context_needed = constraints.context_needed
+    required_domains = constraints.required_domain_mask
+    domains = constraints.domains
+    found: list[Entry] = []
+    for level in range(first_level, stop_level):
+        entries = stream.by_level[level]
+        if constraints.only_provider_rules:
+            group = [entry for entry in entries if entry is not skip]
         else:
             group = [
-                e for e in entries if e is not skip and (e.mask & mask) == mask and e.reach >= mc and e.dmask & dneed
+                entry
+                for entry in entries
+                if entry is not skip
+                and (entry.feature_mask & required_features) == required_features
+                and entry.context_limit >= context_needed
+                and entry.domain_mask & required_domains
             ]
         if domains:
-            group.sort(key=lambda e: -len(e.domains & domains))  # stable: static order kept
-        out += group
-        if len(out) >= limit:
+            group.sort(key=lambda entry: -len(entry.domains & domains))  # stable: static order kept
+        found += group
+        if len(found) >= limit:
             break
-    return out[:limit]
+    return found[:limit]

@@ -19,10 +19,10 @@ def describe(selection: Selection) -> str:
     lines += ["", "why:"]
     lines += [f"  - {reason}" for reason in explain.reasons]
     lines += ["", f"considered ({len(explain.considered)} models; rules in order: {', '.join(explain.rules)}):"]
-    width = max(len(c.id) for c in explain.considered)
-    for c in explain.considered:
-        verdict = f"kept, rank {c.rank}" if c.kept else f"removed by {c.removed_by}"
-        lines.append(f"  {c.id:<{width}}  {c.tier:<8} {c.speed:<6} {verdict}")
+    width = max(len(considered.id) for considered in explain.considered)
+    for considered in explain.considered:
+        verdict = f"kept, rank {considered.rank}" if considered.kept else f"removed by {considered.removed_by}"
+        lines.append(f"  {considered.id:<{width}}  {considered.tier:<8} {considered.speed:<6} {verdict}")
     return "\n".join(lines)
 
 

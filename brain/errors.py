@@ -6,10 +6,11 @@
     ├── ModelNotForTask           a pinned model exists but does not serve the task
     └── NoCandidate               the constraints removed every candidate
 
-Each class carries `code` and `param` so the API's single error handler can build the
-OpenAI error envelope (`{"error": {"message", "type", "code", "param"}}`) without knowing
-the classes one by one. All of them are client errors (the API answers 422): the brain has
-no I/O, so nothing here is ever transient.
+Each class carries `code` and `param`, so the API modules that ask the brain can build the
+OpenAI error envelope (`{"error": {"message", "type", "code", "param"}}`) from any of them
+without knowing the classes one by one; the HTTP status is theirs to choose. Every one is
+the client's to fix: the brain has no I/O, so nothing here is ever transient, and a broken
+catalog (a cyclic plan, say) is refused when it loads, never reported as one of these.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class BrainError(Exception):
 
 
 class UnknownTask(BrainError):
-    """`task` is not in the catalog; `known` lists what is, sorted, for the 422 body."""
+    """`task` is not in the catalog; `known` lists what is, sorted, for the error body."""
 
     code = "unknown_task"
     param = "task"

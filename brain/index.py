@@ -44,88 +44,95 @@ def unit_price(model: Model) -> float:
 
 # Request rules on capabilities and speed become one bitmask test per model: capability
 # i is bit i, speed s is bit 16 + its rank. Domains get bits per catalog (`DomainBits`).
-CAPABILITY_BIT: Mapping[str, int] = MappingProxyType({c: 1 << i for i, c in enumerate(CAPABILITIES)})
-SPEED_BIT: Mapping[str, int] = MappingProxyType({s: 1 << (16 + r) for s, r in SPEED_RANK.items()})
+CAPABILITY_BIT: Mapping[str, int] = MappingProxyType({capability: 1 << i for i, capability in enumerate(CAPABILITIES)})
+SPEED_BIT: Mapping[str, int] = MappingProxyType({speed: 1 << (16 + rank) for speed, rank in SPEED_RANK.items()})
 # What a request naming a capability or speed outside the schema asks for (possible only
 # when a request is built in code): a bit no model sets, so nothing passes.
 UNKNOWN_BIT = 1 << 24
-# `Entry.reach` of a non-text model without a context window: it passes any min_context.
+# `Entry.context_limit` of a non-text model without a context window: it passes any min_context.
 NO_LIMIT = 1 << 62
 
 
 class DomainBits:
-    """One bit per domain the catalog mentions, plus `always`, a bit every model carries, so
-    that "no domain required" passes the same `dmask & wanted` test as a real requirement."""
+    """One bit per domain the catalog mentions, plus `every_model_bit`, which every model
+    carries, so that "no domain required" passes the same `domain_mask & required` test as a
+    real requirement."""
 
-    __slots__ = ("always", "bits")
+    __slots__ = ("bit_of", "every_model_bit")
 
     def __init__(self, domains: set[str]) -> None:
         ordered = sorted(domains)
-        self.bits: Mapping[str, int] = MappingProxyType({d: 1 << i for i, d in enumerate(ordered)})
-        self.always = 1 << len(ordered)
+        self.bit_of: Mapping[str, int] = MappingProxyType({domain: 1 << i for i, domain in enumerate(ordered)})
+        self.every_model_bit = 1 << len(ordered)
 
     def mask(self, domains: frozenset[str] | tuple[str, ...]) -> int:
         """Bits of `domains`; a domain no model declares has none, so it matches nothing."""
-        out = 0
-        for d in domains:
-            out |= self.bits.get(d, 0)
-        return out
+        bits = 0
+        for domain in domains:
+            bits |= self.bit_of.get(domain, 0)
+        return bits
 
 
 class Entry:
     """One model as seen by one task: the fields the filters and ranking read, flattened."""
 
     __slots__ = (
-        "caps",
-        "context",
-        "dmask",
+        "capabilities",
+        "context_limit",
+        "context_window",
+        "domain_mask",
         "domains",
+        "feature_mask",
         "id",
-        "level",
-        "mask",
+        "measured_in_tokens",
         "model",
-        "needs_context",
-        "order",
-        "price",
         "provider",
-        "reach",
         "speed",
-        "spos",
+        "static_position",
         "static_rule",
+        "tier_and_position",
+        "tier_level",
+        "unit_price",
     )
 
-    def __init__(self, model: Model, task: Task, spos: int, domain_bits: DomainBits) -> None:
+    def __init__(self, model: Model, task: Task, static_position: int, domain_bits: DomainBits) -> None:
         self.model = model
         self.id = model.id
         self.provider: str = model.provider
-        self.level = TIER_LEVEL[model.tier]
+        self.tier_level = TIER_LEVEL[model.tier]
         self.speed: str = model.speed
-        self.caps = frozenset(model.capabilities)
+        self.capabilities = frozenset(model.capabilities)
         self.domains = frozenset(model.domains)
-        self.context = model.context_window
+        self.context_window = model.context_window
         # Only text models are measured in tokens; an image or video model without a
         # context window is not "too small", it simply has no such limit.
-        self.needs_context = model.modality == "text"
-        self.price = unit_price(model)
-        self.spos = spos  # position in the task's static order: the last ranking tie-breaks
+        self.measured_in_tokens = model.modality == "text"
+        self.unit_price = unit_price(model)
+        # Position in the task's static order (speed, price, id): the last ranking tie-breaks.
+        self.static_position = static_position
         # (tier level, static position) folded into one int: the whole rank key when health
         # and domains do not differ, compared without building a tuple.
-        self.order = self.level << 32 | spos
-        # The same rules as `first_failure`, precomputed for the fast path's one-line test.
-        self.mask = SPEED_BIT[model.speed]
-        for cap in model.capabilities:
-            self.mask |= CAPABILITY_BIT[cap]
-        self.reach = self.context if self.context is not None else (0 if self.needs_context else NO_LIMIT)
-        self.dmask = domain_bits.mask(model.domains) | domain_bits.always
+        self.tier_and_position = self.tier_level << 32 | static_position
+        # The same rules as `first_failure`, precomputed for the fast path's one-line test:
+        # capabilities and speed as bits, the context window as a number every request can
+        # compare with, domains as bits.
+        self.feature_mask = SPEED_BIT[model.speed]
+        for capability in model.capabilities:
+            self.feature_mask |= CAPABILITY_BIT[capability]
+        if self.context_window is not None:
+            self.context_limit = self.context_window
+        else:
+            self.context_limit = 0 if self.measured_in_tokens else NO_LIMIT
+        self.domain_mask = domain_bits.mask(model.domains) | domain_bits.every_model_bit
         # Rules that do not depend on the request are decided once, here.
         self.static_rule: str | None = None
         if not model.enabled:
             self.static_rule = "disabled"
-        elif not self.caps.issuperset(task.required_capabilities):
+        elif not self.capabilities.issuperset(task.required_capabilities):
             self.static_rule = "capabilities"
 
     def __repr__(self) -> str:
-        return f"Entry({self.id!r}, spos={self.spos})"
+        return f"Entry({self.id!r}, static_position={self.static_position})"
 
 
 def static_key(model: Model) -> tuple[int, float, str]:
@@ -139,22 +146,30 @@ class ProviderStream:
     Round-robin fallbacks need each provider's best models, and health ranks whole
     providers, so the fast path works provider by provider: a provider excluded by
     `providers_allow`/`providers_deny` costs nothing, and health needs no per-model check.
-    `by_domain[level][domain]` lists the entries of `levels[level]` that declare `domain`,
-    so the best domain match is found without scanning a whole level; `first_from[lo]` is
-    the best entry at level lo or above when no per-model rule applies.
+    `by_domain[level][domain]` lists the entries of `by_level[level]` that declare `domain`,
+    so the best domain match is found without scanning a whole level; `best_from_level[level]`
+    is the best entry at that level or above when no per-model rule applies.
     """
 
-    __slots__ = ("by_domain", "first_from", "levels", "provider")
+    __slots__ = ("best_from_level", "by_domain", "by_level", "provider")
 
     def __init__(self, provider: str, entries: list[Entry]) -> None:
         self.provider = provider
-        self.levels = tuple(tuple(e for e in entries if e.level == level) for level in range(len(LEVEL_TIER)))
+        self.by_level = tuple(
+            tuple(entry for entry in entries if entry.tier_level == level) for level in range(len(LEVEL_TIER))
+        )
         by_domain: list[Mapping[str, tuple[Entry, ...]]] = []
-        for level_entries in self.levels:
-            domains = sorted({d for e in level_entries for d in e.domains})
-            by_domain.append(MappingProxyType({d: tuple(e for e in level_entries if d in e.domains) for d in domains}))
+        for level_entries in self.by_level:
+            domains = sorted({domain for entry in level_entries for domain in entry.domains})
+            by_domain.append(
+                MappingProxyType(
+                    {domain: tuple(entry for entry in level_entries if domain in entry.domains) for domain in domains}
+                )
+            )
         self.by_domain = tuple(by_domain)
-        self.first_from = tuple(next((lv[0] for lv in self.levels[lo:] if lv), None) for lo in range(len(LEVEL_TIER)))
+        self.best_from_level = tuple(
+            next((entries[0] for entries in self.by_level[level:] if entries), None) for level in range(len(LEVEL_TIER))
+        )
 
 
 class TaskIndex:
@@ -163,26 +178,48 @@ class TaskIndex:
     `entries` holds every model listing the task (disabled ones too, for explanations) in
     static order. The entries that pass the static rules are what the fast path walks:
     `by_level[level]` all of them per tier, `streams` per provider (sorted by name) and tier.
-    `firsts[lo]` is every provider's `first_from[lo]` sorted by rank: the whole first round
-    of a request without per-model rules.
+    `bests_from_level[level]` is every provider's `best_from_level[level]` sorted by rank:
+    the whole first round of a request without per-model rules.
     """
 
-    __slots__ = ("by_id", "by_level", "domain_bits", "entries", "firsts", "providers", "stream_of", "streams", "task")
+    __slots__ = (
+        "bests_from_level",
+        "by_id",
+        "by_level",
+        "domain_bits",
+        "entries",
+        "providers",
+        "stream_by_provider",
+        "streams",
+        "task",
+    )
 
     def __init__(self, task: Task, models: tuple[Model, ...], domain_bits: DomainBits) -> None:
         self.task = task
         self.domain_bits = domain_bits
         ordered = sorted(models, key=static_key)
-        self.entries = tuple(Entry(m, task, i, domain_bits) for i, m in enumerate(ordered))
-        self.by_id: Mapping[str, Entry] = MappingProxyType({e.id: e for e in self.entries})
-        live = [e for e in self.entries if e.static_rule is None]
-        self.by_level = tuple(tuple(e for e in live if e.level == level) for level in range(len(LEVEL_TIER)))
-        self.providers = frozenset(e.provider for e in live)
-        self.streams = tuple(ProviderStream(p, [e for e in live if e.provider == p]) for p in sorted(self.providers))
-        self.stream_of: Mapping[str, ProviderStream] = MappingProxyType({s.provider: s for s in self.streams})
-        self.firsts = tuple(
-            tuple(sorted((e for s in self.streams if (e := s.first_from[lo]) is not None), key=lambda e: e.order))
-            for lo in range(len(LEVEL_TIER))
+        self.entries = tuple(Entry(model, task, i, domain_bits) for i, model in enumerate(ordered))
+        self.by_id: Mapping[str, Entry] = MappingProxyType({entry.id: entry for entry in self.entries})
+        live = [entry for entry in self.entries if entry.static_rule is None]
+        self.by_level = tuple(
+            tuple(entry for entry in live if entry.tier_level == level) for level in range(len(LEVEL_TIER))
+        )
+        self.providers = frozenset(entry.provider for entry in live)
+        self.streams = tuple(
+            ProviderStream(provider, [entry for entry in live if entry.provider == provider])
+            for provider in sorted(self.providers)
+        )
+        self.stream_by_provider: Mapping[str, ProviderStream] = MappingProxyType(
+            {stream.provider: stream for stream in self.streams}
+        )
+        self.bests_from_level = tuple(
+            tuple(
+                sorted(
+                    (best for stream in self.streams if (best := stream.best_from_level[level]) is not None),
+                    key=lambda entry: entry.tier_and_position,
+                )
+            )
+            for level in range(len(LEVEL_TIER))
         )
 
 
@@ -193,7 +230,7 @@ class Index:
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        self.domain_bits = DomainBits({d for m in catalog.data.models for d in m.domains})
+        self.domain_bits = DomainBits({domain for model in catalog.data.models for domain in model.domains})
         self.tasks: Mapping[str, TaskIndex] = MappingProxyType(
             {
                 task_id: TaskIndex(task, catalog.models_for_task(task_id), self.domain_bits)

@@ -5,39 +5,25 @@ capabilities, min_context, domains, fallbacks, explain) with the step's task put
 step's task brings its own default tier when the request names none. A pinned `model`
 applies to the steps whose task it serves and must serve at least one. If one step has
 no candidate the whole plan fails, naming the step: half a plan cannot be executed.
+
+Steps are planned in `catalog.plans.steps_in_order`. A plan's graph is the catalog's to
+guarantee: the loader refuses unknown steps and cycles, naming them, so no request can
+meet a broken graph here and the brain raises no error of its own for one.
 """
 
 from __future__ import annotations
 
-import heapq
-from typing import Literal
-
 import msgspec
 
 from brain.errors import ModelNotForTask, NoCandidate, UnknownModel, UnknownTask
-from brain.health import HEALTHY, HealthSnapshot
+from brain.health_snapshot import HEALTHY, HealthSnapshot
 from brain.index import Index, index_for
 from brain.request import SelectionRequest
 from brain.result import PlannedStep, PlanResult
 from brain.select import select_in
-from catalog import Catalog, CatalogError
+from catalog import Catalog
+from catalog.plans import steps_in_order
 from catalog.schema import Model, Plan, PlanStep
-
-
-def is_plan(index: Index | Catalog, name: str) -> bool:
-    """True when `name` is a catalog plan (multi-step), False otherwise."""
-    catalog = index.catalog if isinstance(index, Index) else index
-    return name in catalog.plans
-
-
-def task_kind(index: Index | Catalog, name: str) -> Literal["task", "plan"]:
-    """Whether `name` is a single task or a plan; `UnknownTask` when it is neither."""
-    catalog = index.catalog if isinstance(index, Index) else index
-    if name in catalog.tasks:
-        return "task"
-    if name in catalog.plans:
-        return "plan"
-    raise UnknownTask(name, [*catalog.tasks, *catalog.plans])
 
 
 def plan_for(index: Index | Catalog, request: SelectionRequest, health: HealthSnapshot = HEALTHY) -> PlanResult:
@@ -61,12 +47,12 @@ def plan_for(index: Index | Catalog, request: SelectionRequest, health: HealthSn
         )
     pin = _pin(catalog, plan, request.model)
     steps: list[PlannedStep] = []
-    for step in topological_order(plan):
-        ti = index.tasks[step.task]
+    for step in steps_in_order(plan):
+        task_index = index.tasks[step.task]
         step_request = msgspec.structs.replace(request, task=step.task, model=None)
-        pin_entry = ti.by_id.get(pin.id) if pin is not None else None
+        pin_entry = task_index.by_id.get(pin.id) if pin is not None else None
         try:
-            selection = select_in(ti, step_request, health, pin_entry)
+            selection = select_in(task_index, step_request, health, pin_entry)
         except NoCandidate as exc:
             message = f"plan {plan.id!r}, step {step.id!r}: {exc.message}"
             raise NoCandidate(exc.constraint, message, task=plan.id, step=step.id) from exc
@@ -92,30 +78,3 @@ def _pin(catalog: Catalog, plan: Plan, name: str | None) -> Model | None:
     if not any(step.task in model.tasks for step in plan.steps):
         raise ModelNotForTask(model.id, plan.id, model.tasks)
     return model
-
-
-def topological_order(plan: Plan) -> list[PlanStep]:
-    """Steps with every dependency before its dependents; among steps ready at the same
-    time the catalog's order wins, so the order is stable across runs and edits elsewhere."""
-    position = {step.id: i for i, step in enumerate(plan.steps)}
-    waiting = {step.id: len(set(step.depends_on)) for step in plan.steps}
-    dependents: dict[str, list[str]] = {step.id: [] for step in plan.steps}
-    for step in plan.steps:
-        for dep in set(step.depends_on):
-            if dep not in dependents:
-                raise CatalogError(f"plan {plan.id}", f"step {step.id!r} depends on unknown step {dep!r}")
-            dependents[dep].append(step.id)
-    ready = [position[s] for s, n in waiting.items() if n == 0]
-    heapq.heapify(ready)
-    order: list[PlanStep] = []
-    while ready:
-        step = plan.steps[heapq.heappop(ready)]
-        order.append(step)
-        for later in dependents[step.id]:
-            waiting[later] -= 1
-            if waiting[later] == 0:
-                heapq.heappush(ready, position[later])
-    if len(order) != len(plan.steps):
-        # The loader refuses cycles; this guards catalogs built in code without it.
-        raise CatalogError(f"plan {plan.id}", "dependency cycle among its steps")
-    return order

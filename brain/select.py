@@ -48,7 +48,7 @@ from brain._explain import explanation, no_candidate_message, notes
 from brain._rank import Constraints, Evaluation, first_failure, round_robin
 from brain._walk import chain
 from brain.errors import ModelNotForTask, NoCandidate, UnknownModel, UnknownTask
-from brain.health import HEALTHY, HealthSnapshot
+from brain.health_snapshot import HEALTHY, HealthSnapshot
 from brain.index import Entry, Index, TaskIndex, index_for
 from brain.request import SelectionRequest
 from brain.result import Selection
@@ -63,73 +63,79 @@ def select(index: Index | Catalog, request: SelectionRequest, health: HealthSnap
     """
     if not isinstance(index, Index):
         index = index_for(index)
-    ti = task_index(index, request.task)
-    pin = _pin(index, ti, request.model)
-    return select_in(ti, request, health, pin)
+    task_index = _task_index_for(index, request.task)
+    pin = _pin(index, task_index, request.model)
+    return select_in(task_index, request, health, pin)
 
 
-def task_index(index: Index, task: str) -> TaskIndex:
-    ti = index.tasks.get(task)
-    if ti is None:
+def _task_index_for(index: Index, task: str) -> TaskIndex:
+    task_index = index.tasks.get(task)
+    if task_index is None:
         hint = f"{task!r} is a plan: use orchestrate" if task in index.catalog.plans else None
         raise UnknownTask(task, index.tasks, hint=hint)
-    return ti
+    return task_index
 
 
-def select_in(ti: TaskIndex, request: SelectionRequest, health: HealthSnapshot, pin: Entry | None) -> Selection:
+def select_in(task_index: TaskIndex, request: SelectionRequest, health: HealthSnapshot, pin: Entry | None) -> Selection:
     """`select` once the task and the pin are resolved (plans call this per step)."""
-    c = Constraints(request, ti.task.default_tier, ti.domain_bits)
+    constraints = Constraints(request, task_index.task.default_tier, task_index.domain_bits)
     pinned: Entry | None = None
     rejected: tuple[str, str] | None = None
     if pin is not None:
-        rule = pin.static_rule or first_failure(pin, c)
+        rule = pin.static_rule or first_failure(pin, constraints)
         if rule is None:
             pinned = pin
             if request.tier is None:
-                c.use_tier(pin.model.tier)
+                constraints.use_tier(pin.model.tier)
         else:
             rejected = (pin.id, rule)
     if request.explain:
-        return _explained(ti, c, health, pinned, rejected)
-    entries, base = chain(ti, c, health, pinned)
+        return _explained(task_index, constraints, health, pinned, rejected)
+    entries, base = chain(task_index, constraints, health, pinned)
     if not entries:
-        _raise_no_candidate(ti, c, health)
-    return _selection(ti, c, entries, base, health, pinned, rejected)
+        _raise_no_candidate(task_index, constraints, health)
+    return _selection(task_index, constraints, entries, base, health, pinned, rejected)
 
 
-def _pin(index: Index, ti: TaskIndex, name: str | None) -> Entry | None:
+def _pin(index: Index, task_index: TaskIndex, name: str | None) -> Entry | None:
     if name is None:
         return None
     model = index.catalog.resolve(name)
     if model is None:
         raise UnknownModel(name)
-    entry = ti.by_id.get(model.id)
+    entry = task_index.by_id.get(model.id)
     if entry is None:
-        raise ModelNotForTask(model.id, ti.task.id, model.tasks)
+        raise ModelNotForTask(model.id, task_index.task.id, model.tasks)
     return entry
 
 
-def _raise_no_candidate(ti: TaskIndex, c: Constraints, health: HealthSnapshot) -> NoReturn:
-    ev = Evaluation(ti, c, health, None)
-    constraint = ev.constraint()
-    left = sum(1 for rule in ev.verdicts.values() if rule == constraint)
-    message = no_candidate_message(ti, c, constraint, left)
-    raise NoCandidate(constraint, message, task=ti.task.id)
+def _raise_no_candidate(task_index: TaskIndex, constraints: Constraints, health: HealthSnapshot) -> NoReturn:
+    evaluation = Evaluation(task_index, constraints, health, None)
+    constraint = evaluation.constraint()
+    left = sum(1 for rule in evaluation.verdicts.values() if rule == constraint)
+    message = no_candidate_message(task_index, constraints, constraint, left)
+    raise NoCandidate(constraint, message, task=task_index.task.id)
 
 
 def _explained(
-    ti: TaskIndex, c: Constraints, health: HealthSnapshot, pinned: Entry | None, rejected: tuple[str, str] | None
+    task_index: TaskIndex,
+    constraints: Constraints,
+    health: HealthSnapshot,
+    pinned: Entry | None,
+    rejected: tuple[str, str] | None,
 ) -> Selection:
-    ev = Evaluation(ti, c, health, pinned)
-    if not ev.ranked:
-        _raise_no_candidate(ti, c, health)
-    sel = _selection(ti, c, round_robin(ev.ranked, c.need), ev.base, health, pinned, rejected)
-    return msgspec.structs.replace(sel, explain=explanation(ti, c, health, ev, pinned is not None))
+    evaluation = Evaluation(task_index, constraints, health, pinned)
+    if not evaluation.ranked:
+        _raise_no_candidate(task_index, constraints, health)
+    entries = round_robin(evaluation.ranked, constraints.chain_length)
+    selection = _selection(task_index, constraints, entries, evaluation.base, health, pinned, rejected)
+    why = explanation(task_index, constraints, health, evaluation, pinned is not None)
+    return msgspec.structs.replace(selection, explain=why)
 
 
 def _selection(
-    ti: TaskIndex,
-    c: Constraints,
+    task_index: TaskIndex,
+    constraints: Constraints,
     entries: list[Entry],
     base: int | None,
     health: HealthSnapshot,
@@ -139,11 +145,11 @@ def _selection(
     primary = entries[0]
     tier: Tier = primary.model.tier
     return Selection(
-        task=ti.task.id,
+        task=task_index.task.id,
         model=primary.model,
-        fallbacks=tuple([e.model for e in entries[1:]]),
-        tier_requested=c.requested_tier,
+        fallbacks=tuple([entry.model for entry in entries[1:]]),
+        tier_requested=constraints.requested_tier,
         tier_used=tier,
-        notes=notes(c, primary, base, health, pinned is not None, rejected),
+        notes=notes(constraints, primary, base, health, pinned is not None, rejected),
         explain=None,
     )

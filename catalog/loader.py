@@ -9,19 +9,19 @@ from half of one.
 from __future__ import annotations
 
 import hashlib
-import re
+from graphlib import CycleError
 from pathlib import Path
 
 import msgspec
 
-from catalog.errors import CatalogError
+from catalog.errors import CatalogError, problem_and_path
 from catalog.model import Catalog
+from catalog.plans import steps_in_order
 from catalog.schema import CatalogFile, Model, Plan, Task
 
 DEFAULT_CATALOG_PATH = Path(__file__).with_name("model_catalog.json")
 
 _decoder = msgspec.json.Decoder(CatalogFile)
-_AT_PATH = re.compile(r"^(?P<problem>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.DOTALL)
 
 
 def load_catalog(path: Path | str = DEFAULT_CATALOG_PATH) -> Catalog:
@@ -38,9 +38,8 @@ def parse_catalog(raw: bytes) -> Catalog:
     try:
         data = _decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        match = _AT_PATH.match(str(exc))
-        assert match is not None  # the pattern matches any string
-        raise CatalogError(match["path"] or "$", match["problem"]) from exc
+        problem, path = problem_and_path(exc)
+        raise CatalogError(path or "$", problem) from exc
     except msgspec.DecodeError as exc:
         raise CatalogError("$", f"not valid JSON: {exc}") from exc
     check_catalog(data)
@@ -138,34 +137,8 @@ def _check_plans(plans: tuple[Plan, ...], tasks: dict[str, Task]) -> None:
                             f"{where}.steps[{s}].inputs[{k}].source",
                             f"reads step {source_step!r}, which is not in depends_on",
                         )
-        cycle = _find_cycle(plan)
-        if cycle:
-            raise CatalogError(f"{where}.steps", "dependency cycle: " + " -> ".join(cycle))
-
-
-def _find_cycle(plan: Plan) -> list[str]:
-    """Return one dependency cycle as a list of step ids (first repeated last), or []."""
-    deps = {step.id: step.depends_on for step in plan.steps}
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-    path: list[str] = []
-
-    def visit(node: str) -> list[str]:
-        state[node] = 1
-        path.append(node)
-        for dep in deps[node]:
-            if state.get(dep) == 1:
-                return [*path[path.index(dep) :], dep]
-            if dep not in state:
-                found = visit(dep)
-                if found:
-                    return found
-        path.pop()
-        state[node] = 2
-        return []
-
-    for step_id in deps:
-        if step_id not in state:
-            found = visit(step_id)
-            if found:
-                return found
-    return []
+        try:
+            steps_in_order(plan)
+        except CycleError as exc:
+            cycle = reversed(exc.args[1])  # graphlib lists a step before the one needing it
+            raise CatalogError(f"{where}.steps", "dependency cycle: " + " -> ".join(cycle)) from None

@@ -19,6 +19,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 # Latency buckets from 1 ms to 10 min: gateway answers are fast, media jobs slow.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576)
+# `mpc_breaker_state`'s published values, which dashboards and alerts read: each state's
+# position in `catalog.breaker_states.BREAKER_STATES`. metrics imports nothing of ours, so
+# the names are repeated here; tests/catalog/test_breaker_states.py keeps the two in step.
 BREAKER_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 
 

@@ -42,15 +42,6 @@ class log_context:  # lower-case: used like a function, `with log_context(job_id
         _context.reset(self._token)
 
 
-def bind(**fields: Any) -> None:
-    """Add fields to the current context until it ends (for code without a `with` block)."""
-    _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
-
-
-def current_context() -> Mapping[str, Any]:
-    return _context.get()
-
-
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {

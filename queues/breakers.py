@@ -20,21 +20,20 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
 
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
+from catalog.breaker_states import BREAKER_STATES as STATES
+from catalog.breaker_states import BreakerState
 from queues import keys
-
-BreakerState = Literal["closed", "half_open", "open"]
-STATES = ("closed", "half_open", "open")
+from queues.settings import DEFAULT_BREAKER_COOL_OFF_S
 
 CONSECUTIVE_FAILURES = 5
 WINDOW_S = 30.0
 WINDOW_MIN_CALLS = 20
 WINDOW_ERROR_RATE = 0.5
-COOL_OFF_S = 10.0
+COOL_OFF_S = DEFAULT_BREAKER_COOL_OFF_S  # declared with MPC_BREAKER_COOL_OFF_S, which overrides it
 PROBE_TTL_S = 30  # a probe that never reports (its worker died) frees the slot after this
 HISTORY_TTL_S = 3600  # an idle provider's breaker history fades away
 VIEW_MAX_AGE_S = 0.25  # how stale a worker's view of a closed breaker may be (BreakerView)

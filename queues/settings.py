@@ -1,16 +1,21 @@
 """Typed settings from `MPC_*` environment variables, shared by the gateway and the workers.
 
-It lives in `queues` because that is the lowest package both `api` and `workers` may import
-(see the package table in DESIGN.md). A wrong value stops start-up with a message that
-names the variable; secret values are never echoed, only their variable names.
+It lives in `queues` because that is the lowest package both `api` and `workers` may import.
+Every variable is declared once, as a field of `Settings`: the field's type (with msgspec
+bounds) and default, and an `EnvVar` saying what it means and how its text is read. From those
+declarations `load_settings` reads the environment and `configuration_rows` lists the
+variables for the README. A wrong value stops start-up with a message that names the
+variable; a secret's value is never echoed, only its variable's name.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import msgspec
@@ -47,88 +52,186 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class EnvVar:
+    """How one `Settings` field is set from the environment, and what it means.
+
+    The variable is `MPC_` + the field's name in capitals unless `env` names it. `read` turns
+    the variable's text (stripped) into what msgspec converts to the field's type, or raises
+    `ValueError` saying what the value must be. A `secret` value is never echoed: keys, and
+    URLs, which may carry a password.
+    """
+
+    description: str
+    env: str | None = None
+    secret: bool = False
+    read: Callable[[str], object] | None = None
+    blank_is_default: bool = False
+    shown_default: str | None = None  # the README's words for the default, where its value says too little
+
+
+MIN_API_KEY_CHARS = 16
+DEFAULT_BREAKER_COOL_OFF_S = 10  # `queues.breakers` takes its own default from here
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def _api_key_hashes(raw: str) -> tuple[str, ...]:
+    keys = {key.strip() for key in raw.split(",") if key.strip()}
+    if any(len(key) < MIN_API_KEY_CHARS for key in keys):
+        raise ValueError(f"comma-separated keys; every key must be at least {MIN_API_KEY_CHARS} characters long")
+    return tuple(sorted(hash_api_key(key) for key in keys))
+
+
+def _url(*schemes: str) -> Callable[[str], str]:
+    """A reader that accepts a URL with one of `schemes` and a host (unix:// needs none)."""
+    expected = "a URL starting with " + " or ".join(f"{scheme}://" for scheme in schemes)
+
+    def read(raw: str) -> str:
+        parts = urlsplit(raw)
+        if parts.scheme not in schemes or not (parts.netloc or parts.scheme == "unix"):
+            raise ValueError(expected)
+        return raw
+
+    return read
+
+
+_redis_url = _url("redis", "rediss", "unix")
+_http_url = _url("http", "https")
+
+
+def _base_url(raw: str) -> str:
+    return _http_url(raw).rstrip("/")
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    litellm_base_url: str = "http://127.0.0.1:4000"
-    litellm_api_key: Secret = msgspec.field(default_factory=lambda: Secret(""))
-    api_key_hashes: tuple[str, ...] = ()
-    catalog_path: Path = DEFAULT_CATALOG_PATH
-    host: str = "127.0.0.1"
-    port: int = 3000
-    max_body_bytes: int = 1024 * 1024
-    log_level: str = "INFO"
-    worker_shutdown_grace_s: int = 25
-    worker_handlers: str = ""  # extra handler modules, see workers.registry
-    breaker_cool_off_s: float = 10.0  # how long an open provider breaker refuses calls
-    worker_metrics_port: int = 0  # a worker's own /metrics port (0: not served)
+    """Everything the gateway and the workers read from `MPC_*` variables (see `EnvVar`)."""
 
-    @property
-    def auth_enabled(self) -> bool:
-        return bool(self.api_key_hashes)
+    # The gateway
+    api_key_hashes: Annotated[
+        tuple[str, ...],
+        EnvVar(
+            f"comma-separated client keys (≥ {MIN_API_KEY_CHARS} chars), kept as SHA-256 digests",
+            env="MPC_API_KEYS",
+            secret=True,
+            read=_api_key_hashes,
+            shown_default="— (required by `serve`)",
+        ),
+    ] = ()
+    host: Annotated[
+        str, EnvVar("listen address of the gateway and of a worker's `/metrics`", blank_is_default=True)
+    ] = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535), EnvVar("gateway listen port")] = 3000
+    max_body_bytes: Annotated[
+        int,
+        msgspec.Meta(ge=1024, le=256 * 1024 * 1024),
+        EnvVar("request body cap (413 beyond)", shown_default="1 MiB"),
+    ] = 1024 * 1024
+    # Gateway and workers
+    redis_url: Annotated[str, EnvVar("Redis for queues, records, streams, breakers", secret=True, read=_redis_url)] = (
+        "redis://127.0.0.1:6379/0"
+    )
+    catalog_path: Annotated[Path, EnvVar("model catalog", shown_default="`catalog/model_catalog.json`")] = (
+        DEFAULT_CATALOG_PATH
+    )
+    log_level: Annotated[LogLevel, EnvVar("JSON logs on stderr", read=str.upper)] = "INFO"
+    # The workers
+    litellm_base_url: Annotated[str, EnvVar("LiteLLM proxy (workers only)", secret=True, read=_base_url)] = (
+        "http://127.0.0.1:4000"
+    )
+    litellm_api_key: Annotated[Secret, EnvVar("LiteLLM master key (workers only)", secret=True)] = msgspec.field(
+        default_factory=lambda: Secret("")
+    )
+    worker_handlers: Annotated[str, EnvVar("comma-separated modules whose `HANDLERS` a worker adds to its own")] = ""
+    worker_shutdown_grace_s: Annotated[
+        int, msgspec.Meta(ge=0, le=3600), EnvVar("SIGTERM grace for running jobs (seconds)")
+    ] = 25
+    worker_metrics_port: Annotated[
+        int, msgspec.Meta(ge=0, le=65535), EnvVar("a worker's own `/metrics` port", shown_default="`0` (off)")
+    ] = 0
+    breaker_cool_off_s: Annotated[
+        int, msgspec.Meta(ge=1, le=3600), EnvVar("how long an open provider breaker refuses calls (seconds)")
+    ] = DEFAULT_BREAKER_COOL_OFF_S
 
 
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """One declared variable, as `load_settings` and `configuration_rows` use it."""
+
+    name: str
+    field: str
+    var: EnvVar
+    kind: Any  # the field's annotated type: what msgspec converts to, bounds included
+    default: object
+
+    def shown_default(self) -> str:
+        if self.var.shown_default is not None:
+            return self.var.shown_default
+        unset = not self.default and not isinstance(self.default, int)  # "", () or an empty Secret
+        return "—" if unset else f"`{self.default}`"
+
+
+def _declared() -> tuple[Variable, ...]:
+    variables = []
+    for field in msgspec.structs.fields(Settings):
+        var = next(meta for meta in field.type.__metadata__ if isinstance(meta, EnvVar))
+        default = field.default if field.default_factory is msgspec.NODEFAULT else field.default_factory()
+        name = var.env or f"MPC_{field.name.upper()}"
+        variables.append(Variable(name, field.name, var, field.type, default))
+    return tuple(variables)
+
+
+VARIABLES = _declared()
+
+
+def configuration_rows() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) of every variable, in declaration order: the README's table."""
+    return [(v.name, v.shown_default(), v.var.description) for v in VARIABLES]
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build `Settings` from the environment; raise `SettingsError` naming the variable."""
     env = os.environ if environ is None else environ
-    kwargs: dict[str, object] = {}
-    if "MPC_REDIS_URL" in env:
-        kwargs["redis_url"] = _url(env, "MPC_REDIS_URL", schemes=("redis", "rediss", "unix"))
-    if "MPC_LITELLM_BASE_URL" in env:
-        kwargs["litellm_base_url"] = _url(env, "MPC_LITELLM_BASE_URL", schemes=("http", "https")).rstrip("/")
-    if "MPC_LITELLM_API_KEY" in env:
-        kwargs["litellm_api_key"] = Secret(env["MPC_LITELLM_API_KEY"].strip())
-    if "MPC_API_KEYS" in env:
-        kwargs["api_key_hashes"] = _api_key_hashes(env["MPC_API_KEYS"])
-    if "MPC_CATALOG_PATH" in env:
-        kwargs["catalog_path"] = Path(env["MPC_CATALOG_PATH"])
-    if "MPC_HOST" in env:
-        kwargs["host"] = env["MPC_HOST"].strip() or "127.0.0.1"
-    if "MPC_PORT" in env:
-        kwargs["port"] = _int(env, "MPC_PORT", low=1, high=65535)
-    if "MPC_MAX_BODY_BYTES" in env:
-        kwargs["max_body_bytes"] = _int(env, "MPC_MAX_BODY_BYTES", low=1024, high=256 * 1024 * 1024)
-    if "MPC_LOG_LEVEL" in env:
-        level = env["MPC_LOG_LEVEL"].strip().upper()
-        if level not in _LOG_LEVELS:
-            raise SettingsError(f"MPC_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, got {level!r}")
-        kwargs["log_level"] = level
-    if "MPC_WORKER_SHUTDOWN_GRACE_S" in env:
-        kwargs["worker_shutdown_grace_s"] = _int(env, "MPC_WORKER_SHUTDOWN_GRACE_S", low=0, high=3600)
-    if "MPC_BREAKER_COOL_OFF_S" in env:
-        kwargs["breaker_cool_off_s"] = float(_int(env, "MPC_BREAKER_COOL_OFF_S", low=1, high=3600))
-    if "MPC_WORKER_METRICS_PORT" in env:
-        kwargs["worker_metrics_port"] = _int(env, "MPC_WORKER_METRICS_PORT", low=0, high=65535)
-    if "MPC_WORKER_HANDLERS" in env:
-        kwargs["worker_handlers"] = env["MPC_WORKER_HANDLERS"].strip()
-    return Settings(**kwargs)  # type: ignore[arg-type]
+    values: dict[str, object] = {}
+    for variable in VARIABLES:
+        raw = env.get(variable.name)
+        if raw is None or (variable.var.blank_is_default and not raw.strip()):
+            continue
+        values[variable.field] = _value(variable, raw.strip())
+    return msgspec.structs.replace(Settings(), **values)
 
 
-def _int(env: Mapping[str, str], name: str, *, low: int, high: int) -> int:
-    raw = env[name].strip()
+def _value(variable: Variable, raw: str) -> object:
+    # The SettingsError is raised outside the `except` blocks so that no chained exception
+    # (msgspec's messages quote values) can carry a secret into a traceback.
+    expected: str
     try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
-    return value
+        value = variable.var.read(raw) if variable.var.read is not None else raw
+    except ValueError as exc:
+        expected = str(exc)
+    else:
+        try:
+            return msgspec.convert(value, variable.kind, strict=False, dec_hook=_from_text)
+        except msgspec.ValidationError:
+            expected = _expected(variable.kind, value)
+    shown = "" if variable.var.secret else f", got {raw!r}"
+    raise SettingsError(f"{variable.name} must be {expected}{shown}")
 
 
-def _url(env: Mapping[str, str], name: str, *, schemes: tuple[str, ...]) -> str:
-    raw = env[name].strip()
-    parts = urlsplit(raw)
-    if parts.scheme not in schemes or not (parts.netloc or parts.scheme == "unix"):
-        # The URL may carry a password: name the variable and the expected form, not the value.
-        raise SettingsError(f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
-    return raw
+def _from_text(kind: type, value: Any) -> Any:
+    if kind in (Path, Secret) and isinstance(value, str):
+        return kind(value)
+    raise NotImplementedError
 
 
-def _api_key_hashes(raw: str) -> tuple[str, ...]:
-    keys = [k.strip() for k in raw.split(",") if k.strip()]
-    for key in keys:
-        if len(key) < 16:
-            raise SettingsError("MPC_API_KEYS: every key must be at least 16 characters long")
-    return tuple(sorted({hash_api_key(k) for k in keys}))
+def _expected(kind: Any, value: object) -> str:
+    """What a value of `kind` must be, worded for someone who set a wrong `value`."""
+    info = msgspec.inspect.type_info(kind)
+    if isinstance(info, msgspec.inspect.LiteralType):
+        return "one of " + ", ".join(get_args(kind.__origin__))  # as declared (msgspec sorts them)
+    if isinstance(info, msgspec.inspect.IntType):
+        try:
+            msgspec.convert(value, int, strict=False)
+        except msgspec.ValidationError:
+            return "a whole number"
+        return f"between {info.ge} and {info.le}"
+    return "a valid value"

@@ -113,6 +113,11 @@ def test_no_candidate_names_the_constraint(client: httpx.Client) -> None:
 
 def test_unknown_or_wrong_pinned_model(client: httpx.Client, catalog: Catalog) -> None:
     assert_envelope(select(client, task="chat_general", model="acme/none"), 422, "unknown_model")
+    # A name no catalog could declare is refused by the catalog's own name rule.
+    assert (
+        assert_envelope(select(client, task="chat_general", model="acme none"), 422, "invalid_value")["param"]
+        == "model"
+    )
     tts = catalog.models_for_task("tts")[0]
     assert assert_envelope(select(client, task="chat_general", model=tts.id), 422)["param"] == "model"
 

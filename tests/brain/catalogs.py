@@ -13,8 +13,8 @@ from typing import TypeVar
 from hypothesis import strategies as st
 
 from brain import HealthSnapshot, SelectionRequest
-from brain.health import BreakerState
 from catalog import Catalog
+from catalog.breaker_states import BreakerState
 from catalog.loader import check_catalog
 from catalog.schema import (
     Capability,

@@ -1,4 +1,4 @@
-"""`brain.plan_for`, `is_plan` and `task_kind` on a small catalog with one plan."""
+"""`brain.plan_for` on a small catalog with one plan."""
 
 from __future__ import annotations
 
@@ -14,9 +14,7 @@ from brain import (
     SelectionRequest,
     UnknownModel,
     UnknownTask,
-    is_plan,
     plan_for,
-    task_kind,
 )
 from catalog import Catalog
 from catalog.schema import Plan, PlanStep, StepInput
@@ -142,14 +140,6 @@ def test_unknown_names(podcast: Catalog) -> None:
     with pytest.raises(UnknownTask) as caught:
         plan(podcast, task="radio_show")
     assert caught.value.known == ["chat", "draw", "podcast", "tts"]
-
-
-def test_plan_or_task(podcast: Catalog) -> None:
-    assert is_plan(podcast, "podcast") and not is_plan(podcast, "chat") and not is_plan(podcast, "x")
-    assert is_plan(Index(podcast), "podcast")
-    assert task_kind(podcast, "podcast") == "plan" and task_kind(podcast, "tts") == "task"
-    with pytest.raises(UnknownTask):
-        task_kind(podcast, "x")
 
 
 def test_plans_are_deterministic(podcast: Catalog) -> None:

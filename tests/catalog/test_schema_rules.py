@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -244,6 +245,19 @@ def test_plan_with_cycle_is_refused_with_the_cycle() -> None:
     assert error.path == "$.plans[0].steps"
     assert "dependency cycle:" in error.problem
     assert "draft" in error.problem and "short" in error.problem
+
+
+def test_a_cycle_is_named_step_by_step_each_depending_on_the_next() -> None:
+    data = small_catalog()
+    steps = data["plans"][0]["steps"]
+    steps.append({"id": "polish", "task": "chat_general", "description": "Polish.", "depends_on": ["short"]})
+    steps[0]["depends_on"] = ["polish"]
+    problem = refuse(data).problem
+    assert problem.startswith("dependency cycle: ")
+    cycle = problem.removeprefix("dependency cycle: ").split(" -> ")
+    depends_on = {step["id"]: step.get("depends_on", []) for step in steps}
+    assert len(cycle) == 4 and cycle[0] == cycle[-1] and set(cycle) == {"draft", "short", "polish"}
+    assert all(later in depends_on[step] for step, later in pairwise(cycle))
 
 
 def test_plan_depending_on_unknown_step_is_refused() -> None:

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import traceback
+from pathlib import Path
+
 import pytest
 
-from queues.settings import Secret, SettingsError, hash_api_key, load_settings
+from queues.settings import Secret, SettingsError, configuration_rows, hash_api_key, load_settings
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_defaults() -> None:
@@ -67,3 +72,68 @@ def test_secret_never_shows_itself() -> None:
     assert "sk-very-secret" not in f"{secret} {secret!r}"
     settings = load_settings({"MPC_LITELLM_API_KEY": "sk-very-secret"})
     assert "sk-very-secret" not in repr(settings)
+
+
+# A value each variable refuses. Variables that take any text have none: they are listed
+# apart, so that a new variable must be added to one or the other.
+REFUSED = {
+    "MPC_API_KEYS": "key-aaaaaaaaaaaaaaaa,short",
+    "MPC_HOST": None,
+    "MPC_PORT": "0",
+    "MPC_MAX_BODY_BYTES": "12",
+    "MPC_REDIS_URL": "redis:///0",
+    "MPC_CATALOG_PATH": None,
+    "MPC_LOG_LEVEL": "TRACE",
+    "MPC_LITELLM_BASE_URL": "ftp://litellm",
+    "MPC_LITELLM_API_KEY": None,
+    "MPC_WORKER_HANDLERS": None,
+    "MPC_WORKER_SHUTDOWN_GRACE_S": "-1",
+    "MPC_WORKER_METRICS_PORT": "65536",
+    "MPC_BREAKER_COOL_OFF_S": "1.5",
+}
+
+
+def test_every_declared_variable_has_a_refusal_case_or_takes_any_text() -> None:
+    assert set(REFUSED) == {name for name, _, _ in configuration_rows()}
+
+
+@pytest.mark.parametrize("name", [name for name, value in REFUSED.items() if value is not None])
+def test_every_refusal_names_its_variable_first(name: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({name: REFUSED[name]})
+    assert str(caught.value).startswith(f"{name} must be ")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MPC_REDIS_URL", "http://user:hunter2-secret@host:6379"),
+        ("MPC_REDIS_URL", "redis:///hunter2-secret"),
+        ("MPC_LITELLM_BASE_URL", "litellm:hunter2-secret@host"),
+        ("MPC_API_KEYS", "key-aaaaaaaaaaaaaaaa,hunter2-secret"),
+    ],
+)
+def test_a_refused_secret_is_in_no_part_of_the_error(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({name: value})
+    shown = "".join(traceback.format_exception(caught.value))  # the message and any chained cause
+    assert name in shown and "hunter2" not in shown
+
+
+def test_a_refused_value_that_is_no_secret_is_echoed() -> None:
+    with pytest.raises(SettingsError, match=r"^MPC_WORKER_SHUTDOWN_GRACE_S must be between 0 and 3600, got '7200'$"):
+        load_settings({"MPC_WORKER_SHUTDOWN_GRACE_S": "7200"})
+
+
+def test_a_blank_host_means_the_default_and_values_are_stripped() -> None:
+    settings = load_settings({"MPC_HOST": "  ", "MPC_PORT": " 3100 ", "MPC_WORKER_HANDLERS": " tests.x "})
+    assert (settings.host, settings.port, settings.worker_handlers) == ("127.0.0.1", 3100, "tests.x")
+
+
+def test_the_rows_show_every_default_as_load_settings_applies_it() -> None:
+    rows = {name: default for name, default, _ in configuration_rows()}
+    defaults = load_settings({})
+    assert rows["MPC_PORT"] == f"`{defaults.port}`"
+    assert rows["MPC_BREAKER_COOL_OFF_S"] == f"`{defaults.breaker_cool_off_s}`"
+    assert rows["MPC_LITELLM_API_KEY"] == "—" and not defaults.litellm_api_key
+    assert defaults.catalog_path.relative_to(REPO).as_posix() in rows["MPC_CATALOG_PATH"]

@@ -8,14 +8,13 @@ global, is what makes "same catalog, same snapshot, same request → same answer
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Literal
 
-BreakerState = Literal["closed", "half_open", "open"]
-BREAKER_STATES: tuple[BreakerState, ...] = ("closed", "half_open", "open")
+from catalog.breaker_states import BREAKER_STATES, BreakerState
 
-# Ranks are spaced so that a score can order providers inside one state without ever
-# crossing into the next: half_open lies in [1, 1.5], open in [2, 2.5].
-_STATE_RANK: Mapping[str, float] = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
+# A state ranks by its position, healthy first. Ranks are spaced so that a score can order
+# providers inside one state without ever crossing into the next: half_open lies in
+# [1, 1.5], open in [2, 2.5].
+_STATE_RANK: Mapping[str, float] = {state: float(position) for position, state in enumerate(BREAKER_STATES)}
 
 
 class HealthSnapshot(Mapping[str, BreakerState]):
@@ -40,11 +39,15 @@ class HealthSnapshot(Mapping[str, BreakerState]):
             if state not in _STATE_RANK:
                 raise ValueError(f"provider {provider!r}: breaker state {state!r} is not one of {BREAKER_STATES}")
         self._states: dict[str, BreakerState] = given
-        self._scores: dict[str, float] = {p: min(max(float(s), 0.0), 1.0) for p, s in (scores or {}).items()}
+        self._scores: dict[str, float] = {
+            provider: min(max(float(score), 0.0), 1.0) for provider, score in (scores or {}).items()
+        }
         # Only unhealthy providers get an entry: `rank()` of a missing key is 0.0, and an
         # empty dict lets the selector skip health handling entirely on the common path.
         self._ranks: dict[str, float] = {
-            p: _STATE_RANK[s] + (1.0 - self._scores.get(p, 0.0)) / 2 for p, s in given.items() if s != "closed"
+            provider: _STATE_RANK[state] + (1.0 - self._scores.get(provider, 0.0)) / 2
+            for provider, state in given.items()
+            if state != "closed"
         }
 
     def __getitem__(self, provider: str) -> BreakerState:
