@@ -15,7 +15,6 @@ from queues.redis import connect, database_of
 from queues.store import request_cancel
 from queues.submit import Submission, submit_job
 
-
 # Channels named for another database: other test runs or benchmarks sharing the server.
 _OTHER_DATABASE = re.compile(rb"mpc:(?:wake|cancel):(\d+)(?::.*)?")
 
