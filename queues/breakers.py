@@ -20,10 +20,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
+from redis.asyncio.client import Pipeline
 
 from queues import keys
 
@@ -168,42 +168,41 @@ async def record_failure(redis: Redis, provider: str, *, now: float | None = Non
 
 
 async def _record(redis: Redis, provider: str, *, ok: bool, now: float) -> Transition | None:
+    """Count one call's outcome and apply the transition it causes, under WATCH; redis-py's
+    `transaction` runs it again if another worker changed the breaker meanwhile."""
     key = keys.breaker(provider)
-    while True:
-        async with redis.pipeline(transaction=True) as pipe:
-            try:
-                await pipe.watch(key)
-                raw = await pipe.hgetall(key)  # type: ignore[misc]
-                fields = {k.decode(): v.decode() for k, v in raw.items()}
-                state: BreakerState = fields.get("state", "closed")
-                consecutive = 0 if ok else int(fields.get("consecutive", 0)) + 1
-                window_start = float(fields.get("window_start", now))
-                window_ok, window_fail = int(fields.get("window_ok", 0)), int(fields.get("window_fail", 0))
-                if now - window_start > WINDOW_S:
-                    window_start, window_ok, window_fail = now, 0, 0
-                window_ok += ok
-                window_fail += not ok
-                calls = window_ok + window_fail
-                after, reason = _next_state(state, ok, consecutive, window_fail, calls)
-                update = {
-                    "state": after,
-                    "consecutive": str(consecutive),
-                    "window_start": repr(window_start),
-                    "window_ok": str(window_ok),
-                    "window_fail": str(window_fail),
-                    "score": f"{window_ok / calls:.3f}",
-                }
-                if after == "open" and state != "open":
-                    update["opened_at"] = repr(now)
-                pipe.multi()  # type: ignore[no-untyped-call]
-                pipe.hset(key, mapping=update)
-                pipe.expire(key, HISTORY_TTL_S)
-                if after != "half_open":
-                    pipe.delete(keys.breaker_probe(provider))
-                await pipe.execute()
-            except WatchError:
-                continue
+
+    async def attempt(pipe: Pipeline) -> Transition | None:
+        raw = await pipe.hgetall(key)  # type: ignore[misc]
+        fields = {k.decode(): v.decode() for k, v in raw.items()}
+        state: BreakerState = fields.get("state", "closed")
+        consecutive = 0 if ok else int(fields.get("consecutive", 0)) + 1
+        window_start = float(fields.get("window_start", now))
+        window_ok, window_fail = int(fields.get("window_ok", 0)), int(fields.get("window_fail", 0))
+        if now - window_start > WINDOW_S:
+            window_start, window_ok, window_fail = now, 0, 0
+        window_ok += ok
+        window_fail += not ok
+        calls = window_ok + window_fail
+        after, reason = _next_state(state, ok, consecutive, window_fail, calls)
+        update = {
+            "state": after,
+            "consecutive": str(consecutive),
+            "window_start": repr(window_start),
+            "window_ok": str(window_ok),
+            "window_fail": str(window_fail),
+            "score": f"{window_ok / calls:.3f}",
+        }
+        if after == "open" and state != "open":
+            update["opened_at"] = repr(now)
+        pipe.multi()  # type: ignore[no-untyped-call]
+        pipe.hset(key, mapping=update)
+        pipe.expire(key, HISTORY_TTL_S)
+        if after != "half_open":
+            pipe.delete(keys.breaker_probe(provider))
         return Transition(provider, state, after, reason) if after != state else None
+
+    return cast(Transition | None, await redis.transaction(attempt, key, value_from_callable=True))
 
 
 def _next_state(
