@@ -1,4 +1,5 @@
-"""Health checks: Redis, workers seen per queue class, LiteLLM as workers last saw it, catalog."""
+"""What `/health` reports: Redis, live workers per queue class, LiteLLM as workers last saw it,
+and the catalog; `/health/ready` uses the Redis check alone."""
 
 from __future__ import annotations
 
