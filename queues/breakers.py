@@ -18,7 +18,7 @@ both apply one.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal, cast
 
@@ -28,6 +28,7 @@ from redis.asyncio.client import Pipeline
 from queues import keys
 
 BreakerState = Literal["closed", "half_open", "open"]
+Clock = Callable[[], float]  # seconds on a clock that never goes back, as time.monotonic
 STATES = ("closed", "half_open", "open")
 
 CONSECUTIVE_FAILURES = 5
@@ -79,17 +80,19 @@ async def allow_call(
 ) -> Permit:
     """May a worker call `provider` now? Open breakers refuse until the cool-off ends, then
     let exactly one probe through (half-open)."""
-    permit, _ = await _allow_call(redis, provider, cool_off_s, time.time() if now is None else now)
+    permit, _ = await _allow_call(redis, provider, cool_off_s, time.time() if now is None else now, time.monotonic)
     return permit
 
 
-async def _allow_call(redis: Redis, provider: str, cool_off_s: float, now: float) -> tuple[Permit, ClosedSeen | None]:
-    """`allow_call`, and what was read when the breaker was closed (else None)."""
+async def _allow_call(
+    redis: Redis, provider: str, cool_off_s: float, now: float, clock: Clock
+) -> tuple[Permit, ClosedSeen | None]:
+    """`allow_call`, and what was read when the breaker was closed (else None), stamped by `clock`."""
     state, opened_at, window_start = await redis.hmget(  # type: ignore[misc]
         keys.breaker(provider), ["state", "opened_at", "window_start"]
     )
     if state is None or state == b"closed":
-        closed = ClosedSeen(time.monotonic(), None if window_start is None else float(window_start))
+        closed = ClosedSeen(clock(), None if window_start is None else float(window_start))
         return Permit(True, quiet=closed.quiet_at(now)), closed
     if state == b"open" and now - float(opened_at or 0) < cool_off_s:
         return Permit(False), None
@@ -105,7 +108,7 @@ async def _allow_call(redis: Redis, provider: str, cool_off_s: float, now: float
 
 @dataclass(frozen=True, slots=True)
 class ClosedSeen:
-    """A closed breaker as read at `read_at` (monotonic clock)."""
+    """A closed breaker as read at `read_at` (on the reader's `Clock`)."""
 
     read_at: float
     window_start: float | None
@@ -120,20 +123,29 @@ class BreakerView:
     another worker's opening of it is seen that late at most (its calls fail fast and fall
     back meanwhile); anything not closed is read every time, so probing works exactly as
     `allow_call`. The caller `forget`s a provider after recording anything but a quiet
-    success, so its own failures and transitions are seen at once."""
+    success, so its own failures and transitions are seen at once. Ages are measured on
+    `clock` (seconds, only ever compared with itself)."""
 
-    def __init__(self, redis: Redis, *, cool_off_s: float = COOL_OFF_S, max_age_s: float = VIEW_MAX_AGE_S) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        cool_off_s: float = COOL_OFF_S,
+        max_age_s: float = VIEW_MAX_AGE_S,
+        clock: Clock = time.monotonic,
+    ) -> None:
         self.redis = redis
         self.cool_off_s = cool_off_s
         self.max_age_s = max_age_s
+        self._clock = clock
         self._closed: dict[str, ClosedSeen] = {}
 
     async def allow(self, provider: str, *, now: float | None = None) -> Permit:
         now = time.time() if now is None else now
         seen = self._closed.get(provider)
-        if seen is not None and time.monotonic() - seen.read_at < self.max_age_s:
+        if seen is not None and self._clock() - seen.read_at < self.max_age_s:
             return Permit(True, quiet=seen.quiet_at(now))
-        permit, closed = await _allow_call(self.redis, provider, self.cool_off_s, now)
+        permit, closed = await _allow_call(self.redis, provider, self.cool_off_s, now, self._clock)
         if closed is None:
             self._closed.pop(provider, None)
         else:
