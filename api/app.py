@@ -18,8 +18,9 @@ from api.body import encode
 from api.errors import APIError, ErrorBody, ErrorEnvelope, redis_unavailable
 from api.fastlane import FastLane, Lane
 from api.middleware import ObservabilityMiddleware
-from api.provider_health import ProviderHealth
-from api.queue_stats import QueueStats
+from api.provider_health import PROVIDER_HEALTH_REFRESH_S, ProviderHealth
+from api.queue_stats import QUEUE_STATS_SAMPLE_S, QueueStats
+from api.refresh import refreshing
 from api.routes import catalog as catalog_routes
 from api.routes import chat, health, jobs, select
 from api.state import AppState
@@ -55,13 +56,13 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
             index=index,
             provider_health=provider_health,
         )
-        provider_health.start()
-        queue_stats.start()
         try:
-            yield
+            async with (
+                refreshing(provider_health.refresh, every_s=PROVIDER_HEALTH_REFRESH_S, what="provider health refresh"),
+                refreshing(queue_stats.sample, every_s=QUEUE_STATS_SAMPLE_S, what="queue sampling"),
+            ):
+                yield
         finally:
-            await queue_stats.stop()
-            await provider_health.stop()
             await redis.aclose()
             await blocking.aclose()
 

@@ -1,60 +1,36 @@
 """Queue depth, oldest-job age and live workers per queue class, sampled into the gateway's
-gauges every few seconds (one pipelined round trip), so a scrape never waits on Redis."""
+gauges in one pipelined round trip every `QUEUE_STATS_SAMPLE_S` in the background
+(`api.refresh`), so a scrape never waits on Redis."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import time
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from catalog.schema import QUEUE_CLASSES
 from metrics.definitions import GatewayMetrics
-from queues import keys
+from queues import keys, presence
 
-log = logging.getLogger("mpc.metrics")
-SAMPLE_INTERVAL_S = 2.0
+QUEUE_STATS_SAMPLE_S = 2.0
 
 
 class QueueStats:
     def __init__(self, redis: Redis, metrics: GatewayMetrics) -> None:
         self._redis = redis
         self._metrics = metrics
-        self._task: asyncio.Task[None] | None = None
 
     async def sample(self) -> None:
+        now = time.time()
         async with self._redis.pipeline(transaction=False) as pipe:
             for queue in QUEUE_CLASSES:
                 pipe.zcard(keys.QUEUE_NAMES[queue])
                 pipe.zrange(keys.QUEUE_NAMES[queue], 0, 0, withscores=True)
+                presence.count_live(pipe, queue, now=now)
             replies = await pipe.execute()
-        now_ms = time.time() * 1000
         for i, queue in enumerate(QUEUE_CLASSES):
-            depth, oldest = replies[2 * i], replies[2 * i + 1]
+            depth, oldest, live = replies[3 * i : 3 * i + 3]
             self._metrics.queue_depth.labels(queue).set(depth)
-            age = max(0.0, (now_ms - oldest[0][1]) / 1000) if oldest else 0.0
+            age = max(0.0, now - oldest[0][1] / 1000) if oldest else 0.0
             self._metrics.queue_oldest_age.labels(queue).set(age)
-            live = 0
-            async for _ in self._redis.scan_iter(match=keys.worker_heartbeat_pattern(queue), count=100):
-                live += 1
             self._metrics.workers_live.labels(queue).set(live)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sample()
-            except (RedisError, OSError) as exc:
-                log.warning("queue sampling failed (%s)", type(exc).__name__)
-            await asyncio.sleep(SAMPLE_INTERVAL_S)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="mpc-queue-stats")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task

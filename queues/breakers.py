@@ -18,16 +18,19 @@ both apply one.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
+from redis.asyncio.client import Pipeline
 
 from catalog.breaker_states import BREAKER_STATES as STATES
 from catalog.breaker_states import BreakerState
 from queues import keys
 from queues.settings import DEFAULT_BREAKER_COOL_OFF_S
+
+Clock = Callable[[], float]  # seconds on a clock that never goes back, as time.monotonic
 
 CONSECUTIVE_FAILURES = 5
 WINDOW_S = 30.0
@@ -78,17 +81,19 @@ async def allow_call(
 ) -> Permit:
     """May a worker call `provider` now? Open breakers refuse until the cool-off ends, then
     let exactly one probe through (half-open)."""
-    permit, _ = await _allow_call(redis, provider, cool_off_s, time.time() if now is None else now)
+    permit, _ = await _allow_call(redis, provider, cool_off_s, time.time() if now is None else now, time.monotonic)
     return permit
 
 
-async def _allow_call(redis: Redis, provider: str, cool_off_s: float, now: float) -> tuple[Permit, ClosedSeen | None]:
-    """`allow_call`, and what was read when the breaker was closed (else None)."""
+async def _allow_call(
+    redis: Redis, provider: str, cool_off_s: float, now: float, clock: Clock
+) -> tuple[Permit, ClosedSeen | None]:
+    """`allow_call`, and what was read when the breaker was closed (else None), stamped by `clock`."""
     state, opened_at, window_start = await redis.hmget(  # type: ignore[misc]
         keys.breaker(provider), ["state", "opened_at", "window_start"]
     )
     if state is None or state == b"closed":
-        closed = ClosedSeen(time.monotonic(), None if window_start is None else float(window_start))
+        closed = ClosedSeen(clock(), None if window_start is None else float(window_start))
         return Permit(True, quiet=closed.quiet_at(now)), closed
     if state == b"open" and now - float(opened_at or 0) < cool_off_s:
         return Permit(False), None
@@ -104,7 +109,7 @@ async def _allow_call(redis: Redis, provider: str, cool_off_s: float, now: float
 
 @dataclass(frozen=True, slots=True)
 class ClosedSeen:
-    """A closed breaker as read at `read_at` (monotonic clock)."""
+    """A closed breaker as read at `read_at` (on the reader's `Clock`)."""
 
     read_at: float
     window_start: float | None
@@ -119,20 +124,29 @@ class BreakerView:
     another worker's opening of it is seen that late at most (its calls fail fast and fall
     back meanwhile); anything not closed is read every time, so probing works exactly as
     `allow_call`. The caller `forget`s a provider after recording anything but a quiet
-    success, so its own failures and transitions are seen at once."""
+    success, so its own failures and transitions are seen at once. Ages are measured on
+    `clock` (seconds, only ever compared with itself)."""
 
-    def __init__(self, redis: Redis, *, cool_off_s: float = COOL_OFF_S, max_age_s: float = VIEW_MAX_AGE_S) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        cool_off_s: float = COOL_OFF_S,
+        max_age_s: float = VIEW_MAX_AGE_S,
+        clock: Clock = time.monotonic,
+    ) -> None:
         self.redis = redis
         self.cool_off_s = cool_off_s
         self.max_age_s = max_age_s
+        self._clock = clock
         self._closed: dict[str, ClosedSeen] = {}
 
     async def allow(self, provider: str, *, now: float | None = None) -> Permit:
         now = time.time() if now is None else now
         seen = self._closed.get(provider)
-        if seen is not None and time.monotonic() - seen.read_at < self.max_age_s:
+        if seen is not None and self._clock() - seen.read_at < self.max_age_s:
             return Permit(True, quiet=seen.quiet_at(now))
-        permit, closed = await _allow_call(self.redis, provider, self.cool_off_s, now)
+        permit, closed = await _allow_call(self.redis, provider, self.cool_off_s, now, self._clock)
         if closed is None:
             self._closed.pop(provider, None)
         else:
@@ -167,42 +181,41 @@ async def record_failure(redis: Redis, provider: str, *, now: float | None = Non
 
 
 async def _record(redis: Redis, provider: str, *, ok: bool, now: float) -> Transition | None:
+    """Count one call's outcome and apply the transition it causes, under WATCH; redis-py's
+    `transaction` runs it again if another worker changed the breaker meanwhile."""
     key = keys.breaker(provider)
-    while True:
-        async with redis.pipeline(transaction=True) as pipe:
-            try:
-                await pipe.watch(key)
-                raw = await pipe.hgetall(key)  # type: ignore[misc]
-                fields = {k.decode(): v.decode() for k, v in raw.items()}
-                state: BreakerState = fields.get("state", "closed")
-                consecutive = 0 if ok else int(fields.get("consecutive", 0)) + 1
-                window_start = float(fields.get("window_start", now))
-                window_ok, window_fail = int(fields.get("window_ok", 0)), int(fields.get("window_fail", 0))
-                if now - window_start > WINDOW_S:
-                    window_start, window_ok, window_fail = now, 0, 0
-                window_ok += ok
-                window_fail += not ok
-                calls = window_ok + window_fail
-                after, reason = _next_state(state, ok, consecutive, window_fail, calls)
-                update = {
-                    "state": after,
-                    "consecutive": str(consecutive),
-                    "window_start": repr(window_start),
-                    "window_ok": str(window_ok),
-                    "window_fail": str(window_fail),
-                    "score": f"{window_ok / calls:.3f}",
-                }
-                if after == "open" and state != "open":
-                    update["opened_at"] = repr(now)
-                pipe.multi()  # type: ignore[no-untyped-call]
-                pipe.hset(key, mapping=update)
-                pipe.expire(key, HISTORY_TTL_S)
-                if after != "half_open":
-                    pipe.delete(keys.breaker_probe(provider))
-                await pipe.execute()
-            except WatchError:
-                continue
+
+    async def attempt(pipe: Pipeline) -> Transition | None:
+        raw = await pipe.hgetall(key)  # type: ignore[misc]
+        fields = {k.decode(): v.decode() for k, v in raw.items()}
+        state: BreakerState = fields.get("state", "closed")
+        consecutive = 0 if ok else int(fields.get("consecutive", 0)) + 1
+        window_start = float(fields.get("window_start", now))
+        window_ok, window_fail = int(fields.get("window_ok", 0)), int(fields.get("window_fail", 0))
+        if now - window_start > WINDOW_S:
+            window_start, window_ok, window_fail = now, 0, 0
+        window_ok += ok
+        window_fail += not ok
+        calls = window_ok + window_fail
+        after, reason = _next_state(state, ok, consecutive, window_fail, calls)
+        update = {
+            "state": after,
+            "consecutive": str(consecutive),
+            "window_start": repr(window_start),
+            "window_ok": str(window_ok),
+            "window_fail": str(window_fail),
+            "score": f"{window_ok / calls:.3f}",
+        }
+        if after == "open" and state != "open":
+            update["opened_at"] = repr(now)
+        pipe.multi()  # type: ignore[no-untyped-call]
+        pipe.hset(key, mapping=update)
+        pipe.expire(key, HISTORY_TTL_S)
+        if after != "half_open":
+            pipe.delete(keys.breaker_probe(provider))
         return Transition(provider, state, after, reason) if after != state else None
+
+    return cast(Transition | None, await redis.transaction(attempt, key, value_from_callable=True))
 
 
 def _next_state(

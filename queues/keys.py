@@ -16,7 +16,11 @@ QUEUE_NAMES: dict[str, str] = {
     "media": f"{PREFIX}queue:media",
 }
 
-WORKER_HEARTBEAT = f"{PREFIX}worker:"  # + queue class + ":" + worker id -> JSON, short TTL
+WORKER_INFO = f"{PREFIX}worker:"  # + queue class + ":" + worker id -> JSON description, short TTL
+# + queue class -> sorted set: worker id scored by when its heartbeat runs out (Unix s).
+# Readers count live workers here: never by scanning for the info keys, whose cost grows
+# with everything else the database holds.
+LIVE_WORKERS = f"{PREFIX}live_workers:"
 LITELLM_SEEN = f"{PREFIX}litellm:seen"  # what the workers last saw of LiteLLM
 BREAKER = f"{PREFIX}breaker:"  # + provider -> hash of breaker state
 JOB = f"{PREFIX}job:"  # + job id -> hash: the job record
@@ -30,12 +34,12 @@ WAKE_CHANNEL = f"{PREFIX}wake:"  # + db + ":" + queue class: "a job was enqueued
 CANCEL_CHANNEL = f"{PREFIX}cancel:"  # + db: job ids whose cancel was requested
 
 
-def worker_heartbeat(queue_class: str, worker_id: str) -> str:
-    return f"{WORKER_HEARTBEAT}{queue_class}:{worker_id}"
+def worker_info(queue_class: str, worker_id: str) -> str:
+    return f"{WORKER_INFO}{queue_class}:{worker_id}"
 
 
-def worker_heartbeat_pattern(queue_class: str) -> str:
-    return f"{WORKER_HEARTBEAT}{queue_class}:*"
+def live_workers(queue_class: str) -> str:
+    return f"{LIVE_WORKERS}{queue_class}"
 
 
 def breaker(provider: str) -> str:

@@ -1,7 +1,11 @@
 """A Lua script run by its SHA1, loaded into Redis the first time a server lacks it.
 
-redis-py's `Script` does the same but is bound to one client; the transitions here take the
-client as an argument, as the rest of `queues` does.
+redis-py's `AsyncScript` sends the same commands (EVALSHA; on NoScriptError, SCRIPT LOAD and
+EVALSHA again), but it is made from one client by `Redis.register_script` and falls back to
+that client whenever a call leaves out `client=`. These scripts are module constants run on
+whichever client the caller holds (the gateway's, a worker's, a test's own database), so the
+client is a required argument here, not an optional one defaulting to a client made up only
+to create the script.
 """
 
 from __future__ import annotations

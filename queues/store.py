@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from arq.constants import job_key_prefix
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import WatchError
 
 from queues import keys
 from queues.classes import QUEUE_CLASS_LIMITS
@@ -38,28 +37,24 @@ async def get_job(redis: Redis, job_id: str, *, now: float | None = None) -> Job
 
 
 async def transition(redis: Redis, job_id: str, decide: Decision) -> JobRecord | None:
-    """Read the record under WATCH, let `decide` queue writes (or return None), commit.
+    """Read the record under WATCH, let `decide` queue writes (or return None), commit;
+    redis-py's `transaction` runs it again if the record changed meanwhile.
 
     Returns the record `decide` saw when its writes were committed, else None.
     """
     key = keys.job(job_id)
-    while True:
-        async with redis.pipeline(transaction=True) as pipe:
-            try:
-                await pipe.watch(key)
-                raw = await pipe.hgetall(key)  # type: ignore[misc]
-                record = record_from_hash(raw, now=time.time())
-                if record is None:
-                    return None
-                writes = decide(record)
-                if writes is None:
-                    return None
-                pipe.multi()  # type: ignore[no-untyped-call]
-                writes(pipe)
-                await pipe.execute()
-                return record
-            except WatchError:
-                continue
+
+    async def attempt(pipe: Pipeline) -> JobRecord | None:
+        raw = await pipe.hgetall(key)  # type: ignore[misc]
+        record = record_from_hash(raw, now=time.time())
+        writes = None if record is None else decide(record)
+        if writes is None:
+            return None
+        pipe.multi()  # type: ignore[no-untyped-call]
+        writes(pipe)
+        return record
+
+    return cast(JobRecord | None, await redis.transaction(attempt, key, value_from_callable=True))
 
 
 def _ttl(record: JobRecord) -> int:

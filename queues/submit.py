@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from typing import cast
 
 from arq.constants import job_key_prefix
 from arq.jobs import serialize_job
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import WatchError
 
 from queues import keys
 from queues.classes import MAX_QUEUED_S, QUEUE_CLASS_LIMITS
@@ -70,8 +70,20 @@ async def submit_job(redis: Redis, submission: Submission) -> tuple[JobRecord, b
         key_digest = hashlib.sha256(submission.idempotency_key.encode()).hexdigest()
         idem_key = keys.idempotency(submission.owner, key_digest)
     body_digest = submission.body_digest()
-    while True:
+
+    async def attempt(pipe: Pipeline) -> tuple[JobRecord, bool]:
+        # Under WATCH of the idempotency key: if another request with this key wins the race,
+        # redis-py's `transaction` runs this again, and it finds that request's job.
         now = time.time()
+        if idem_key is not None:
+            existing = await pipe.get(idem_key)
+            if existing is not None:
+                job_id, _, digest = existing.decode().partition(" ")
+                if digest != body_digest:
+                    raise IdempotencyConflict(job_id)
+                found = await get_job(redis, job_id, now=now)
+                if found is not None:
+                    return found, False
         record = JobRecord(
             id=new_job_id(),
             task=submission.task,
@@ -81,26 +93,14 @@ async def submit_job(redis: Redis, submission: Submission) -> tuple[JobRecord, b
             owner=submission.owner,
             request_id=submission.request_id,
         )
-        async with redis.pipeline(transaction=True) as pipe:
-            try:
-                if idem_key is not None:
-                    await pipe.watch(idem_key)
-                    existing = await pipe.get(idem_key)
-                    if existing is not None:
-                        job_id, _, digest = existing.decode().partition(" ")
-                        if digest != body_digest:
-                            raise IdempotencyConflict(job_id)
-                        found = await get_job(redis, job_id, now=now)
-                        if found is not None:
-                            return found, False
-                pipe.multi()  # type: ignore[no-untyped-call]
-                _queue_writes(pipe, record, submission, limits.queue_name, now, database_of(redis))
-                if idem_key is not None:
-                    pipe.set(idem_key, f"{record.id} {body_digest}", ex=IDEMPOTENCY_TTL_S)
-                await pipe.execute()
-                return record, True
-            except WatchError:
-                continue  # another request with this key won the race: read its job
+        pipe.multi()  # type: ignore[no-untyped-call]
+        _queue_writes(pipe, record, submission, limits.queue_name, now, database_of(redis))
+        if idem_key is not None:
+            pipe.set(idem_key, f"{record.id} {body_digest}", ex=IDEMPOTENCY_TTL_S)
+        return record, True
+
+    watched = () if idem_key is None else (idem_key,)
+    return cast(tuple[JobRecord, bool], await redis.transaction(attempt, *watched, value_from_callable=True))
 
 
 def _queue_writes(

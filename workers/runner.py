@@ -45,7 +45,7 @@ from redis.exceptions import RedisError
 from catalog import Catalog
 from metrics.definitions import WorkerMetrics
 from metrics.jsonlog import configure_logging
-from queues import keys
+from queues import keys, presence
 from queues.claim import Claim, claim_job
 from queues.classes import QUEUE_CLASS_LIMITS
 from queues.redis import connect, database_of
@@ -124,7 +124,7 @@ class MPCWorker(Worker):
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
             with contextlib.suppress(RedisError, OSError):
-                await self.runtime.redis.delete(self._heartbeat_key)
+                await presence.withdraw(self.runtime.redis, self.runtime.limits.name, self.runtime.worker_id)
             await self.runtime.litellm.close()
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
@@ -229,10 +229,6 @@ class MPCWorker(Worker):
             self._poll_now = True
             self._wake.set()
 
-    @property
-    def _heartbeat_key(self) -> str:
-        return keys.worker_heartbeat(self.runtime.limits.name, self.runtime.worker_id)
-
     async def _listen(self) -> None:
         """Wake-ups for this queue class and cancel requests, over pub/sub."""
         client = connect(self.redis_url, socket_timeout=None)
@@ -289,7 +285,14 @@ class MPCWorker(Worker):
                 async with self.pool.pipeline(transaction=False) as pipe:
                     for job_id in running:
                         pipe.pexpire(in_progress_key_prefix + job_id, int(IN_PROGRESS_TTL_S * 1000))
-                    pipe.set(self._heartbeat_key, msgspec.json.encode(info), ex=WORKER_HEARTBEAT_TTL_S)
+                    presence.announce(
+                        pipe,
+                        self.runtime.limits.name,
+                        self.runtime.worker_id,
+                        msgspec.json.encode(info),
+                        ttl_s=WORKER_HEARTBEAT_TTL_S,
+                        now=time.time(),
+                    )
                     await pipe.execute()
             except (RedisError, OSError) as exc:
                 log.warning("heartbeat failed (%s)", type(exc).__name__)

@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from api.body import encode
 from api.deps import State
-from api.health import check_redis, health_report
+from api.health_report import check_redis, health_report
 
 router = APIRouter(tags=["health"])
 

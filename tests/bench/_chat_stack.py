@@ -119,12 +119,12 @@ class ChatStack:
 
 def _wait_worker_ready(worker: Child, timeout: float = WORKER_READY_TIMEOUT_S) -> None:
     client = redis.Redis.from_url(BENCH_REDIS_URL)
-    pattern = keys.worker_heartbeat_pattern("interactive")
+    live = keys.live_workers("interactive")
     marker = f"-{worker.pid}-".encode()
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            if any(marker in key for key in client.scan_iter(match=pattern)):
+            if any(marker in worker_id for worker_id in client.zrange(live, 0, -1)):
                 return
             worker.check_alive()
             time.sleep(0.02)

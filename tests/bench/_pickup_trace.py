@@ -30,7 +30,7 @@ from queues.redis import connect
 from queues.submit import Submission, submit_job
 from tests.bench._common import BENCH_REDIS_URL, OWNER, PYTHON, bench_env, child, flush_redis, percentile
 from tests.bench._pickup_handlers import PICKUP_PREFIX
-from tests.bench.job_pickup import _blpop_time, _wait_final, _wait_ready
+from tests.bench.job_pickup import _announced, _blpop_time, _wait_final, _wait_ready
 
 _LINE = re.compile(r'^(?P<t>\d+\.\d+) \[\d+ (?P<client>[^\]]+)\] "(?P<cmd>\w+)"(?P<args>.*)$')
 _BENCH_ONLY = {"BLPOP", "XREAD"}  # the benchmark's own waiting, not the worker's work
@@ -122,8 +122,7 @@ def main(argv: list[str]) -> int:
         child([PYTHON, "-m", "cli", "worker", "--queue", "interactive"], env) as worker,
     ):
         client = connect(BENCH_REDIS_URL)
-        pattern = keys.worker_heartbeat_pattern("interactive")
-        asyncio.run(_wait_ready(client, worker, pattern, f"-{worker.pid}-"))
+        asyncio.run(_wait_ready(worker, lambda: _announced(client, worker)))
         time.sleep(1.0)
         trace = Path(tmp) / "monitor.txt"
         with trace.open("wb") as out:

@@ -20,13 +20,14 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 from arq.connections import RedisSettings, create_pool
 from redis.asyncio import Redis
 
-from queues import keys
+from queues import presence
 from queues.events import read_events
 from queues.redis import connect
 from queues.store import get_job
@@ -72,8 +73,8 @@ async def _run(smoke: bool) -> BenchResult:
             child([PYTHON, "-m", "cli", "worker", "--queue", "interactive"], ours_env) as ours,
             child([PYTHON, "-m", "tests.bench._stock_arq"], bench_env()) as stock,
         ):
-            await _wait_ready(redis, ours, keys.worker_heartbeat_pattern("interactive"), f"-{ours.pid}-")
-            await _wait_ready(redis, stock, _stock_arq.QUEUE + ":health-check", "")
+            await _wait_ready(ours, lambda: _announced(redis, ours))
+            await _wait_ready(stock, lambda: redis.exists(_stock_arq.QUEUE + ":health-check"))
             await asyncio.sleep(0.5 if smoke else 1.0)  # let start-up work settle
             idle = await _idle_cpu_pct({"ours": ours, "stock_arq": stock}, idle_s)
             ours_runs = await _ours_latencies(redis, blocking, n_ours)
@@ -122,12 +123,16 @@ async def _run(smoke: bool) -> BenchResult:
     )
 
 
-async def _wait_ready(redis: Redis, proc: Child, pattern: str, marker: str, limit_s: float = 30) -> None:
+async def _announced(redis: Redis, worker: Child) -> bool:
+    """Has our worker process announced itself on the interactive queue class?"""
+    return any(f"-{worker.pid}-" in worker_id for worker_id in await presence.live_workers(redis, "interactive"))
+
+
+async def _wait_ready(proc: Child, ready: Callable[[], Awaitable[Any]], limit_s: float = 30) -> None:
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
-        async for key in redis.scan_iter(match=pattern):
-            if marker.encode() in key:
-                return
+        if await ready():
+            return
         proc.check_alive()
         await asyncio.sleep(0.05)
     raise RuntimeError(f"{' '.join(proc.args)} did not become ready:\n{proc.stderr()}")

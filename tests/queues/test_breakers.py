@@ -3,8 +3,6 @@ success path taken while a breaker is closed."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -101,26 +99,38 @@ async def test_read_states_lists_only_breakers_that_are_not_closed(redis: Redis)
     assert set(states) == {"fal"} and states["fal"][0] == "open"
 
 
+class FakeClock:
+    """The view's clock, moved by the test instead of by waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def test_the_view_serves_a_closed_breaker_without_reading_redis_until_it_is_stale(redis: Redis) -> None:
-    view = breakers.BreakerView(redis, max_age_s=0.2)
-    assert (await view.allow("openai")).allowed
-    await _fail(redis, "openai", 5, time.time())  # another worker opens it
-    assert (await view.allow("openai")).allowed  # this worker has not looked again yet
-    await asyncio.sleep(0.25)
-    assert not (await view.allow("openai")).allowed  # stale: read again, and open is never cached
-    assert not (await view.allow("openai")).allowed
+    clock = FakeClock()
+    view = breakers.BreakerView(redis, max_age_s=10, clock=clock)
+    assert (await view.allow("openai", now=T0)).allowed
+    await _fail(redis, "openai", 5, T0)  # another worker opens it
+    clock.now += 9
+    assert (await view.allow("openai", now=T0)).allowed  # this worker has not looked again yet
+    clock.now += 1
+    assert not (await view.allow("openai", now=T0)).allowed  # stale: read again, and open is never cached
+    assert not (await view.allow("openai", now=T0)).allowed
 
 
 async def test_the_view_rereads_a_provider_this_worker_forgot(redis: Redis) -> None:
-    view = breakers.BreakerView(redis, max_age_s=60)
-    assert (await view.allow("groq")).allowed
-    await _fail(redis, "groq", 5, time.time())
+    view = breakers.BreakerView(redis, max_age_s=60, clock=FakeClock())
+    assert (await view.allow("groq", now=T0)).allowed
+    await _fail(redis, "groq", 5, T0)
     view.forget("groq")  # what the chat handler does after recording a failure
-    assert not (await view.allow("groq")).allowed
+    assert not (await view.allow("groq", now=T0)).allowed
 
 
 async def test_the_view_probes_like_allow_call(redis: Redis) -> None:
-    view = breakers.BreakerView(redis, cool_off_s=10, max_age_s=60)
+    view = breakers.BreakerView(redis, cool_off_s=10, max_age_s=60, clock=FakeClock())
     await _fail(redis, "fal", 5, T0)
     probe = await view.allow("fal", now=T0 + 11)
     assert probe.allowed and probe.transition is not None and probe.transition.after == "half_open"

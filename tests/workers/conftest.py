@@ -49,10 +49,10 @@ class WorkerProcess:
         from tests.support import wait_until
 
         client = redis.Redis.from_url(self.redis_url)
-        pattern = keys.worker_heartbeat_pattern(self.queue_class)
+        live = keys.live_workers(self.queue_class)
         try:
             ok = wait_until(
-                lambda: any(f"-{self.pid}-".encode() in k for k in client.scan_iter(match=pattern)), timeout=timeout
+                lambda: any(f"-{self.pid}-".encode() in w for w in client.zrange(live, 0, -1)), timeout=timeout
             )
         finally:
             client.close()

@@ -1,4 +1,5 @@
-"""Health checks: Redis, workers seen per queue class, LiteLLM as workers last saw it, catalog."""
+"""What `/health` reports: Redis, live workers per queue class, LiteLLM as workers last saw it,
+and the catalog; `/health/ready` uses the Redis check alone."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from redis.exceptions import RedisError
 
 from api.state import AppState
 from catalog.schema import QUEUE_CLASSES
-from queues import keys
+from queues import keys, presence
 
 Status = Literal["ok", "degraded", "down"]
 REDIS_CHECK_TIMEOUT_S = 1.0
@@ -37,13 +38,8 @@ async def check_redis(state: AppState) -> Check:
 
 
 async def check_workers(state: AppState) -> Check:
-    """Workers announce themselves with short-TTL heartbeat keys; count live ones per class."""
-    counts: dict[str, Any] = {}
-    for queue_class in QUEUE_CLASSES:
-        seen = 0
-        async for _ in state.redis.scan_iter(match=keys.worker_heartbeat_pattern(queue_class), count=100):
-            seen += 1
-        counts[queue_class] = seen
+    """Live workers per queue class, as their heartbeats announce them."""
+    counts: dict[str, Any] = dict(await presence.live_counts(state.redis, QUEUE_CLASSES))
     missing = [q for q, n in counts.items() if n == 0]
     if missing:
         return Check(status="degraded", detail=f"no live worker for queue class {', '.join(missing)}", data=counts)

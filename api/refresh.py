@@ -1,0 +1,38 @@
+"""Keeping the gateway's local copy of some Redis state fresh, in a background task.
+
+Requests read the copy and never wait on Redis for it (provider health for every selection,
+queue gauges for every scrape). When Redis fails, the copy keeps its last values and the
+next round tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from redis.exceptions import RedisError
+
+log = logging.getLogger("mpc.refresh")
+
+
+@contextlib.asynccontextmanager
+async def refreshing(refresh: Callable[[], Awaitable[None]], *, every_s: float, what: str) -> AsyncIterator[None]:
+    """Run `refresh` at once, then every `every_s` seconds, until the block ends."""
+    task = asyncio.create_task(_every(refresh, every_s, what), name=f"mpc-refresh-{what.replace(' ', '-')}")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _every(refresh: Callable[[], Awaitable[None]], every_s: float, what: str) -> None:
+    while True:
+        try:
+            await refresh()
+        except (RedisError, OSError) as exc:
+            log.warning("%s failed (%s); keeping the last values", what, type(exc).__name__)
+        await asyncio.sleep(every_s)
