@@ -94,8 +94,8 @@ async def append_outputs(redis: Redis, job_id: str, chunks: list[Any]) -> None:
         await pipe.execute()
 
 
-# A final state's writes, shared by `finish` and `request_cancel` (Lua: one round trip and
-# atomic, where a WATCH transaction took three and retried on a race). KEYS[1] the job's
+# A final state's writes, shared by `finish` and `request_cancel` (Lua: one round trip,
+# atomic, and no retry on a race, on the path of every answer). KEYS[1] the job's
 # hash, KEYS[2] its events, KEYS[3] its cancel flag; the queue classes come as ARGV triples
 # (class, record TTL, expires_at) from `base`.
 _FINAL_WRITES = """
@@ -119,7 +119,7 @@ local function write_final(now, status, output, err, event_type, event_data, cap
     table.insert(fields, 'error'); table.insert(fields, err)
   end
   redis.call('HSET', KEYS[1], unpack(fields))
-  redis.call('HDEL', KEYS[1], 'input')  -- no longer needed; the output is what is kept
+  redis.call('HDEL', KEYS[1], 'input')  -- a finished job keeps its output, not its input
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('DEL', KEYS[3])
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', cap, '*', 'type', event_type, 'data', event_data)
