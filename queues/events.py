@@ -29,16 +29,19 @@ class JobEvent(msgspec.Struct, frozen=True, kw_only=True):
         return self.type in TERMINAL_EVENTS
 
 
-def add_event(target: Redis | Pipeline, job_id: str, event_type: EventType, data: Any, *, ttl_s: int) -> None:
-    """Queue an XADD and the stream's expiry on a pipeline (or client; then await the result)."""
+def add_event_setting_ttl(
+    target: Redis | Pipeline, job_id: str, event_type: EventType, data: Any, *, ttl_s: int
+) -> None:
+    """Queue an XADD and the stream's EXPIRE on a pipeline (or client; then await the result).
+    For the writes that create the stream or change how long the job is kept."""
     stream = keys.job_events(job_id)
     target.xadd(stream, {"type": event_type, "data": msgspec.json.encode(data)}, maxlen=MAX_EVENTS, approximate=True)
     target.expire(stream, ttl_s)
 
 
-def append_event(target: Redis | Pipeline, job_id: str, event_type: EventType, data: Any) -> Any:
-    """XADD to a stream that already has its TTL (XADD keeps a key's expiry). On a client,
-    await the result; on a pipeline, it is queued."""
+def add_event_keeping_ttl(target: Redis | Pipeline, job_id: str, event_type: EventType, data: Any) -> Any:
+    """XADD alone, to a stream that already has its TTL (XADD keeps a key's expiry; a stream
+    it created would never expire). On a client, await the result; on a pipeline, it is queued."""
     fields = {"type": event_type, "data": msgspec.json.encode(data)}
     return target.xadd(keys.job_events(job_id), fields, maxlen=MAX_EVENTS, approximate=True)  # type: ignore[arg-type]
 
