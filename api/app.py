@@ -21,7 +21,7 @@ from api.middleware import ObservabilityMiddleware
 from api.provider_health import ProviderHealth
 from api.queue_stats import QueueStats
 from api.routes import catalog as catalog_routes
-from api.routes import chat, health, jobs, select
+from api.routes import chat, health, jobs, selection
 from api.state import AppState
 from brain import Index
 from catalog import Catalog
@@ -73,7 +73,7 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
     )
     # Added first, so it runs inside the observability middleware (added last = outermost).
     lanes = {
-        ("POST", "/api/select-model"): Lane(select.select_model_lane),
+        ("POST", "/api/select-model"): Lane(selection.select_model_lane),
         ("POST", "/api/chat/completions"): Lane(chat.chat_completions_lane, watch_client=True),
     }
     app.add_middleware(FastLane, routes=lanes)
@@ -81,7 +81,7 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
     _install_error_handlers(app)
     # Routes are matched in order: the hot ones first (no paths overlap, so only the
     # OpenAPI document's order changes).
-    app.include_router(select.router)
+    app.include_router(selection.router)
     app.include_router(jobs.router)
     app.include_router(chat.router)
     app.include_router(catalog_routes.router)

@@ -11,10 +11,9 @@ from api import jobs
 from api.body import encode, read_body
 from api.deps import Owner, State, caller
 from api.middleware import request_id_of
+from api.sse import SSE_HEADERS, SSE_MEDIA_TYPE
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
-
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 # The submit route reads these headers itself; declared here so the OpenAPI document still lists them.
 _SUBMIT_HEADERS = [
     {
@@ -70,6 +69,4 @@ async def job_events(
 ) -> StreamingResponse:
     after = jobs.resume_point(last_event_id)
     record = await jobs.owned_job(state, owner, job_id)
-    return StreamingResponse(
-        jobs.event_stream(state, record, after), media_type="text/event-stream", headers=SSE_HEADERS
-    )
+    return StreamingResponse(jobs.event_stream(state, record, after), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)

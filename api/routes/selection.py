@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from api import select as service
+from api import selection_views as service
 from api.body import encode, read_body
 from api.deps import Owner, State, caller
 from api.fastlane import Answer, LaneCall
