@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import msgspec
 from starlette.requests import Request
@@ -58,7 +58,3 @@ def split_validation_error(exc: msgspec.ValidationError) -> tuple[str, str | Non
     assert match is not None
     path = match["path"]
     return match["problem"], (path.lstrip(".") or None) if path is not None else None
-
-
-def encode(value: Any) -> bytes:
-    return msgspec.json.encode(value)

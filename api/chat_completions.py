@@ -66,7 +66,7 @@ async def _whole(state: AppState, selection: Selection, job_id: str) -> Answer:
     if final.status != "succeeded" or not isinstance(final.output, dict):
         raise _failure(final)
     model_id = str(final.output.get("model", selection.model.id))
-    return Answer(encode_json(final.output), _headers(selection, job_id, model_id))
+    return Answer(final.output, _headers(selection, job_id, model_id))
 
 
 async def _stream(state: AppState, selection: Selection, job_id: str) -> EventStream:

@@ -19,7 +19,7 @@ from api.sse import PING, PING_S, sse_frame
 from api.state import AppState
 from queues import store
 from queues.events import STREAM_START, JobEvent, follow_events, read_events
-from queues.jobs import JobRecord, PublicJob, encode_json, public_view
+from queues.jobs import JobRecord, encode_json
 from queues.submit import IdempotencyConflict, Submission, submit_job
 
 MAX_WAIT_S = 60
@@ -107,10 +107,6 @@ async def owned_job(state: AppState, owner: str, job_id: str) -> JobRecord:
     if record is None or record.owner != owner:
         raise NotFound(f"No job with id '{job_id[:64]}'.", code="job_not_found", param="id")
     return record
-
-
-def view(record: JobRecord) -> PublicJob:
-    return public_view(record)
 
 
 async def cancel(state: AppState, owner: str, job_id: str) -> JobRecord:

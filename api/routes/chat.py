@@ -10,6 +10,7 @@ from api.chat_completions import complete_chat
 from api.deps import caller
 from api.fastlane import Answer, EventStream, LaneCall
 from api.middleware import request_id_of
+from api.responses import MsgspecResponse
 from api.sse import SSE_MEDIA_TYPE
 from api.state import AppState
 
@@ -24,7 +25,7 @@ async def chat_completions(request: Request) -> Response:
     body = await read_body(request, state.settings.max_body_bytes)
     answer = await chat_completions_lane(state, LaneCall(request.scope, owner, body))
     if isinstance(answer, Answer):
-        return Response(answer.body, headers=answer.headers, media_type="application/json")
+        return MsgspecResponse(answer.content, headers=answer.headers)
     return StreamingResponse(answer.frames, media_type=SSE_MEDIA_TYPE, headers=answer.headers)
 
 
