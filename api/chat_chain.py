@@ -14,17 +14,19 @@ from typing import Any
 import msgspec
 
 from api.chat_request import EXTENSION_FIELDS, check_messages
-from api.errors import APIError, InvalidRequest, NotFound
-from api.selection_views import SelectBody, to_request
+from api.errors import InvalidRequest, NotFound
+from api.selection_views import SelectBody, select_counted, to_request
 from api.state import AppState
-from brain import BrainError, NoCandidate, Selection, select
+from brain import Selection, UnknownTask
 from catalog.schema import Model
 
 DEFAULT_TASK = "chat_general"
 
 
 def select_for_chat(state: AppState, body: dict[str, Any]) -> Selection:
-    """The model and its fallbacks for a chat body whose messages were checked."""
+    """The model and its fallbacks for a chat body whose messages were checked. Errors: 400
+    for a field of the wrong type or a model or task that is not chat, 404 for a model the
+    catalog does not know, and the brain's own (422) otherwise."""
     name = body.get("model")
     if name is not None and not isinstance(name, str):
         raise InvalidRequest("'model' must be a string.", code="invalid_value", param="model")
@@ -36,19 +38,14 @@ def select_for_chat(state: AppState, body: dict[str, Any]) -> Selection:
         if pinned.modality != "text":
             raise InvalidRequest(f"The model '{pinned.id}' is not a chat model.", code="invalid_value", param="model")
     task = body.get("task") or (_chat_task(pinned) if pinned else DEFAULT_TASK)
-    if not isinstance(task, str) or state.catalog.tasks.get(task) is None:
-        raise InvalidRequest(f"Unknown task {task!r}.", code="unknown_task", param="task")
-    if state.catalog.tasks[task].modality != "text":
+    if not isinstance(task, str):
+        raise InvalidRequest("'task' must be a string.", code="invalid_value", param="task")
+    known = state.catalog.tasks.get(task)
+    if known is None:
+        raise UnknownTask(task, (t.id for t in state.catalog.tasks.values() if t.modality == "text"))
+    if known.modality != "text":
         raise InvalidRequest(f"Task {task!r} is not a chat task.", code="invalid_value", param="task")
-    select_body = _select_body(body, task, pinned)
-    try:
-        selection = select(state.index, to_request(select_body), state.provider_health.current)
-    except NoCandidate as exc:
-        raise APIError(exc.message, code=exc.code, param=exc.constraint, status=400) from None
-    except BrainError as exc:
-        raise InvalidRequest(exc.message, code=exc.code, param=exc.param) from None
-    state.metrics.selections.labels(selection.task, selection.tier_used, selection.model.provider).inc()
-    return selection
+    return select_counted(state, to_request(_select_body(body, task, pinned)))
 
 
 def chain_params(selection: Selection) -> list[dict[str, str]]:

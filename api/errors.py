@@ -11,7 +11,7 @@
 
 Every error response, whatever raised it, is `{"error": {"message", "type", "code", "param"}}`
 so OpenAI SDK clients surface it cleanly. Messages never contain secrets. `to_api_error` is
-the one place where other exceptions (Redis's, FastAPI's) become these errors;
+the one place where other exceptions (the brain's, Redis's, FastAPI's) become these errors;
 the app's handlers and the fast lane both answer with it.
 """
 
@@ -24,6 +24,8 @@ from fastapi.exceptions import RequestValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
+
+from brain import BrainError, NoCandidate
 
 log = logging.getLogger("mpc.api")
 
@@ -122,6 +124,7 @@ def internal_error() -> APIError:
 # any other is a bug, answered with `internal_error()`.
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     APIError,
+    BrainError,
     RedisConnectionError,
     RedisTimeoutError,
     RequestValidationError,
@@ -133,6 +136,10 @@ def to_api_error(exc: Exception) -> APIError:
     """The error a client is told for one of `EXPECTED_ERRORS`."""
     if isinstance(exc, APIError):
         return exc
+    if isinstance(exc, BrainError):
+        # The brain has no I/O, so its errors are all the request's: 422, on every route.
+        param = exc.constraint if isinstance(exc, NoCandidate) else exc.param
+        return Unprocessable(exc.message, code=exc.code, param=param)
     if isinstance(exc, RedisConnectionError | RedisTimeoutError):
         log.warning("redis unavailable: %s", type(exc).__name__)
         return redis_unavailable()

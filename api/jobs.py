@@ -17,6 +17,7 @@ from api.chat_chain import chat_job_params
 from api.errors import InvalidRequest, NotFound, Unprocessable
 from api.sse import PING, PING_S, sse_frame
 from api.state import AppState
+from brain import UnknownTask
 from queues import store
 from queues.events import STREAM_START, JobEvent, follow_events, read_events
 from queues.jobs import JobRecord, encode_json
@@ -43,8 +44,7 @@ def queue_for_task(state: AppState, task: str) -> str:
         return "batch"
     found = state.catalog.tasks.get(task)
     if found is None:
-        known = ", ".join([*state.catalog.tasks, *state.catalog.plans])
-        raise Unprocessable(f"Unknown task {task!r}. Known tasks: {known}.", code="unknown_task", param="task")
+        raise UnknownTask(task, [*state.catalog.tasks, *state.catalog.plans])
     return found.queue
 
 
