@@ -118,8 +118,7 @@ def orchestrate(state: AppState, raw: bytes) -> PlanResponse:
     body = _decode(raw, _orchestrate_body)
     if body.execute:
         raise NotImplementedYet(
-            "Running plans is not available yet: the step job functions (chat, media) are not deployed. "
-            "Send the request without 'execute' to get the plan.",
+            "Plans are not executed yet: this endpoint returns the plan. Send the request without 'execute' to get it.",
             param="execute",
         )
     plan = _counted(state, body.task, lambda: plan_for(state.index, to_request(body), state.provider_health.current))
