@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import msgspec
 from starlette.requests import Request
@@ -54,7 +54,3 @@ def split_validation_error(exc: msgspec.ValidationError) -> tuple[str, str | Non
     """msgspec says "Expected `int`, got `str` - at `$.a[0]`": return the problem and "a[0]"."""
     problem, path = problem_and_path(exc)
     return problem, (path.removeprefix("$").lstrip(".") or None) if path is not None else None
-
-
-def encode(value: Any) -> bytes:
-    return msgspec.json.encode(value)

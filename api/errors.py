@@ -10,12 +10,24 @@
      └── ServiceUnavailable       503 service_unavailable (with Retry-After)
 
 Every error response, whatever raised it, is `{"error": {"message", "type", "code", "param"}}`
-so OpenAI SDK clients surface it cleanly. Messages never contain secrets.
+so OpenAI SDK clients surface it cleanly. Messages never contain secrets. `to_api_error` is
+the one place where other exceptions (the brain's, Redis's, FastAPI's) become these errors;
+the app's handlers and the fast lane both answer with it.
 """
 
 from __future__ import annotations
 
+import logging
+
 import msgspec
+from fastapi.exceptions import RequestValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.exceptions import HTTPException
+
+from brain import BrainError, NoCandidate
+
+log = logging.getLogger("mpc.api")
 
 
 class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,3 +113,48 @@ class ServiceUnavailable(APIError):
 def redis_unavailable() -> ServiceUnavailable:
     """What any request that needed Redis gets while it is unreachable."""
     return ServiceUnavailable("Redis is unavailable; retry shortly.", headers={"Retry-After": "1"})
+
+
+def internal_error() -> APIError:
+    """What a client gets for a bug: no detail (it is in the log)."""
+    return APIError("Internal server error.", code="internal_error")
+
+
+# The exceptions a request may end with that have an answer of their own (`to_api_error`);
+# any other is a bug, answered with `internal_error()`.
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (
+    APIError,
+    BrainError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    RequestValidationError,
+    HTTPException,
+)
+
+
+def to_api_error(exc: Exception) -> APIError:
+    """The error a client is told for one of `EXPECTED_ERRORS`."""
+    if isinstance(exc, APIError):
+        return exc
+    if isinstance(exc, BrainError):
+        # The brain has no I/O, so its errors are all the request's: 422, on every route.
+        param = exc.constraint if isinstance(exc, NoCandidate) else exc.param
+        return Unprocessable(exc.message, code=exc.code, param=param)
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        log.warning("redis unavailable: %s", type(exc).__name__)
+        return redis_unavailable()
+    if isinstance(exc, RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+        param = ".".join(loc) or None
+        message = f"{first.get('msg', 'invalid request')}" + (f" (at '{param}')" if param else "")
+        return Unprocessable(message, code="invalid_value", param=param)
+    if isinstance(exc, HTTPException):
+        return APIError(
+            str(exc.detail),
+            code={404: "not_found", 405: "method_not_allowed"}.get(exc.status_code),
+            headers=dict(exc.headers or {}),
+            status=exc.status_code,
+            type="invalid_request_error",
+        )
+    raise TypeError(f"{type(exc).__name__} is not one of EXPECTED_ERRORS") from exc

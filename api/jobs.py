@@ -6,23 +6,26 @@ The gateway only talks to Redis here; workers run the jobs.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import msgspec
 
 from api.body import decode
-from api.chat import chat_job_params
+from api.chat_chain import chat_job_params
 from api.errors import InvalidRequest, NotFound, Unprocessable
+from api.sse import PING, PING_S, sse_frame
 from api.state import AppState
+from brain import UnknownTask
 from queues import store
-from queues.events import JobEvent, read_events
-from queues.jobs import JobRecord, PublicJob, encode_json, public_view
+from queues.events import STREAM_START, JobEvent, follow_events, read_events
+from queues.jobs import JobRecord, encode_json
 from queues.submit import IdempotencyConflict, Submission, submit_job
 
 MAX_WAIT_S = 60
-SSE_PING_S = 15
+# A finished job's events are replayed in one read: far more than any job writes.
+REPLAY_MAX_EVENTS = 100_000
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
 
@@ -41,8 +44,7 @@ def queue_for_task(state: AppState, task: str) -> str:
         return "batch"
     found = state.catalog.tasks.get(task)
     if found is None:
-        known = ", ".join([*state.catalog.tasks, *state.catalog.plans])
-        raise Unprocessable(f"Unknown task {task!r}. Known tasks: {known}.", code="unknown_task", param="task")
+        raise UnknownTask(task, [*state.catalog.tasks, *state.catalog.plans])
     return found.queue
 
 
@@ -92,16 +94,10 @@ def prefer_wait(header: str | None) -> int:
 
 
 async def wait_for_end(state: AppState, job_id: str, seconds: float) -> JobRecord | None:
-    """Block on the job's event stream until a terminal event or the deadline."""
-    deadline = time.monotonic() + seconds
-    after = "0-0"
-    while (remaining := deadline - time.monotonic()) > 0:
-        events = await read_events(state.blocking_redis, job_id, after, block_ms=max(1, int(remaining * 1000)))
-        if not events:
-            break
-        after = events[-1].id
-        if any(e.is_terminal for e in events):
-            break
+    """The job once it has ended, or as it is after `seconds`."""
+    async with aclosing(follow_events(state.blocking_redis, job_id, deadline_s=seconds)) as batches:
+        async for _ in batches:
+            pass
     return await store.get_job(state.redis, job_id)
 
 
@@ -111,10 +107,6 @@ async def owned_job(state: AppState, owner: str, job_id: str) -> JobRecord:
     if record is None or record.owner != owner:
         raise NotFound(f"No job with id '{job_id[:64]}'.", code="job_not_found", param="id")
     return record
-
-
-def view(record: JobRecord) -> PublicJob:
-    return public_view(record)
 
 
 async def cancel(state: AppState, owner: str, job_id: str) -> JobRecord:
@@ -127,7 +119,7 @@ async def cancel(state: AppState, owner: str, job_id: str) -> JobRecord:
 
 def resume_point(last_event_id: str | None) -> str:
     if last_event_id is None or last_event_id == "":
-        return "0-0"
+        return STREAM_START
     if not _STREAM_ID.match(last_event_id):
         raise InvalidRequest(
             "Last-Event-ID must be an event id this API sent (like '1732780000000-0').", param="Last-Event-ID"
@@ -138,29 +130,27 @@ def resume_point(last_event_id: str | None) -> str:
 async def event_stream(state: AppState, record: JobRecord, after: str) -> AsyncIterator[bytes]:
     """SSE frames for the job's events after `after`; ends after the terminal event.
 
-    Each client holds one blocking XREAD at a time (no polling loop); the block timeout
+    Each client holds one blocking XREAD at a time (no polling loop); the idle timeout
     doubles as the `: ping` cadence that keeps proxies from closing an idle stream.
     """
     job_id = record.id
     if record.is_final or record.status == "expired":
         # Everything is already written: replay what is left and end, never block.
-        for event in await read_events(state.redis, job_id, after, count=100_000):
-            yield sse_frame(event)
+        events = await read_events(state.redis, job_id, after, count=REPLAY_MAX_EVENTS)
+        if events:
+            yield _frames(events)
         return
-    while True:
-        events = await read_events(state.blocking_redis, job_id, after, block_ms=SSE_PING_S * 1000)
-        if not events:
-            yield b": ping\n\n"
+    async with aclosing(follow_events(state.blocking_redis, job_id, after, idle_s=PING_S)) as batches:
+        async for batch in batches:
+            if batch:
+                yield _frames(batch)
+                continue
+            yield PING
             current = await store.get_job(state.redis, job_id)
             if current is None or current.status == "expired":
                 return
-            continue
-        for event in events:
-            yield sse_frame(event)
-            if event.is_terminal:
-                return
-        after = events[-1].id
 
 
-def sse_frame(event: JobEvent) -> bytes:
-    return b"id: %s\nevent: %s\ndata: %s\n\n" % (event.id.encode(), event.type.encode(), encode_json(event.data))
+def _frames(events: list[JobEvent]) -> bytes:
+    """One write for the events read together."""
+    return b"".join(sse_frame(encode_json(e.data), id=e.id, event=e.type) for e in events)

@@ -19,7 +19,7 @@ from redis.asyncio.client import Pipeline
 
 from queues import keys
 from queues.classes import QUEUE_CLASS_LIMITS
-from queues.events import MAX_EVENTS, EventType, add_event, append_event
+from queues.events import MAX_EVENTS, EventType, add_event_keeping_ttl, add_event_setting_ttl
 from queues.jobs import JobError, JobRecord, encode_json, record_from_hash
 from queues.lua import LuaScript
 from queues.redis import database_of
@@ -73,7 +73,7 @@ async def record_event(
         def writes(pipe: Pipeline) -> None:
             if progress is not None:
                 pipe.hset(keys.job(job_id), "progress", repr(progress))
-            add_event(pipe, job_id, event_type, data, ttl_s=_ttl(record))
+            add_event_setting_ttl(pipe, job_id, event_type, data, ttl_s=_ttl(record))
 
         return writes
 
@@ -86,11 +86,11 @@ async def append_outputs(redis: Redis, job_id: str, chunks: list[Any]) -> None:
     created the stream with the job's TTL, and XADD keeps it. Several chunks go in one
     MULTI, so a reader blocked on the stream wakes once and gets them all."""
     if len(chunks) == 1:
-        await append_event(redis, job_id, "output", chunks[0])
+        await add_event_keeping_ttl(redis, job_id, "output", chunks[0])
         return
     async with redis.pipeline(transaction=True) as pipe:
         for chunk in chunks:
-            append_event(pipe, job_id, "output", chunk)
+            add_event_keeping_ttl(pipe, job_id, "output", chunk)
         await pipe.execute()
 
 
@@ -215,7 +215,7 @@ async def requeue(redis: Redis, job_id: str, reason: str) -> None:
 
         def writes(pipe: Pipeline) -> None:
             pipe.hset(keys.job(job_id), "status", "queued")
-            add_event(pipe, job_id, "status", {"status": "queued", "reason": reason}, ttl_s=_ttl(record))
+            add_event_setting_ttl(pipe, job_id, "status", {"status": "queued", "reason": reason}, ttl_s=_ttl(record))
 
         return writes
 

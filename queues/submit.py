@@ -20,7 +20,7 @@ from redis.asyncio.client import Pipeline
 
 from queues import keys
 from queues.classes import MAX_QUEUED_S, QUEUE_CLASS_LIMITS
-from queues.events import add_event
+from queues.events import add_event_setting_ttl
 from queues.jobs import JobRecord, new_job_id, record_to_hash
 from queues.redis import database_of
 from queues.store import get_job
@@ -112,7 +112,7 @@ def _queue_writes(
     key = keys.job(record.id)
     pipe.hset(key, mapping=record_to_hash(record, input_json=submission.input_json, params_json=submission.params_json))
     pipe.expire(key, ttl)
-    add_event(pipe, record.id, "status", {"status": "queued"}, ttl_s=ttl)
+    add_event_setting_ttl(pipe, record.id, "status", {"status": "queued"}, ttl_s=ttl)
     job_bytes = serialize_job(JOB_FUNCTION, (record.id,), {}, None, enqueue_ms)
     pipe.psetex(job_key_prefix + record.id, MAX_QUEUED_S * 1000, job_bytes)
     pipe.zadd(queue_name, {record.id: enqueue_ms})

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import msgspec
+from httpx_sse import EventSource, ServerSentEvent
 
 from queues.settings import Settings
 
@@ -72,8 +73,10 @@ class LiteLLMClient:
         return answer
 
     @asynccontextmanager
-    async def chat_stream(self, body: dict[str, Any]) -> AsyncIterator[AsyncIterator[str]]:
-        """A streamed chat completion: yields the SSE lines once the answer's status is 200."""
+    async def chat_stream(self, body: dict[str, Any]) -> AsyncIterator[AsyncIterator[ServerSentEvent]]:
+        """A streamed chat completion: yields its server-sent events once the answer's status
+        is 200 (httpx-sse: each event as soon as its blank line arrives, multi-line data
+        joined, `SSEError` if the answer is not `text/event-stream`)."""
         request = self.http.build_request("POST", "/v1/chat/completions", content=msgspec.json.encode(body))
         try:
             response = await self.http.send(request, stream=True)
@@ -82,7 +85,7 @@ class LiteLLMClient:
         try:
             if response.status_code != 200:
                 raise status_error(response.status_code, await response.aread(), response.headers)
-            yield response.aiter_lines()
+            yield EventSource(response).aiter_sse()
         finally:
             await response.aclose()
 

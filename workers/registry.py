@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from catalog import Catalog
 from metrics.definitions import WorkerMetrics
 from queues.breakers import BreakerView
-from workers.chat import ChatHandler
+from workers.chat_handler import ChatHandler
 from workers.context import Handler, Handlers
 from workers.litellm import LiteLLMClient
 

@@ -6,8 +6,8 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api import catalog_views
-from api.body import encode
 from api.deps import Owner, State
+from api.responses import MsgspecResponse
 
 router = APIRouter(prefix="/api", tags=["catalog"])
 
@@ -22,14 +22,14 @@ async def list_models(
     provider: str | None = None,
 ) -> Response:
     body = catalog_views.list_models(state.catalog, task=task, modality=modality, tier=tier, provider=provider)
-    return Response(encode(body), media_type="application/json")
+    return MsgspecResponse(body)
 
 
 @router.get("/models/{model_id:path}")
 async def get_model(model_id: str, state: State, _: Owner) -> Response:
-    return Response(encode(catalog_views.get_model(state.catalog, model_id)), media_type="application/json")
+    return MsgspecResponse(catalog_views.get_model(state.catalog, model_id))
 
 
 @router.get("/tasks")
 async def list_tasks(state: State, _: Owner) -> Response:
-    return Response(encode(catalog_views.list_tasks(state.catalog)), media_type="application/json")
+    return MsgspecResponse(catalog_views.list_tasks(state.catalog))

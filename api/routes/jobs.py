@@ -8,13 +8,15 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response, StreamingResponse
 
 from api import jobs
-from api.body import encode, read_body
+from api.body import read_body
 from api.deps import Owner, State, caller
 from api.middleware import request_id_of
+from api.responses import MsgspecResponse
+from api.sse import SSE_HEADERS, SSE_MEDIA_TYPE
+from queues.jobs import public_view
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 # The submit route reads these headers itself; declared here so the OpenAPI document still lists them.
 _SUBMIT_HEADERS = [
     {
@@ -46,19 +48,19 @@ async def submit_job(request: Request) -> Response:
         record = await jobs.wait_for_end(state, record.id, wait_s) or record
         headers["Preference-Applied"] = f"wait={wait_s}"
     status = 200 if record.is_final or not created else 202
-    return Response(encode(jobs.view(record)), status_code=status, headers=headers, media_type="application/json")
+    return MsgspecResponse(public_view(record), status_code=status, headers=headers)
 
 
 @router.get("/{job_id}")
 async def get_job(job_id: str, state: State, owner: Owner) -> Response:
     record = await jobs.owned_job(state, owner, job_id)
-    return Response(encode(jobs.view(record)), media_type="application/json")
+    return MsgspecResponse(public_view(record))
 
 
 @router.post("/{job_id}/cancel")
 async def cancel_job(job_id: str, state: State, owner: Owner) -> Response:
     record = await jobs.cancel(state, owner, job_id)
-    return Response(encode(jobs.view(record)), media_type="application/json")
+    return MsgspecResponse(public_view(record))
 
 
 @router.get("/{job_id}/events")
@@ -70,6 +72,4 @@ async def job_events(
 ) -> StreamingResponse:
     after = jobs.resume_point(last_event_id)
     record = await jobs.owned_job(state, owner, job_id)
-    return StreamingResponse(
-        jobs.event_stream(state, record, after), media_type="text/event-stream", headers=SSE_HEADERS
-    )
+    return StreamingResponse(jobs.event_stream(state, record, after), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)

@@ -2,7 +2,7 @@
 LiteLLM, closed-loop over keep-alive connections (the minimal client of `_rawhttp`).
 
 The direct request is the one an MPC-API worker sends LiteLLM for the same chat
-(`workers.chat._body`: `model` = the catalog provider_id, `num_retries: 0`, and for a
+(`workers.chat_handler._body`: `model` = the catalog provider_id, `num_retries: 0`, and for a
 stream `stream_options.include_usage`), so the two paths differ only by MPC-API.
 """
 

@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
-from queues.events import add_event, read_events
+from queues.events import add_event_setting_ttl, read_events
 from queues.redis import connect
 from queues.submit import Submission, submit_job
 from tests.bench._common import (
@@ -232,7 +232,7 @@ async def _write_events(redis: Redis, job_ids: list[str], rounds: int, round_s: 
             if delay > 0:
                 await asyncio.sleep(delay)
             async with redis.pipeline(transaction=False) as pipe:
-                add_event(pipe, job_id, "log", {"t": time.time()}, ttl_s=EVENT_TTL_S)
+                add_event_setting_ttl(pipe, job_id, "log", {"t": time.time()}, ttl_s=EVENT_TTL_S)
                 await pipe.execute()
             written += 1
     return round(written / (time.perf_counter() - started), 1)
@@ -241,5 +241,5 @@ async def _write_events(redis: Redis, job_ids: list[str], rounds: int, round_s: 
 async def _end_streams(redis: Redis, job_ids: list[str]) -> None:
     async with redis.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
-            add_event(pipe, job_id, "done", {"status": "canceled", "t": time.time()}, ttl_s=EVENT_TTL_S)
+            add_event_setting_ttl(pipe, job_id, "done", {"status": "canceled", "t": time.time()}, ttl_s=EVENT_TTL_S)
         await pipe.execute()

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from api import select as service
-from api.body import encode, read_body
+from api import selection_views
+from api.body import read_body
 from api.deps import Owner, State, caller
 from api.fastlane import Answer, LaneCall
+from api.responses import MsgspecResponse
 from api.state import AppState
 
 router = APIRouter(prefix="/api", tags=["brain"])
@@ -20,15 +21,15 @@ async def select_model(request: Request) -> Response:
     # document, and serving requests the lane passes on (an app mounted under a root path).
     state, _ = caller(request)
     raw = await read_body(request, state.settings.max_body_bytes)
-    return Response(encode(service.select_model(state, raw)), media_type="application/json")
+    return MsgspecResponse(selection_views.select_model(state, raw))
 
 
 async def select_model_lane(state: AppState, call: LaneCall) -> Answer:
     """The same exchange as `select_model`, in pure ASGI (authenticated, body read)."""
-    return Answer(encode(service.select_model(state, call.body)))
+    return Answer(selection_views.select_model(state, call.body))
 
 
 @router.post("/orchestrate")
 async def orchestrate(request: Request, state: State, _: Owner) -> Response:
     raw = await read_body(request, state.settings.max_body_bytes)
-    return Response(encode(service.orchestrate(state, raw)), media_type="application/json")
+    return MsgspecResponse(selection_views.orchestrate(state, raw))

@@ -1,7 +1,9 @@
-"""`POST /api/select-model` and `POST /api/orchestrate`: decode with msgspec, ask the brain.
+"""The brain as the API shows it: the bodies and answers of `POST /api/select-model` and
+`POST /api/orchestrate`, and the service functions behind them.
 
 This is the gateway's hot synchronous path, so bodies are decoded straight into Structs
-(no pydantic) and answers are encoded by msgspec.
+(no pydantic) and answers are encoded by msgspec. The brain's errors are the caller's to
+answer (`api.errors.to_api_error`: 422); here they are only counted.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import msgspec
 from api.body import decode
 from api.errors import NotImplementedYet, Unprocessable
 from api.state import AppState
-from brain import BrainError, NoCandidate, PlannedStep, Selection, SelectionRequest, estimate_tokens, plan_for, select
+from brain import NoCandidate, PlannedStep, Selection, SelectionRequest, estimate_tokens, plan_for, select
 from catalog.schema import (
     CAPABILITIES,
     PROVIDERS,
@@ -109,9 +111,7 @@ _ALLOWED = {"tier": TIERS, "speed": SPEEDS, "capabilities": CAPABILITIES, "provi
 
 
 def select_model(state: AppState, raw: bytes) -> SelectResponse:
-    body = _decode(raw, _select_body)
-    selection = _ask(state, lambda: select(state.index, to_request(body), state.provider_health.current), body.task)
-    state.metrics.selections.labels(selection.task, selection.tier_used, selection.model.provider).inc()
+    selection = select_counted(state, to_request(_decode(raw, _select_body)))
     return SelectResponse(
         task=selection.task,
         model=chosen(selection.model),
@@ -128,17 +128,24 @@ def orchestrate(state: AppState, raw: bytes) -> PlanResponse:
     body = _decode(raw, _orchestrate_body)
     if body.execute:
         raise NotImplementedYet(
-            "Running plans is not available yet: the step job functions (chat, media) are not deployed. "
-            "Send the request without 'execute' to get the plan.",
+            "Plans are not executed yet: this endpoint returns the plan. Send the request without 'execute' to get it.",
             param="execute",
         )
-    plan = _ask(state, lambda: plan_for(state.index, to_request(body), state.provider_health.current), body.task)
+    plan = _counted(state, body.task, lambda: plan_for(state.index, to_request(body), state.provider_health.current))
     return PlanResponse(
         task=plan.plan,
         description=plan.description,
         steps=tuple(plan_step(step.selection, step) for step in plan.steps),
         catalog_version=state.catalog.version,
     )
+
+
+def select_counted(state: AppState, request: SelectionRequest) -> Selection:
+    """The brain's choice for `request` with this process's health snapshot, counted in
+    the metrics (a selection by task, tier and provider; a `no_candidate` by constraint)."""
+    selection = _counted(state, request.task, lambda: select(state.index, request, state.provider_health.current))
+    state.metrics.selections.labels(selection.task, selection.tier_used, selection.model.provider).inc()
+    return selection
 
 
 def to_request(body: SelectBody) -> SelectionRequest:
@@ -203,14 +210,12 @@ def _decode(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
         raise
 
 
-def _ask(state: AppState, question: Callable[[], T], task: str) -> T:
+def _counted(state: AppState, task: str, question: Callable[[], T]) -> T:
     try:
         return question()
     except NoCandidate as exc:
         state.metrics.selection_failures.labels(_task_label(state, task), exc.constraint).inc()
-        raise Unprocessable(exc.message, code=exc.code, param=exc.constraint) from None
-    except BrainError as exc:
-        raise Unprocessable(exc.message, code=exc.code, param=exc.param) from None
+        raise
 
 
 def _task_label(state: AppState, task: str) -> str:

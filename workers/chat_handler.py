@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from httpx_sse import ServerSentEvent, SSEError
 from redis.asyncio import Redis
 
 from metrics.definitions import WorkerMetrics
@@ -119,8 +120,8 @@ class ChatHandler:
         finish_reason: str | None = None
         head: dict[str, Any] | None = None
         try:
-            async with self.litellm.chat_stream(_body(job.input, target, stream=True)) as lines:
-                async for chunk in _chunks(lines):
+            async with self.litellm.chat_stream(_body(job.input, target, stream=True)) as events:
+                async for chunk in openai_chunks(events):
                     if "error" in chunk:
                         raise StreamBroken(_chunk_error(chunk))
                     chunk["model"] = target.id
@@ -223,20 +224,22 @@ def _body(request: Any, target: Target, *, stream: bool) -> dict[str, Any]:
     return body
 
 
-async def _chunks(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
-    """Decoded `data:` chunks of an OpenAI SSE stream, up to `[DONE]`."""
-    async for line in lines:
-        if not line.startswith("data:"):
-            continue
-        data = line[5:].strip()
-        if data == "[DONE]":
-            return
-        try:
-            chunk = msgspec.json.decode(data)
-        except msgspec.DecodeError:
-            raise StreamBroken("The provider sent a malformed stream chunk.") from None
-        if isinstance(chunk, dict):
-            yield chunk
+async def openai_chunks(events: AsyncIterator[ServerSentEvent]) -> AsyncIterator[dict[str, Any]]:
+    """Decoded chunks of an OpenAI SSE stream (each event's data), up to `[DONE]`."""
+    try:
+        async for event in events:
+            if not event.data:
+                continue  # the spec dispatches no event without data
+            if event.data == "[DONE]":
+                return
+            try:
+                chunk = msgspec.json.decode(event.data)
+            except msgspec.DecodeError:
+                raise StreamBroken("The provider sent a malformed stream chunk.") from None
+            if isinstance(chunk, dict):
+                yield chunk
+    except SSEError:
+        raise StreamBroken("The provider's stream is not server-sent events.") from None
 
 
 def _is_head(choice: dict[str, Any]) -> bool:
