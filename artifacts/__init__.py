@@ -5,6 +5,7 @@ nothing else of ours. See docs/artifacts.md.
 """
 
 from artifacts._ingest import limit_size
+from artifacts._local import LocalStore
 from artifacts._signing import UrlSigner
 from artifacts._sniff import SUPPORTED_CONTENT_TYPES
 from artifacts._stream import ArtifactStream
@@ -39,6 +40,7 @@ __all__ = [
     "ContentTypeError",
     "ContentTypeMismatch",
     "InvalidArtifactName",
+    "LocalStore",
     "RangeNotSatisfiable",
     "SignedUrlError",
     "SignedUrlExpired",
