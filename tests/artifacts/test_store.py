@@ -1,4 +1,5 @@
-"""The behaviour every backend owes, run against each backend the `store` fixture gives."""
+"""The behaviour every backend owes: run once against a real directory, once against a real
+S3-compatible server (the `store` fixture)."""
 
 from __future__ import annotations
 
