@@ -45,9 +45,11 @@ if TYPE_CHECKING:  # the stubs are a development dependency
     from types_aiobotocore_s3.client import S3Client
     from types_aiobotocore_s3.type_defs import CompletedPartTypeDef
 
-# S3's minimum part size is 5 MiB (all parts but the last); 8 MiB keeps the number of requests
-# for a large file low while holding at most one part (plus one chunk) in memory.
-DEFAULT_PART_SIZE = 8 * 1024 * 1024
+# S3's minimum for every part but the last. A write holds about two parts at its peak (the part,
+# and the copy the HTTP client makes as it sends it), so the smallest part keeps concurrent
+# writes cheap; 10,000 parts of 5 MiB still allow artifacts of 48 GiB.
+MIN_PART_SIZE = 5 * 1024 * 1024
+DEFAULT_PART_SIZE = MIN_PART_SIZE
 _READ_CHUNK = 256 * 1024
 _MAX_PRESIGN_S = 7 * 24 * 3600  # SigV4's limit on a presigned URL's lifetime
 _OPEN_ATTEMPTS = 3
@@ -79,7 +81,7 @@ def _failures(action: str) -> Iterator[None]:
 
 class _S3Sink:
     """One blob being uploaded to `<base>blob-<random>`: a single PUT if it fits in one part,
-    a multipart upload if not. Holds at most one part (plus one chunk) in memory."""
+    a multipart upload if not."""
 
     def __init__(self, store: S3Store, base: str, content_type: str) -> None:
         self._store = store
@@ -89,21 +91,27 @@ class _S3Sink:
         self._blob = BLOB_PREFIX + secrets.token_hex(16)
         self._key = base + self._blob
         self._content_type = content_type
-        self._buffer = bytearray()
+        # The chunks of the next part, kept as they came and joined once: one copy of a part
+        # in memory at a time besides the one the HTTP client makes while sending it.
+        self._pending: list[bytes] = []
+        self._pending_size = 0
         self._upload_id: str | None = None
         self._parts: list[CompletedPartTypeDef] = []
         self._stored = False
 
-    def _take(self, size: int) -> bytes:
-        with memoryview(self._buffer) as view:
-            data = bytes(view[:size])
-        del self._buffer[:size]
+    def _drain(self) -> bytes:
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_size = 0
         return data
 
     async def add(self, chunk: bytes) -> None:
-        self._buffer += chunk
-        while len(self._buffer) >= self._store.part_size:
-            await self._send_part(self._take(self._store.part_size))
+        # bytes() copies only what is not already immutable bytes (a reused bytearray would
+        # change under us); parts may exceed part_size by up to one chunk, which S3 allows.
+        self._pending.append(bytes(chunk))
+        self._pending_size += len(chunk)
+        if self._pending_size >= self._store.part_size:
+            await self._send_part(self._drain())
 
     async def _send_part(self, data: bytes) -> None:
         with _failures("write"):
@@ -120,14 +128,14 @@ class _S3Sink:
 
     async def finish(self, sha256: str) -> str:
         if self._upload_id is None:
-            body = self._take(len(self._buffer))
+            body = self._drain()
             with _failures("write"):
                 await self._client.put_object(
                     Bucket=self._bucket, Key=self._key, Body=body, ContentType=self._content_type
                 )
         else:
-            if self._buffer:
-                await self._send_part(self._take(len(self._buffer)))
+            if self._pending:
+                await self._send_part(self._drain())
             with _failures("write"):
                 await self._client.complete_multipart_upload(
                     Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
@@ -176,7 +184,7 @@ class S3Store:
         clock: Callable[[], float] = time.time,
         exit_stack: AsyncExitStack | None = None,
     ) -> None:
-        if part_size < 5 * 1024 * 1024:
+        if part_size < MIN_PART_SIZE:
             raise ValueError("S3 multipart parts must be at least 5 MiB")
         self._client = client
         self.endpoint_url: str | None = client.meta.endpoint_url
