@@ -1,0 +1,47 @@
+"""Imports flow one way: each runtime package imports only the packages below it.
+
+The table is docs/architecture.md's "Components"; a new arrow is a design decision, made
+there first and then here.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+OURS = {"catalog", "metrics", "brain", "queues", "artifacts", "workers", "api", "sandbox", "cli", "tests"}
+ALLOWED: dict[str, set[str]] = {
+    "catalog": set(),
+    "metrics": set(),
+    "brain": {"catalog"},
+    "queues": {"catalog"},
+    "artifacts": set(),
+    "workers": {"brain", "catalog", "queues", "metrics", "artifacts"},
+    "api": {"brain", "catalog", "queues", "metrics", "artifacts"},
+}
+
+
+def _imported_packages(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names & OURS
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_package_imports_only_what_it_may(package: str) -> None:
+    modules = sorted((REPO / package).rglob("*.py"))
+    assert modules, f"no modules found for {package}"
+    found = {
+        f"{module.relative_to(REPO)} imports {name}"
+        for module in modules
+        for name in _imported_packages(module) - ALLOWED[package] - {package}
+    }
+    assert not found, "imports against the package table:\n" + "\n".join(sorted(found))
