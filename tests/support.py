@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -15,25 +14,14 @@ from typing import Any
 
 import uvicorn
 
+from sandbox.emulator.app import create_emulator
+from sandbox.emulator.client import EmulatorClient
+from sandbox.processes import free_port, port_answers
+
 TEST_API_KEY = "test-key-0123456789abcdef"
 OTHER_API_KEY = "other-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TEST_API_KEY}"}
 OTHER_AUTH = {"Authorization": f"Bearer {OTHER_API_KEY}"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def port_answers(port: int, host: str = "127.0.0.1") -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> bool:
@@ -121,3 +109,10 @@ def running_server(app: Any, port: int | None = None, *, root_path: str = "") ->
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def running_emulator(port: int | None = None) -> Iterator[EmulatorClient]:
+    """Serve a fresh provider emulator with real uvicorn on loopback for the block's duration."""
+    with running_server(create_emulator(), port=port) as base_url, EmulatorClient(base_url) as client:
+        yield client

@@ -2,11 +2,11 @@
 
     client → gateway (`python -m cli serve`) → Redis db 10 → interactive worker(s)
            (`python -m cli worker --queue interactive`) → LiteLLM proxy (the real one,
-           `workers.litellm_proxy`) → provider emulator (`python -m tests.emulator`)
+           `sandbox.litellm_proxy`) → provider emulator (`python -m sandbox.emulator`)
 
 wired as `tests/chat/conftest.py` wires it for the test suite: the LiteLLM config is
 `compose/litellm/config.yaml` with every deployment's `api_base` pointed at the emulator
-(`tests.emulator.litellm_config`), dummy provider keys, the offline environment and a
+(`sandbox.emulator.litellm_config`), dummy provider keys, the offline environment and a
 random master key. `chat_stack()` yields a `ChatStack` with every URL and pid; workers can
 be added and removed while the rest keeps running (LiteLLM takes ~12 s to start here).
 
@@ -33,12 +33,12 @@ import yaml
 
 from catalog.litellm_config import DEFAULT_LITELLM_CONFIG, env_references
 from queues import keys
+from sandbox.emulator.client import EmulatorClient
+from sandbox.emulator.litellm_config import emulated_config
+from sandbox.litellm_proxy import QUIET_ENV, litellm_executable, start_litellm
+from sandbox.processes import free_port, stop_process
 from tests.bench._common import AUTH, BENCH_REDIS_URL, PYTHON, Child, bench_env, child, gateway, wait_http_ok
 from tests.bench._load import redis_pid
-from tests.emulator.client import EmulatorClient
-from tests.emulator.litellm_config import emulated_config
-from tests.support import free_port
-from workers.litellm_proxy import QUIET_ENV, litellm_executable, start_litellm, stop_litellm
 
 Upstream = Literal["litellm", "emulator"]
 WORKER_READY_TIMEOUT_S = 30.0
@@ -136,7 +136,7 @@ def _wait_worker_ready(worker: Child, timeout: float = WORKER_READY_TIMEOUT_S) -
 @contextmanager
 def running_emulator() -> Iterator[tuple[EmulatorClient, int]]:
     port = free_port()
-    args = [PYTHON, "-m", "tests.emulator", "--port", str(port)]
+    args = [PYTHON, "-m", "sandbox.emulator", "--port", str(port)]
     with child(args, bench_env()) as proc, EmulatorClient(f"http://127.0.0.1:{port}") as client:
         wait_http_ok(proc, f"{client.base_url}/_emulator/health", interval=0.02)
         yield client, proc.pid
@@ -169,7 +169,7 @@ def running_litellm(config: Mapping[str, Any], extra_env: Mapping[str, str] | No
         try:
             yield LiteLLMProxy(f"http://127.0.0.1:{port}", master_key, process.pid, log, upstream, round(start_s, 2))
         finally:
-            stop_litellm(process)
+            stop_process(process)
 
 
 @contextmanager

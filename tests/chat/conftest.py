@@ -16,11 +16,12 @@ from api.app import create_app
 from catalog import Catalog
 from catalog.litellm_config import DEFAULT_LITELLM_CONFIG, env_references
 from queues.settings import Secret, Settings
-from tests.emulator.client import EmulatorClient, running_emulator
-from tests.emulator.litellm_config import emulated_config
-from tests.support import AUTH, free_port, running_server
+from sandbox.emulator.client import EmulatorClient
+from sandbox.emulator.litellm_config import emulated_config
+from sandbox.litellm_proxy import QUIET_ENV, start_litellm
+from sandbox.processes import free_port, stop_process
+from tests.support import AUTH, running_emulator, running_server
 from tests.workers.conftest import WorkerProcess
-from workers.litellm_proxy import QUIET_ENV, start_litellm, stop_litellm
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def litellm(emulator: EmulatorClient, tmp_path_factory: pytest.TempPathFactory) 
     try:
         yield LiteLLM(base_url=f"http://127.0.0.1:{port}", master_key=master_key, upstream=upstream)
     finally:
-        stop_litellm(process)
+        stop_process(process)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The LiteLLM proxy as MPC-API starts it (`workers.litellm_proxy`, for `mpc-api dev` and the
+"""The LiteLLM proxy as MPC-API starts it (`sandbox.litellm_proxy`, for `mpc-api dev` and the
 tests) and as compose runs it: the same garbage-collector setting."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import httpx
 import pytest
 import yaml
 
+from sandbox.litellm_proxy import LITELLM_GC_THRESHOLD
 from tests.chat.conftest import LiteLLM
 from tests.compose.test_compose_file import COMPOSE_FILE, env_example
-from workers.litellm_proxy import LITELLM_GC_THRESHOLD
 
 pytestmark = pytest.mark.slow
 

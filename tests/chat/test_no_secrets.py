@@ -12,8 +12,8 @@ import openai
 import pytest
 
 from queues.settings import Settings
+from sandbox.emulator.client import EmulatorClient
 from tests.chat.conftest import LiteLLM
-from tests.emulator.client import EmulatorClient
 from tests.support import TEST_API_KEY, free_port, wait_until
 from tests.workers.conftest import REPO, WorkerProcess
 

@@ -5,7 +5,8 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from tests.emulator.client import EmulatorClient, running_emulator
+from sandbox.emulator.client import EmulatorClient
+from tests.support import running_emulator
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.emulator.client import EmulatorClient
+from sandbox.emulator.client import EmulatorClient
 from tests.emulator_tests.helpers import (
     ANTHROPIC_HEADERS,
     GEMINI_HEADERS,
@@ -181,7 +181,7 @@ async def test_health(http: httpx.AsyncClient, emulator: EmulatorClient) -> None
 def test_runs_as_a_module() -> None:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.emulator", "--port", str(port), "--host", "127.0.0.1"],
+        [sys.executable, "-m", "sandbox.emulator", "--port", str(port), "--host", "127.0.0.1"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import anyio
 from starlette.types import Receive, Scope, Send
 
-from tests.emulator.behaviour import Behaviour, hang_seconds
+from sandbox.emulator.behaviour import Behaviour, hang_seconds
 
 FrameKind = Literal["head", "content", "tail"]
 JSON_TYPE = "application/json"

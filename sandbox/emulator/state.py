@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
 
-from tests.emulator.behaviour import Behaviour, Directives, ModelControl, parse_request_directives
+from sandbox.emulator.behaviour import Behaviour, Directives, ModelControl, parse_request_directives
 
 WILDCARD = "*"
 LOG_LIMIT = 2000

@@ -12,7 +12,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from tests.emulator.control import providers
+from sandbox.emulator.control import providers
 
 # LiteLLM route prefix -> emulator provider name.
 EMULATED = {

@@ -1,4 +1,4 @@
-"""``python -m tests.emulator --port N [--host 127.0.0.1]``: serve the provider emulator."""
+"""``python -m sandbox.emulator --port N [--host 127.0.0.1]``: serve the provider emulator."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import argparse
 
 import uvicorn
 
-from tests.emulator.app import create_emulator
-from tests.emulator.control import providers
+from sandbox.emulator.app import create_emulator
+from sandbox.emulator.control import providers
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.emulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m sandbox.emulator", description=__doc__)
     parser.add_argument("--port", type=int, default=8790)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--log-level", default="warning")

@@ -1,16 +1,12 @@
-"""A typed client for the control API, and ``running_emulator()`` for tests."""
+"""A typed client for the emulator's control API (``/_emulator``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 
-from tests.emulator.app import create_emulator
-from tests.emulator.control import providers
-from tests.support import running_server
+from sandbox.emulator.control import providers
 
 
 class EmulatorClient:
@@ -55,10 +51,3 @@ class EmulatorClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@contextmanager
-def running_emulator(port: int | None = None) -> Iterator[EmulatorClient]:
-    """Serve a fresh emulator with real uvicorn on loopback for the block's duration."""
-    with running_server(create_emulator(), port=port) as base_url, EmulatorClient(base_url) as client:
-        yield client

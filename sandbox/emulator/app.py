@@ -12,10 +12,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from tests.emulator import anthropic_wire, control, gemini_wire, openai_wire
-from tests.emulator.calls import begin
-from tests.emulator.state import EmulatorState
-from tests.emulator.transport import EmulatedResponse
+from sandbox.emulator import anthropic_wire, control, gemini_wire, openai_wire
+from sandbox.emulator.calls import begin
+from sandbox.emulator.state import EmulatorState
+from sandbox.emulator.transport import EmulatedResponse
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 

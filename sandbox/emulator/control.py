@@ -21,9 +21,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.emulator import anthropic_wire, gemini_wire, openai_wire
-from tests.emulator.behaviour import DirectiveError, directives_from
-from tests.emulator.state import state_of
+from sandbox.emulator import anthropic_wire, gemini_wire, openai_wire
+from sandbox.emulator.behaviour import DirectiveError, directives_from
+from sandbox.emulator.state import state_of
 
 PREFIX = "/_emulator"
 

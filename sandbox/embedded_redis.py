@@ -4,28 +4,15 @@ fakeredis's in-process Redis-protocol server. Never used by tests that need a re
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.processes import free_port, port_answers, stop_process, wait_started
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def port_answers(host: str, port: int, timeout: float = 0.2) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+START_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -40,12 +27,8 @@ class EmbeddedRedis:
     _thread: threading.Thread | None = field(default=None, repr=False)
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
+        if self._process is not None:
+            stop_process(self._process, grace_s=5)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -63,21 +46,12 @@ def start_embedded_redis(*, prefer_fake: bool = False) -> EmbeddedRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait_for_port(port)
+        wait_started(process, lambda: port_answers(port), what="embedded redis-server", timeout_s=START_TIMEOUT_S)
         return EmbeddedRedis(url=f"redis://127.0.0.1:{port}/0", kind="redis-server", _process=process, _tmp=tmp)
     from fakeredis import TcpFakeServer  # imported lazily: only the fallback needs it
 
     server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
     thread = threading.Thread(target=server.serve_forever, name="fakeredis", daemon=True)
     thread.start()
-    _wait_for_port(port)
+    wait_started(None, lambda: port_answers(port), what="embedded fakeredis", timeout_s=START_TIMEOUT_S)
     return EmbeddedRedis(url=f"redis://127.0.0.1:{port}/0", kind="fakeredis", _server=server, _thread=thread)
-
-
-def _wait_for_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if port_answers("127.0.0.1", port):
-            return
-        time.sleep(0.02)
-    raise RuntimeError(f"embedded Redis did not start on port {port} within {timeout:.0f} s")

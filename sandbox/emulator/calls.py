@@ -9,10 +9,10 @@ from typing import Any
 
 from starlette.requests import Request
 
-from tests.emulator.behaviour import Behaviour, DirectiveError
-from tests.emulator.reply import new_id
-from tests.emulator.state import EmulatorState, LoggedRequest, state_of
-from tests.emulator.transport import EmulatedResponse, dump
+from sandbox.emulator.behaviour import Behaviour, DirectiveError
+from sandbox.emulator.reply import new_id
+from sandbox.emulator.state import EmulatorState, LoggedRequest, state_of
+from sandbox.emulator.transport import EmulatedResponse, dump
 
 #: (status, message, retry_after) -> provider error body
 ErrorShape = Callable[[int, str, float | None], dict[str, Any]]

@@ -1,4 +1,4 @@
-"""Starting a LiteLLM proxy as a child process, for `mpc-api dev` and the test suite.
+"""Starting a LiteLLM proxy as a child process, for `mpc-api dev`, the tests and the benchmarks.
 
 LiteLLM lives in its own virtual environment (compose/litellm/install.sh); MPC-API never
 imports it and only runs its `litellm` executable.
@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parent.parent
-INSTALL_SCRIPT = REPO / "compose" / "litellm" / "install.sh"
+from sandbox.processes import StartError, wait_started
+
+INSTALL_SCRIPT = Path(__file__).resolve().parents[1] / "compose" / "litellm" / "install.sh"
 START_TIMEOUT_S = 90.0
 
 # Environment that keeps a LiteLLM proxy from reaching out at start-up or per request:
@@ -44,7 +44,7 @@ def litellm_executable() -> Path:
     """Install (idempotent, hash-checked) if needed, and return the `litellm` executable."""
     result = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise RuntimeError(f"installing LiteLLM failed:\n{result.stderr[-2000:]}")
+        raise StartError(f"installing LiteLLM failed:\n{result.stderr[-2000:]}")
     return Path(result.stdout.strip().splitlines()[-1])
 
 
@@ -61,26 +61,13 @@ def start_litellm(
         stdout=out,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + START_TIMEOUT_S
-    with httpx.Client(timeout=1.0) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"LiteLLM exited with code {process.returncode} during start-up (log: {log})")
-            try:
-                if client.get(f"http://127.0.0.1:{port}/health/liveliness").status_code == 200:
-                    return process
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"LiteLLM did not become healthy within {START_TIMEOUT_S:.0f} s (log: {log})")
 
-
-def stop_litellm(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
-    if process.poll() is None:
-        process.terminate()
+    def healthy() -> bool:
         try:
-            process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            return client.get(f"http://127.0.0.1:{port}/health/liveliness").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    with httpx.Client(timeout=1.0) as client:
+        wait_started(process, healthy, what=f"LiteLLM (log: {log})", timeout_s=START_TIMEOUT_S, interval_s=0.2)
+    return process

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-from tests.emulator.behaviour import strip_directives
+from sandbox.emulator.behaviour import strip_directives
 
 SNIPPET_CHARS = 40
 EMBEDDING_DIM = 8

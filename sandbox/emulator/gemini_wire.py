@@ -14,10 +14,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import Route
 
-from tests.emulator.behaviour import Behaviour
-from tests.emulator.calls import Call, begin
-from tests.emulator.reply import Conversation, Reply, build_reply, embedding, new_id
-from tests.emulator.transport import SSE_TYPE, EmulatedResponse, Frame, FrameKind, dump, sse_data
+from sandbox.emulator.behaviour import Behaviour
+from sandbox.emulator.calls import Call, begin
+from sandbox.emulator.reply import Conversation, Reply, build_reply, embedding, new_id
+from sandbox.emulator.transport import SSE_TYPE, EmulatedResponse, Frame, FrameKind, dump, sse_data
 
 PREFIX = "/gemini/v1beta"
 PROVIDER = "gemini"
