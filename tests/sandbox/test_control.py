@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from sandbox.emulator.client import EmulatorClient
-from tests.emulator_tests.helpers import (
+from tests.sandbox.helpers import (
     ANTHROPIC_HEADERS,
     GEMINI_HEADERS,
     OPENAI_AUTH,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.emulator_tests.helpers import ANTHROPIC_HEADERS, anthropic_chat, stream
+from tests.sandbox.helpers import ANTHROPIC_HEADERS, anthropic_chat, stream
 
 PATH = "/anthropic/v1/messages"
 

@@ -8,7 +8,7 @@ import struct
 import httpx
 import pytest
 
-from tests.emulator_tests.helpers import (
+from tests.sandbox.helpers import (
     OPENAI_AUTH,
     OPENAI_COMPATIBLE,
     content_events,
