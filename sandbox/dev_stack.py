@@ -25,7 +25,7 @@ from queues.classes import QUEUE_CLASS_LIMITS
 from queues.settings import load_settings
 from sandbox.embedded_redis import start_embedded_redis
 from sandbox.emulator.litellm_config import emulated_config
-from sandbox.litellm_proxy import QUIET_ENV, start_litellm
+from sandbox.litellm_proxy import QUIET_ENV, offline_env, start_litellm
 from sandbox.processes import StartError, free_port, port_answers, stop_process, stop_processes, wait_started
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,16 +86,16 @@ def _start_litellm(stack: DevStack, env: dict[str, str]) -> dict[str, str]:
     workdir = Path(tempfile.mkdtemp(prefix="mpc-dev-litellm-"))
     stack.on_stop(lambda: shutil.rmtree(workdir, ignore_errors=True))
     master_key = "sk-mpc-dev-" + secrets.token_urlsafe(16)
-    litellm_env = {**QUIET_ENV, "LITELLM_MASTER_KEY": master_key}
     if any(env.get(name) for name in provider_vars):
         config = DEFAULT_LITELLM_CONFIG
+        litellm_env = {**QUIET_ENV, "LITELLM_MASTER_KEY": master_key}
         have = [name for name in provider_vars if env.get(name)]
         say(f"LiteLLM uses the real providers whose keys are set: {', '.join(have)}")
     else:
         config = workdir / "config.yaml"
         emulator_url = _start_emulator(stack, env)
         config.write_text(yaml.safe_dump(emulated_config(raw, emulator_url)))
-        litellm_env.update({name: "sandbox-no-key" for name in provider_vars})
+        litellm_env = offline_env(raw, master_key)
         say(f"no provider keys set: OFFLINE SANDBOX, providers are emulated at {emulator_url}")
     port = free_port()
     say(f"starting LiteLLM on port {port} (log: {workdir / 'litellm.log'}); this takes ~15 s")

@@ -10,9 +10,11 @@ import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from catalog.litellm_config import env_references
 from sandbox.processes import StartError, wait_started
 
 INSTALL_SCRIPT = Path(__file__).resolve().parents[1] / "compose" / "litellm" / "install.sh"
@@ -38,6 +40,16 @@ QUIET_ENV = {
 # 5 % less CPU per request. 50000,100,10 and 50000,100,1000 cut the tail as much but their
 # RSS kept growing (~3 MiB per 1,000 requests): garbage waited in gen1 too long.
 LITELLM_GC_THRESHOLD = "50000,10,10"
+
+# What the offline sandbox gives LiteLLM for each provider key its config reads.
+PLACEHOLDER_KEY = "sandbox-no-key"
+
+
+def offline_env(config: Mapping[str, Any], master_key: str) -> dict[str, str]:
+    """The environment of a proxy in front of the emulator: a placeholder for every variable
+    `config` reads (the emulator takes any key), `master_key`, and QUIET_ENV."""
+    env = {name: PLACEHOLDER_KEY for name in env_references(config)}
+    return {**env, **QUIET_ENV, "LITELLM_MASTER_KEY": master_key}
 
 
 def litellm_executable() -> Path:

@@ -42,3 +42,9 @@ def emulated_config(raw: Mapping[str, Any], emulator_base: str) -> dict[str, Any
     for endpoint in general.get("pass_through_endpoints") or []:
         endpoint["target"] = f"{emulator_base}{endpoint['path']}"
     return config
+
+
+def upstream_models(config: Mapping[str, Any]) -> dict[str, str]:
+    """Each deployment's `model_name` (a catalog provider_id) -> the model name LiteLLM sends
+    its provider: the name the emulator logs and takes settings for."""
+    return {entry["model_name"]: entry["litellm_params"]["model"].split("/", 1)[1] for entry in config["model_list"]}

@@ -9,8 +9,8 @@ import pytest
 import redis
 
 from queues import keys
-from tests.chat.conftest import Stack
-from tests.support import TEST_API_KEY
+from tests.support.auth import AUTH, TEST_API_KEY
+from tests.support.chat_stack import Stack
 
 pytestmark = pytest.mark.slow
 
@@ -178,8 +178,6 @@ def test_tool_call_deltas_stream_through(stack: Stack) -> None:
 
 def test_text_task_through_the_jobs_api(stack: Stack) -> None:
     import httpx
-
-    from tests.support import AUTH
 
     body = {
         "task": "summarize",

@@ -1,19 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from sandbox.emulator.client import EmulatorClient
-from tests.support import running_emulator
-
-
-@pytest.fixture(scope="session")
-def emulator() -> Iterator[EmulatorClient]:
-    """One emulator (real uvicorn on a free loopback port) for the whole session."""
-    with running_emulator() as client:
-        yield client
 
 
 @pytest.fixture(autouse=True)

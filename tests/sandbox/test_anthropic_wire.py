@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.sandbox.helpers import ANTHROPIC_HEADERS, anthropic_chat, stream
+from tests.support.wires import ANTHROPIC_HEADERS, anthropic_chat, stream
 
 PATH = "/anthropic/v1/messages"
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import httpx
 import pytest
 
 from sandbox.emulator.client import EmulatorClient
-from tests.sandbox.helpers import (
+from sandbox.processes import free_port, port_answers, stop_process
+from tests.support.processes import REPO
+from tests.support.waiting import wait_until
+from tests.support.wires import (
     ANTHROPIC_HEADERS,
     GEMINI_HEADERS,
     OPENAI_AUTH,
@@ -21,9 +23,6 @@ from tests.sandbox.helpers import (
     openai_chat,
     stream,
 )
-from tests.support import free_port, port_answers, wait_until
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 async def chat_status(http: httpx.AsyncClient, model: str, text: str = "hi") -> int:
@@ -192,6 +191,7 @@ def test_runs_as_a_module() -> None:
         response = httpx.get(f"http://127.0.0.1:{port}/_emulator/health", timeout=5)
         assert response.json()["status"] == "ok"
     finally:
-        process.terminate()
-        stdout, _ = process.communicate(timeout=10)
+        stop_process(process)
+    assert process.stdout is not None
+    stdout = process.stdout.read()
     assert f"openai       api_base http://127.0.0.1:{port}/openai/v1" in stdout

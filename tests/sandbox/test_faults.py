@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from tests.sandbox.helpers import WIRES, Wire, stream
+from tests.support.wires import WIRES, Wire, stream
 
 WIRE_NAMES = sorted(WIRES)
 EXPECTED_KIND = {

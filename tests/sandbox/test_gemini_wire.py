@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from tests.sandbox.helpers import GEMINI_HEADERS, gemini_chat, stream
+from tests.support.wires import GEMINI_HEADERS, gemini_chat, stream
 
 BASE = "/gemini/v1beta/models/gemini-2.5-pro"
 

@@ -8,7 +8,7 @@ import struct
 import httpx
 import pytest
 
-from tests.sandbox.helpers import (
+from tests.support.wires import (
     OPENAI_AUTH,
     OPENAI_COMPATIBLE,
     content_events,

@@ -4,42 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 import pytest
 import redis
 from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
 
-from api.app import create_app
-from catalog import Catalog
 from queues.claim import claim_job
 from queues.classes import QUEUE_CLASS_LIMITS
 from queues.redis import connect
 from queues.settings import Settings
-from tests.support import AUTH, OTHER_AUTH, running_server, wait_until
-from tests.workers.conftest import WorkerProcess
-from tests.workers.handlers import say
-
-
-@pytest.fixture
-def api(settings: Settings, catalog: Catalog) -> Iterator[httpx.Client]:
-    with (
-        running_server(create_app(settings, catalog)) as base,
-        httpx.Client(base_url=base, headers=AUTH, timeout=30) as c,
-    ):
-        yield c
-
-
-def wait_final(api: httpx.Client, job_id: str, timeout: float = 15) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = api.get(f"/api/jobs/{job_id}").json()
-        if job["status"] in ("succeeded", "failed", "canceled"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish: {job}")
+from tests.support.auth import AUTH, OTHER_AUTH
+from tests.support.handlers import say
+from tests.support.jobs import wait_final
+from tests.support.waiting import wait_until
+from tests.support.workers import WorkerProcess
 
 
 def test_submit_runs_and_succeeds(api: httpx.Client, start_worker: Callable[..., WorkerProcess]) -> None:

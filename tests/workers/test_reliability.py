@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -13,37 +12,14 @@ import pytest
 from api.app import create_app
 from catalog import Catalog
 from queues.settings import Settings
-from tests.support import AUTH, RedisServer, running_server
-from tests.workers.conftest import WorkerProcess
-from tests.workers.handlers import say
+from tests.support.auth import AUTH
+from tests.support.handlers import say
+from tests.support.jobs import job_state, wait_for_job
+from tests.support.redis_server import RedisServer
+from tests.support.servers import running_server
+from tests.support.workers import WorkerProcess
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def api(settings: Settings, catalog: Catalog) -> Iterator[httpx.Client]:
-    with (
-        running_server(create_app(settings, catalog)) as base,
-        httpx.Client(base_url=base, headers=AUTH, timeout=30) as c,
-    ):
-        yield c
-
-
-def job_state(api: httpx.Client, job_id: str) -> dict[str, Any]:
-    state: dict[str, Any] = api.get(f"/api/jobs/{job_id}").json()
-    return state
-
-
-def wait_for(
-    api: httpx.Client, job_id: str, predicate: Callable[[dict[str, Any]], bool], timeout: float
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    state = job_state(api, job_id)
-    while not predicate(state):
-        assert time.monotonic() < deadline, f"timed out; job is {state}"
-        time.sleep(0.05)
-        state = job_state(api, job_id)
-    return state
 
 
 def test_killed_worker_job_is_rerun_by_another_within_15_s(
@@ -52,13 +28,13 @@ def test_killed_worker_job_is_rerun_by_another_within_15_s(
     first = start_worker("media")  # media: a one-hour class timeout
     job = api.post("/api/jobs", json={"task": "video_generate", "input": {"sleep_first_attempt": 600, "sleep": 0.2}})
     job_id = job.json()["id"]
-    wait_for(api, job_id, lambda s: s["status"] == "processing", timeout=10)
+    wait_for_job(api, job_id, lambda s: s["status"] == "processing", timeout=10)
     second = start_worker("media")
     first.stop(signal.SIGKILL)
     killed_at = time.monotonic()
-    rerun = wait_for(api, job_id, lambda s: s["attempts"] == 2, timeout=20)
+    rerun = wait_for_job(api, job_id, lambda s: s["attempts"] == 2, timeout=20)
     assert time.monotonic() - killed_at <= 15
-    final = wait_for(api, job_id, lambda s: s["status"] == "succeeded", timeout=10)
+    final = wait_for_job(api, job_id, lambda s: s["status"] == "succeeded", timeout=10)
     assert final["attempts"] == 2 and final["output"] == {"slept": 0.2, "attempt": 2}
     assert rerun["status"] in ("processing", "succeeded")
     events = api.get(f"/api/jobs/{job_id}/events").text
@@ -71,7 +47,7 @@ def test_sigterm_lets_in_flight_jobs_finish_and_takes_no_new_ones(
 ) -> None:
     worker = start_worker("media", grace_s=10)
     running = api.post("/api/jobs", json={"task": "tts", "input": {"sleep": 2}}).json()["id"]
-    wait_for(api, running, lambda s: s["status"] == "processing", timeout=10)
+    wait_for_job(api, running, lambda s: s["status"] == "processing", timeout=10)
     worker.process.send_signal(signal.SIGTERM)
     time.sleep(0.3)
     later = api.post("/api/jobs", json={"task": "tts", "input": {"sleep": 0}}).json()["id"]
@@ -79,7 +55,7 @@ def test_sigterm_lets_in_flight_jobs_finish_and_takes_no_new_ones(
     assert job_state(api, running)["status"] == "succeeded"
     assert job_state(api, later)["status"] == "queued"  # not picked by the stopping worker
     start_worker("media")
-    assert wait_for(api, later, lambda s: s["status"] == "succeeded", timeout=10)["attempts"] == 1
+    assert wait_for_job(api, later, lambda s: s["status"] == "succeeded", timeout=10)["attempts"] == 1
 
 
 def test_sigterm_past_grace_requeues_the_job_for_another_worker(
@@ -89,11 +65,11 @@ def test_sigterm_past_grace_requeues_the_job_for_another_worker(
     job_id = api.post("/api/jobs", json={"task": "tts", "input": {"sleep_first_attempt": 60, "sleep": 0.1}}).json()[
         "id"
     ]
-    wait_for(api, job_id, lambda s: s["status"] == "processing", timeout=10)
+    wait_for_job(api, job_id, lambda s: s["status"] == "processing", timeout=10)
     worker.stop(signal.SIGTERM, timeout=15)
     assert job_state(api, job_id)["status"] == "queued"
     start_worker("media")
-    final = wait_for(api, job_id, lambda s: s["status"] == "succeeded", timeout=10)
+    final = wait_for_job(api, job_id, lambda s: s["status"] == "succeeded", timeout=10)
     assert final["attempts"] == 2
 
 
