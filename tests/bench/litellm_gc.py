@@ -33,7 +33,7 @@ from sandbox.litellm_proxy import LITELLM_GC_THRESHOLD
 from tests.bench._chat_load import chat_body, closed_loop, litellm_request, stream_loop
 from tests.bench._chat_stack import running_emulator, vm_rss_kib
 from tests.bench._common import cpu_seconds, ms, percentile, raise_nofile
-from tests.bench.chat_ttft import MODEL, PROVIDER_ID, STAGGER_S, STREAMS, TOKENS, TPS, TTFT_MS
+from tests.bench._ttft_model import MODEL, PROVIDER_ID, STAGGER_S, STREAMS, TOKENS, TPS, TTFT_MS
 from tests.bench.result import BenchResult, better_ratio
 from tests.support.litellm import LiteLLMProxy, project_litellm_config, running_litellm
 
