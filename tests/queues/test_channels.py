@@ -14,19 +14,27 @@ from queues.redis import connect, database_of
 from queues.store import request_cancel
 from queues.submit import Submission, submit_job
 
+# Published after the action: Redis delivers a subscriber's messages in the order it ran the
+# PUBLISHes, so once this one arrives, everything the action published has arrived too.
+END_MARKER = b"mpc:test-end"
+
 
 async def _published(client: Redis, action: object) -> list[bytes]:
+    """The channels `action` published on, among all `mpc:*` ones."""
     pubsub = client.pubsub()
     await pubsub.psubscribe(b"mpc:*")
     try:
         await action  # type: ignore[misc]
+        await client.publish(END_MARKER, b"")
         channels: list[bytes] = []
-        deadline = asyncio.get_running_loop().time() + 0.5
-        while asyncio.get_running_loop().time() < deadline:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
-            if message is not None:
+        async with asyncio.timeout(5):
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+                if message is None:
+                    continue
+                if message["channel"] == END_MARKER:
+                    return channels
                 channels.append(message["channel"])
-        return channels
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call]
 

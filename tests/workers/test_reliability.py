@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from tests.support.handlers import say
 from tests.support.jobs import job_state, wait_for_job
 from tests.support.redis_server import RedisServer
 from tests.support.servers import running_server
+from tests.support.waiting import async_wait_until, wait_until
 from tests.support.workers import WorkerProcess
 
 pytestmark = pytest.mark.slow
@@ -46,16 +48,24 @@ def test_sigterm_lets_in_flight_jobs_finish_and_takes_no_new_ones(
     api: httpx.Client, start_worker: Callable[..., WorkerProcess]
 ) -> None:
     worker = start_worker("media", grace_s=10)
-    running = api.post("/api/jobs", json={"task": "tts", "input": {"sleep": 2}}).json()["id"]
+    # Long enough to outlast the worker's next heartbeat (every 2 s), which says it stopped taking jobs.
+    running = api.post("/api/jobs", json={"task": "tts", "input": {"sleep": 5}}).json()["id"]
     wait_for_job(api, running, lambda s: s["status"] == "processing", timeout=10)
     worker.process.send_signal(signal.SIGTERM)
-    time.sleep(0.3)
+    assert wait_until(lambda: not_accepting(worker), timeout=10, interval=0.05)
     later = api.post("/api/jobs", json={"task": "tts", "input": {"sleep": 0}}).json()["id"]
+    assert job_state(api, running)["status"] == "processing"  # still stopping: `later` was there to take
     assert worker.process.wait(timeout=15) is not None
     assert job_state(api, running)["status"] == "succeeded"
     assert job_state(api, later)["status"] == "queued"  # not picked by the stopping worker
     start_worker("media")
     assert wait_for_job(api, later, lambda s: s["status"] == "succeeded", timeout=10)["attempts"] == 1
+
+
+def not_accepting(worker: WorkerProcess) -> bool:
+    """The worker is alive and has announced it takes no new jobs."""
+    heartbeat = worker.heartbeat()
+    return heartbeat is not None and json.loads(heartbeat)["accepting"] is False
 
 
 def test_sigterm_past_grace_requeues_the_job_for_another_worker(
@@ -123,23 +133,24 @@ def test_a_burst_bigger_than_a_worker_can_hold_is_all_picked_up(
     start_worker("media")
     sub = Submission(task="tts", queue="media", input_json=b'{"sleep": 0.02}', params_json=b"{}", owner="burst")
 
-    async def burst_then_wait() -> list[str]:
+    unfinished: list[str] = []
+
+    async def burst_then_wait() -> bool:
         redis = connect(clean_redis)
+
+        async def all_succeeded() -> bool:
+            records = await asyncio.gather(*[get_job(redis, job_id) for job_id in ids])
+            unfinished[:] = [r.id for r in records if r is not None and r.status != "succeeded"]
+            return not unfinished
+
         try:
             jobs = await asyncio.gather(*[submit_job(redis, sub) for _ in range(600)])
             ids = [record.id for record, _ in jobs]
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                records = await asyncio.gather(*[get_job(redis, job_id) for job_id in ids])
-                unfinished = [r.id for r in records if r is not None and r.status != "succeeded"]
-                if not unfinished:
-                    return []
-                await asyncio.sleep(0.5)
-            return unfinished
+            return await async_wait_until(all_succeeded, timeout=20, interval=0.5)
         finally:
             await redis.aclose()
 
-    assert asyncio.run(burst_then_wait()) == []
+    assert asyncio.run(burst_then_wait()), f"{len(unfinished)} jobs unfinished"
 
 
 def test_redis_outage_is_503_with_retry_after_and_recovers(settings: Settings, catalog: Catalog) -> None:
