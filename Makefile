@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := api workers brain catalog queues metrics artifacts cli.py
+PACKAGES := api workers brain catalog queues metrics artifacts sandbox cli.py
 
 .PHONY: setup dev test lint typecheck catalog-check services unit bench bench-smoke clean
 

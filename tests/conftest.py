@@ -1,16 +1,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
 
 from catalog import Catalog, load_catalog
 from queues.settings import Settings, hash_api_key
-from tests.support import OTHER_API_KEY, TEST_API_KEY, shared_redis_url
-
-REPO = Path(__file__).resolve().parent.parent
+from sandbox.emulator.client import EmulatorClient
+from tests.support.auth import OTHER_API_KEY, TEST_API_KEY
+from tests.support.redis_server import shared_redis_url
+from tests.support.servers import running_emulator
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +40,10 @@ def catalog() -> Catalog:
 @pytest.fixture
 def settings(clean_redis: str) -> Settings:
     return Settings(redis_url=clean_redis, api_key_hashes=(hash_api_key(TEST_API_KEY), hash_api_key(OTHER_API_KEY)))
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[EmulatorClient]:
+    """One provider emulator (real uvicorn on a free loopback port) for the whole session."""
+    with running_emulator() as client:
+        yield client

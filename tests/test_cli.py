@@ -11,8 +11,7 @@ from pathlib import Path
 import yaml
 
 from catalog.litellm_config import DEFAULT_LITELLM_CONFIG
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.processes import REPO
 
 
 def mpc_api(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,11 +17,12 @@ import pytest
 import yaml
 
 from catalog.litellm_config import DEFAULT_LITELLM_CONFIG, env_references
-from tests.support import free_port, wait_until
+from sandbox.processes import free_port, stop_process
+from tests.support.processes import REPO
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 120
 
 
@@ -66,9 +66,7 @@ def dev_stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Pa
     try:
         yield process, port, output
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop_process(process, grace_s=30)  # SIGTERM: the stack stops its own children
 
 
 def test_dev_runs_the_offline_stack_and_ctrl_c_stops_every_process(
@@ -101,7 +99,5 @@ def test_dev_runs_the_offline_stack_and_ctrl_c_stops_every_process(
     assert len(started) >= 6, started  # Redis, emulator, LiteLLM, gateway, three workers
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=60) == 0, output.read_text()
-    deadline = time.monotonic() + 15
-    while any(_alive(pid) for pid in started) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: not any(_alive(pid) for pid in started), timeout=15, interval=0.2)
     assert not [pid for pid in started if _alive(pid)], output.read_text()

@@ -8,7 +8,8 @@ import pytest
 from api.app import create_app
 from catalog import Catalog
 from queues.settings import Settings
-from tests.support import AUTH, running_server
+from tests.support.auth import AUTH
+from tests.support.servers import running_server
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from catalog import Catalog
-from tests.api.test_health_and_auth import assert_envelope
+from tests.support.envelopes import assert_envelope
 
 
 def select(client: httpx.Client, **body: Any) -> httpx.Response:

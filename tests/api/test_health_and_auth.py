@@ -1,25 +1,14 @@
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 
 from api.app import create_app
 from catalog import Catalog
 from queues.settings import Settings, SettingsError
-from tests.support import RedisServer, running_server
-
-
-def assert_envelope(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    error = response.json()["error"]
-    assert set(error) == {"message", "type", "code", "param"}
-    assert error["message"]
-    if code is not None:
-        assert error["code"] == code
-    return dict(error)
+from tests.support.envelopes import assert_envelope
+from tests.support.redis_server import RedisServer
+from tests.support.servers import running_server
 
 
 def test_health_reports_redis_and_catalog(client: httpx.Client, catalog: Catalog) -> None:

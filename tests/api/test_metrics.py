@@ -4,64 +4,35 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
-from pathlib import Path
+from contextlib import ExitStack
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
 from catalog import Catalog
 from queues.settings import Settings
-from tests.support import AUTH, TEST_API_KEY, free_port, running_server, wait_until
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def scrape(url: str) -> dict[str, float]:
-    """Every sample of a /metrics page as 'name{labels}' -> value."""
-    samples: dict[str, float] = {}
-    for family in text_string_to_metric_families(httpx.get(url, timeout=5).text):
-        for sample in family.samples:
-            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
-            samples[f"{sample.name}{{{labels}}}"] = sample.value
-    return samples
-
-
-def start_gateway(settings: Settings, port: int) -> subprocess.Popen[bytes]:
-    env = {"MPC_REDIS_URL": settings.redis_url, "MPC_API_KEYS": TEST_API_KEY, "MPC_PORT": str(port), "PATH": "/usr/bin"}
-    process = subprocess.Popen([sys.executable, "-m", "cli", "serve"], cwd=REPO, env=env, stderr=subprocess.DEVNULL)
-    assert wait_until(lambda: _answers(f"http://127.0.0.1:{port}/health/live"), timeout=20)
-    return process
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
+from sandbox.processes import free_port
+from tests.support.auth import AUTH, TEST_API_KEY
+from tests.support.metrics import scrape
+from tests.support.processes import gateway_process
+from tests.support.servers import running_server
+from tests.support.waiting import wait_until
 
 
 @pytest.mark.slow
 def test_counts_add_up_across_two_gateway_processes(settings: Settings) -> None:
-    ports = [free_port(), free_port()]
-    processes = [start_gateway(settings, port) for port in ports]
-    try:
+    env = {"MPC_REDIS_URL": settings.redis_url, "MPC_API_KEYS": TEST_API_KEY, "PATH": "/usr/bin"}
+    with ExitStack() as gateways:
+        bases = [gateways.enter_context(gateway_process({**env, "MPC_PORT": str(free_port())})) for _ in range(2)]
         with httpx.Client(headers=AUTH, timeout=10) as client:
             for i in range(1000):
-                client.get(f"http://127.0.0.1:{ports[i % 2]}/api/tasks")
+                client.get(f"{bases[i % 2]}/api/tasks")
         total = sum(
-            scrape(f"http://127.0.0.1:{port}/metrics").get(
-                'mpc_http_requests_total{method="GET",route="/api/tasks",status="200"}', 0
-            )
-            for port in ports
+            scrape(f"{base}/metrics").get('mpc_http_requests_total{method="GET",route="/api/tasks",status="200"}', 0)
+            for base in bases
         )
-        assert total == 1000
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
+    assert total == 1000
 
 
 def test_gateway_metrics_move_and_pass_promtool(gateway: str) -> None:

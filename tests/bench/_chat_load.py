@@ -18,10 +18,10 @@ from typing import Any, cast
 import msgspec
 import redis
 
-from tests.bench._chat_stack import LiteLLMProxy
 from tests.bench._common import AUTH, BENCH_REDIS_URL, CLK_TCK, ms, percentile
 from tests.bench._load import CpuWatch
 from tests.bench._rawhttp import Head, read_head, read_response, request_bytes, sse_events
+from tests.support.litellm import LiteLLMProxy
 
 JSON = {"Content-Type": "application/json"}
 # A run in which no answer has completed for this long has stalled (e.g. another benchmark

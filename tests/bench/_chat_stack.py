@@ -2,12 +2,12 @@
 
     client → gateway (`python -m cli serve`) → Redis db 10 → interactive worker(s)
            (`python -m cli worker --queue interactive`) → LiteLLM proxy (the real one,
-           `workers.litellm_proxy`) → provider emulator (`python -m tests.emulator`)
+           `sandbox.litellm_proxy`) → provider emulator (`python -m sandbox.emulator`)
 
-wired as `tests/chat/conftest.py` wires it for the test suite: the LiteLLM config is
+wired as the chat tests wire it (`tests.support.litellm`): the LiteLLM config is
 `compose/litellm/config.yaml` with every deployment's `api_base` pointed at the emulator
-(`tests.emulator.litellm_config`), dummy provider keys, the offline environment and a
-random master key. `chat_stack()` yields a `ChatStack` with every URL and pid; workers can
+(`sandbox.emulator.litellm_config`), placeholder provider keys, the offline environment and
+a random master key. `chat_stack()` yields a `ChatStack` with every URL and pid; workers can
 be added and removed while the rest keeps running (LiteLLM takes ~12 s to start here).
 
 `upstream="emulator"` skips LiteLLM and points the workers straight at the emulator's
@@ -18,10 +18,8 @@ the same whatever answers the worker.
 
 from __future__ import annotations
 
-import secrets
-import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,33 +27,16 @@ from typing import Any, Literal
 
 import httpx
 import redis
-import yaml
 
-from catalog.litellm_config import DEFAULT_LITELLM_CONFIG, env_references
 from queues import keys
+from sandbox.emulator.client import EmulatorClient
+from sandbox.processes import free_port
 from tests.bench._common import AUTH, BENCH_REDIS_URL, PYTHON, Child, bench_env, child, gateway, wait_http_ok
 from tests.bench._load import redis_pid
-from tests.emulator.client import EmulatorClient
-from tests.emulator.litellm_config import emulated_config
-from tests.support import free_port
-from workers.litellm_proxy import QUIET_ENV, litellm_executable, start_litellm, stop_litellm
+from tests.support.litellm import LiteLLMProxy, project_litellm_config, running_litellm
 
 Upstream = Literal["litellm", "emulator"]
 WORKER_READY_TIMEOUT_S = 30.0
-
-
-@dataclass(frozen=True)
-class LiteLLMProxy:
-    base_url: str
-    master_key: str
-    pid: int
-    log: Path
-    upstream: dict[str, str]  # LiteLLM model_name (= catalog provider_id) -> model the emulator sees
-    start_s: float  # from spawn to a healthy /health/liveliness
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.master_key}"}
 
 
 @dataclass
@@ -136,40 +117,10 @@ def _wait_worker_ready(worker: Child, timeout: float = WORKER_READY_TIMEOUT_S) -
 @contextmanager
 def running_emulator() -> Iterator[tuple[EmulatorClient, int]]:
     port = free_port()
-    args = [PYTHON, "-m", "tests.emulator", "--port", str(port)]
+    args = [PYTHON, "-m", "sandbox.emulator", "--port", str(port)]
     with child(args, bench_env()) as proc, EmulatorClient(f"http://127.0.0.1:{port}") as client:
         wait_http_ok(proc, f"{client.base_url}/_emulator/health", interval=0.02)
         yield client, proc.pid
-
-
-def project_litellm_config(emulator_base: str) -> dict[str, Any]:
-    """`compose/litellm/config.yaml` with every deployment pointed at the emulator."""
-    return emulated_config(yaml.safe_load(DEFAULT_LITELLM_CONFIG.read_text()), emulator_base)
-
-
-@contextmanager
-def running_litellm(config: Mapping[str, Any], extra_env: Mapping[str, str] | None = None) -> Iterator[LiteLLMProxy]:
-    """A LiteLLM proxy for `config`, with dummy values for the keys it reads, offline, and
-    `extra_env` on top."""
-    env_names = env_references(config)
-    with tempfile.TemporaryDirectory(prefix="mpc-bench-litellm-") as workdir:
-        path = Path(workdir) / "config.yaml"
-        path.write_text(yaml.safe_dump(dict(config)))
-        log = Path(workdir) / "litellm.log"
-        master_key = "sk-bench-" + secrets.token_hex(8)
-        env = {name: f"dummy-{name.lower()}" for name in env_names}
-        env.update(QUIET_ENV, LITELLM_MASTER_KEY=master_key)
-        env.update(extra_env or {})
-        executable = litellm_executable()
-        port = free_port()
-        started = time.perf_counter()
-        process = start_litellm(path, port, env, log=log, executable=executable)
-        start_s = time.perf_counter() - started
-        upstream = {e["model_name"]: e["litellm_params"]["model"].split("/", 1)[1] for e in config["model_list"]}
-        try:
-            yield LiteLLMProxy(f"http://127.0.0.1:{port}", master_key, process.pid, log, upstream, round(start_s, 2))
-        finally:
-            stop_litellm(process)
 
 
 @contextmanager

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import resource
-import signal
 import subprocess
 import sys
 import tempfile
@@ -18,7 +17,7 @@ import httpx
 import redis
 
 from queues.settings import hash_api_key
-from tests.support import free_port
+from sandbox.processes import free_port, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -78,13 +77,7 @@ class Child:
         return self._log.read().decode(errors="replace")[-4000:]
 
     def stop(self, timeout: float = 10) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, grace_s=timeout)
 
 
 @contextmanager

@@ -29,8 +29,8 @@ from queues import keys
 from queues.redis import connect
 from queues.submit import Submission, submit_job
 from tests.bench._common import BENCH_REDIS_URL, OWNER, PYTHON, bench_env, child, flush_redis, percentile
+from tests.bench._pickup import announced, blpop_time, wait_final, wait_ready
 from tests.bench._pickup_handlers import PICKUP_PREFIX
-from tests.bench.job_pickup import _announced, _blpop_time, _wait_final, _wait_ready
 
 _LINE = re.compile(r'^(?P<t>\d+\.\d+) \[\d+ (?P<client>[^\]]+)\] "(?P<cmd>\w+)"(?P<args>.*)$')
 _BENCH_ONLY = {"BLPOP", "XREAD"}  # the benchmark's own waiting, not the worker's work
@@ -73,8 +73,8 @@ async def _submit_jobs(n: int) -> list[tuple[str, float]]:
             )
             enqueued = time.time()
             record, _ = await submit_job(redis, submission)
-            await _blpop_time(blocking, PICKUP_PREFIX + record.id)
-            await _wait_final(blocking, record.id)
+            await blpop_time(blocking, PICKUP_PREFIX + record.id)
+            await wait_final(blocking, record.id)
             if i:  # the first job also pays for opening connections
                 jobs.append((record.id, enqueued))
     finally:
@@ -122,7 +122,7 @@ def main(argv: list[str]) -> int:
         child([PYTHON, "-m", "cli", "worker", "--queue", "interactive"], env) as worker,
     ):
         client = connect(BENCH_REDIS_URL)
-        asyncio.run(_wait_ready(worker, lambda: _announced(client, worker)))
+        asyncio.run(wait_ready(worker, lambda: announced(client, worker)))
         time.sleep(1.0)
         trace = Path(tmp) / "monitor.txt"
         with trace.open("wb") as out:

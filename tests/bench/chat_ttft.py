@@ -49,16 +49,9 @@ from tests.bench._chat_load import (
 )
 from tests.bench._chat_stack import ChatStack, chat_stack
 from tests.bench._common import BENCH_REDIS_URL, flush_redis, ms, percentile, raise_nofile
+from tests.bench._ttft_model import MODEL, PROVIDER_ID, STAGGER_S, STREAMS, TOKENS, TPS, TTFT_MS
 from tests.bench.result import BenchResult, better_ratio
 
-MODEL = "gpt-4o"
-PROVIDER_ID = "openai/gpt-4o"
-STREAMS = 16
-TTFT_MS = 50
-TPS = 20
-TOKENS = 40
-# Connection i starts i * STAGGER_S late: one stream's length spread over the 16.
-STAGGER_S = (TTFT_MS / 1000 + (TOKENS - 1) / TPS) / STREAMS
 GOAL_ADDED_P50_MS = 5.0
 GOAL_ADDED_P99_MS = 15.0
 PATHS = ("direct", "mpc")

@@ -20,15 +20,12 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 from arq.connections import RedisSettings, create_pool
 from redis.asyncio import Redis
 
-from queues import presence
-from queues.events import read_events
 from queues.redis import connect
 from queues.store import get_job
 from queues.submit import Submission, submit_job
@@ -45,6 +42,7 @@ from tests.bench._common import (
     ms,
     percentile,
 )
+from tests.bench._pickup import announced, blpop_time, wait_final, wait_ready
 from tests.bench._pickup_handlers import PICKUP_PREFIX
 from tests.bench.result import BenchResult, better_ratio
 
@@ -73,8 +71,8 @@ async def _run(smoke: bool) -> BenchResult:
             child([PYTHON, "-m", "cli", "worker", "--queue", "interactive"], ours_env) as ours,
             child([PYTHON, "-m", "tests.bench._stock_arq"], bench_env()) as stock,
         ):
-            await _wait_ready(ours, lambda: _announced(redis, ours))
-            await _wait_ready(stock, lambda: redis.exists(_stock_arq.QUEUE + ":health-check"))
+            await wait_ready(ours, lambda: announced(redis, ours))
+            await wait_ready(stock, lambda: redis.exists(_stock_arq.QUEUE + ":health-check"))
             await asyncio.sleep(0.5 if smoke else 1.0)  # let start-up work settle
             idle = await _idle_cpu_pct({"ours": ours, "stock_arq": stock}, idle_s)
             ours_runs = await _ours_latencies(redis, blocking, n_ours)
@@ -123,21 +121,6 @@ async def _run(smoke: bool) -> BenchResult:
     )
 
 
-async def _announced(redis: Redis, worker: Child) -> bool:
-    """Has our worker process announced itself on the interactive queue class?"""
-    return any(f"-{worker.pid}-" in worker_id for worker_id in await presence.live_workers(redis, "interactive"))
-
-
-async def _wait_ready(proc: Child, ready: Callable[[], Awaitable[Any]], limit_s: float = 30) -> None:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if await ready():
-            return
-        proc.check_alive()
-        await asyncio.sleep(0.05)
-    raise RuntimeError(f"{' '.join(proc.args)} did not become ready:\n{proc.stderr()}")
-
-
 async def _idle_cpu_pct(procs: dict[str, Child], window_s: float) -> dict[str, float]:
     before = {name: cpu_seconds(p.pid) for name, p in procs.items()}
     started = time.perf_counter()
@@ -160,8 +143,8 @@ async def _ours_latencies(redis: Redis, blocking: Redis, n: int) -> list[dict[st
         enqueued = time.time()
         record, _ = await submit_job(redis, submission)
         submitted = time.time()
-        handler_started = await _blpop_time(blocking, PICKUP_PREFIX + record.id)
-        await _wait_final(blocking, record.id)
+        handler_started = await blpop_time(blocking, PICKUP_PREFIX + record.id)
+        await wait_final(blocking, record.id)
         job = await get_job(redis, record.id)
         if job is None or job.started_at is None or job.status != "succeeded":
             raise RuntimeError(f"job {record.id} did not run as expected: {job}")
@@ -177,26 +160,6 @@ async def _ours_latencies(redis: Redis, blocking: Redis, n: int) -> list[dict[st
     return runs
 
 
-async def _blpop_time(blocking: Redis, key: str, timeout_s: int = 10) -> float:
-    """Wait for the handler's start time, pushed onto `key`."""
-    reply = await blocking.blpop([key], timeout=timeout_s)  # type: ignore[misc]
-    if reply is None:
-        raise RuntimeError(f"no job start recorded at {key} within {timeout_s} s")
-    return float(reply[1])
-
-
-async def _wait_final(blocking: Redis, job_id: str, timeout_s: float = 10) -> None:
-    after = "0-0"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        events = await read_events(blocking, job_id, after, block_ms=int(timeout_s * 1000))
-        if events:
-            after = events[-1].id
-            if any(e.is_terminal for e in events):
-                return
-    raise RuntimeError(f"job {job_id} did not finish within {timeout_s} s")
-
-
 async def _stock_latencies(blocking: Redis, n: int) -> list[dict[str, float]]:
     pool = await create_pool(RedisSettings.from_dsn(BENCH_REDIS_URL))
     runs: list[dict[str, float]] = []
@@ -207,7 +170,7 @@ async def _stock_latencies(blocking: Redis, n: int) -> list[dict[str, float]]:
             job = await pool.enqueue_job(_stock_arq.FUNCTION, _queue_name=_stock_arq.QUEUE)
             if job is None:
                 raise RuntimeError("enqueue_job returned None")
-            started = await _blpop_time(blocking, _stock_arq.STARTS_PREFIX + job.job_id)
+            started = await blpop_time(blocking, _stock_arq.STARTS_PREFIX + job.job_id)
             await job.result(timeout=10, poll_delay=0.005)
             runs.append({"total": started - enqueued})
     finally:

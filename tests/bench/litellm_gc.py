@@ -14,7 +14,7 @@ a round of streams at 16 concurrent (TTFT measured, as `chat_ttft`'s direct path
 volume round of short non-streamed requests (what grows a heap), then its RSS is read.
 
 baseline = TTFT p99 with CPython's default thresholds, candidate = with `TUNED`: the value
-MPC-API ships (`workers.litellm_proxy.LITELLM_GC_THRESHOLD`) or `MPC_BENCH_GC_THRESHOLD`
+MPC-API ships (`sandbox.litellm_proxy.LITELLM_GC_THRESHOLD`) or `MPC_BENCH_GC_THRESHOLD`
 (lower is better). `extra` has p50/p90/p99 of both, RSS after warm-up and at the end, RSS per cycle
 and LiteLLM's CPU per request. Goals: the tuned p99 lower, and its RSS at the end within
 10 % of the default's.
@@ -29,12 +29,13 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
+from sandbox.litellm_proxy import LITELLM_GC_THRESHOLD
 from tests.bench._chat_load import chat_body, closed_loop, litellm_request, stream_loop
-from tests.bench._chat_stack import LiteLLMProxy, project_litellm_config, running_emulator, running_litellm, vm_rss_kib
+from tests.bench._chat_stack import running_emulator, vm_rss_kib
 from tests.bench._common import cpu_seconds, ms, percentile, raise_nofile
-from tests.bench.chat_ttft import MODEL, PROVIDER_ID, STAGGER_S, STREAMS, TOKENS, TPS, TTFT_MS
+from tests.bench._ttft_model import MODEL, PROVIDER_ID, STAGGER_S, STREAMS, TOKENS, TPS, TTFT_MS
 from tests.bench.result import BenchResult, better_ratio
-from workers.litellm_proxy import LITELLM_GC_THRESHOLD
+from tests.support.litellm import LiteLLMProxy, project_litellm_config, running_litellm
 
 # "" leaves CPython's defaults (LiteLLM ignores an empty value).
 DEFAULT = ""

@@ -34,10 +34,11 @@ import redis
 from queues import keys
 from queues.settings import Settings
 from tests.bench._chat_load import ChainCpu, Sample, chat_body, gateway_request, sequential
-from tests.bench._chat_stack import ChatStack, chat_stack, running_litellm
+from tests.bench._chat_stack import ChatStack, chat_stack
 from tests.bench._common import BENCH_REDIS_URL, flush_redis, ms, percentile
 from tests.bench._rawhttp import Head, request_bytes
 from tests.bench.result import BenchResult, better_ratio
+from tests.support.litellm import running_litellm
 
 MODEL = "gpt-4o"
 GOAL_RATIO = 1.2

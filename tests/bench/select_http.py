@@ -23,11 +23,11 @@ import asyncio
 import statistics
 from typing import Any
 
+from sandbox.processes import free_port
 from tests.bench._common import AUTH, PYTHON, bench_env, child, flush_redis, gateway, wait_http_ok
 from tests.bench._load import http_load
 from tests.bench._rawhttp import request_bytes
 from tests.bench.result import BenchResult, better_ratio
-from tests.support import free_port
 
 BODIES = (
     b'{"task":"chat_general","tier":"strong"}',

@@ -9,9 +9,9 @@ from __future__ import annotations
 import statistics
 import time
 
+from sandbox.processes import free_port
 from tests.bench._common import PYTHON, bench_env, child, flush_redis, ms, wait_http_ok
 from tests.bench.result import BenchResult, better_ratio
-from tests.support import free_port
 
 
 def _time_to_health(args: list[str], port: int, *, bytecode_cache: bool = True) -> float:

@@ -11,9 +11,10 @@ import pytest
 import redis
 
 from queues import keys
-from tests.api.test_metrics import scrape
-from tests.chat.conftest import Stack
-from tests.support import AUTH, wait_until
+from tests.support.auth import AUTH
+from tests.support.chat_stack import Stack
+from tests.support.metrics import scrape
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""The LiteLLM proxy as MPC-API starts it (`workers.litellm_proxy`, for `mpc-api dev` and the
+"""The LiteLLM proxy as MPC-API starts it (`sandbox.litellm_proxy`, for `mpc-api dev` and the
 tests) and as compose runs it: the same garbage-collector setting."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import httpx
 import pytest
 import yaml
 
-from tests.chat.conftest import LiteLLM
-from tests.compose.test_compose_file import COMPOSE_FILE, env_example
-from workers.litellm_proxy import LITELLM_GC_THRESHOLD
+from sandbox.litellm_proxy import LITELLM_GC_THRESHOLD
+from tests.support.compose import COMPOSE_FILE, env_example
+from tests.support.litellm import LiteLLMProxy
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +18,7 @@ def thresholds(value: str) -> list[int]:
     return [int(part) for part in value.split(",")]
 
 
-def test_litellm_runs_with_the_shipped_gc_threshold(litellm: LiteLLM) -> None:
+def test_litellm_runs_with_the_shipped_gc_threshold(litellm: LiteLLMProxy) -> None:
     # LiteLLM's own memory report gives the thresholds its process runs with.
     response = httpx.get(
         f"{litellm.base_url}/debug/memory/details",

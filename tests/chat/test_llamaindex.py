@@ -6,8 +6,8 @@ import pytest
 from llama_index.core.llms import ChatMessage
 from llama_index.llms.openai_like import OpenAILike
 
-from tests.chat.conftest import Stack
-from tests.support import TEST_API_KEY
+from tests.support.auth import TEST_API_KEY
+from tests.support.chat_stack import Stack
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,9 @@ import httpx
 import pytest
 
 from api.app import create_app
-from tests.chat.conftest import Stack
-from tests.support import AUTH, running_server
+from tests.support.auth import AUTH
+from tests.support.chat_stack import Stack
+from tests.support.servers import running_server
 
 pytestmark = pytest.mark.slow
 

@@ -3,8 +3,6 @@ or operator would, then every log line and metric page is searched for them."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -12,10 +10,12 @@ import openai
 import pytest
 
 from queues.settings import Settings
-from tests.chat.conftest import LiteLLM
-from tests.emulator.client import EmulatorClient
-from tests.support import TEST_API_KEY, free_port, wait_until
-from tests.workers.conftest import REPO, WorkerProcess
+from sandbox.emulator.client import EmulatorClient
+from sandbox.processes import free_port
+from tests.support.auth import TEST_API_KEY
+from tests.support.litellm import LiteLLMProxy
+from tests.support.processes import gateway_process
+from tests.support.workers import WorkerProcess
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ IDEMPOTENCY_SECRET = "idem-secret-7777777777"
 
 
 def test_keys_never_reach_logs_or_metrics(
-    litellm: LiteLLM, emulator: EmulatorClient, settings: Settings, tmp_path: Path
+    litellm: LiteLLMProxy, emulator: EmulatorClient, settings: Settings, tmp_path: Path
 ) -> None:
     port, metrics_port = free_port(), free_port()
     env = {
@@ -37,8 +37,6 @@ def test_keys_never_reach_logs_or_metrics(
         "PATH": "/usr/bin:/bin",
     }
     gateway_log = tmp_path / "gateway.log"
-    with open(gateway_log, "wb") as log:
-        gateway = subprocess.Popen([sys.executable, "-m", "cli", "serve"], cwd=REPO, env=env, stderr=log)
     worker = WorkerProcess(
         settings.redis_url,
         "interactive",
@@ -46,34 +44,24 @@ def test_keys_never_reach_logs_or_metrics(
         extra_env={**env, "MPC_WORKER_METRICS_PORT": str(metrics_port)},
         log=tmp_path / "worker.log",
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        assert wait_until(lambda: _up(f"{base}/health/live"), timeout=20)
-        worker.wait_ready()
-        sdk = openai.OpenAI(base_url=f"{base}/api", api_key=TEST_API_KEY, max_retries=0)
-        sdk.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
-        with pytest.raises(openai.AuthenticationError) as denied:
-            openai.OpenAI(base_url=f"{base}/api", api_key=WRONG_KEY, max_retries=0).models.list()
-        assert WRONG_KEY not in str(denied.value.body)
-        httpx.post(
-            f"{base}/api/jobs",
-            json={"task": "summarize", "input": {"messages": [{"role": "user", "content": "x"}]}},
-            headers={"Authorization": f"Bearer {TEST_API_KEY}", "Idempotency-Key": IDEMPOTENCY_SECRET},
-        )
-        pages = httpx.get(f"{base}/metrics").text + httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        with gateway_process(env, log=gateway_log) as base:
+            worker.wait_ready()
+            sdk = openai.OpenAI(base_url=f"{base}/api", api_key=TEST_API_KEY, max_retries=0)
+            sdk.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
+            with pytest.raises(openai.AuthenticationError) as denied:
+                openai.OpenAI(base_url=f"{base}/api", api_key=WRONG_KEY, max_retries=0).models.list()
+            assert WRONG_KEY not in str(denied.value.body)
+            httpx.post(
+                f"{base}/api/jobs",
+                json={"task": "summarize", "input": {"messages": [{"role": "user", "content": "x"}]}},
+                headers={"Authorization": f"Bearer {TEST_API_KEY}", "Idempotency-Key": IDEMPOTENCY_SECRET},
+            )
+            pages = httpx.get(f"{base}/metrics").text + httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
     finally:
-        gateway.terminate()
-        gateway.wait(timeout=10)
         worker.stop()
     logs = gateway_log.read_text() + (tmp_path / "worker.log").read_text()
     assert "POST /api/chat/completions 200" in logs  # the logs are really there
     for secret in (TEST_API_KEY, WRONG_KEY, litellm.master_key, IDEMPOTENCY_SECRET):
         assert secret not in logs, secret
         assert secret not in pages, secret
-
-
-def _up(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False

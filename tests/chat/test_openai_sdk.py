@@ -9,8 +9,9 @@ import pytest
 import redis
 
 from queues import keys
-from tests.chat.conftest import Stack
-from tests.support import TEST_API_KEY
+from tests.support.auth import AUTH, TEST_API_KEY
+from tests.support.chat_stack import BREAKER_COOL_OFF_S, Stack
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -113,9 +114,15 @@ def test_breaker_opens_then_recovers(stack: Stack) -> None:
     assert answer.model == chain[1]
     assert len(stack.emulator.requests(model=stack.upstream_name(chain[0]))) == tried, "open breaker: not called"
     stack.emulator.reset_model(stack.upstream_name(chain[0]))
-    time.sleep(2.5)  # the test stack's cool-off is 2 s: the next call is the half-open probe
-    answer = sdk.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
-    assert answer.model == chain[0]
+    opened_at = float(redis.Redis.from_url(stack.redis_url).hget(keys.breaker(primary.provider), "opened_at") or 0)
+
+    def primary_answers() -> bool:
+        # Until the cool-off ends the fallback answers; the first call after it is the half-open probe.
+        answer = sdk.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+        return answer.model == chain[0]
+
+    assert wait_until(primary_answers, timeout=BREAKER_COOL_OFF_S + 10, interval=0.2)
+    assert time.time() >= opened_at + BREAKER_COOL_OFF_S
     assert redis.Redis.from_url(stack.redis_url).hget(keys.breaker(primary.provider), "state") == b"closed"
 
 
@@ -178,8 +185,6 @@ def test_tool_call_deltas_stream_through(stack: Stack) -> None:
 
 def test_text_task_through_the_jobs_api(stack: Stack) -> None:
     import httpx
-
-    from tests.support import AUTH
 
     body = {
         "task": "summarize",

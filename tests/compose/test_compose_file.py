@@ -19,10 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-COMPOSE = REPO / "compose"
-COMPOSE_FILE = COMPOSE / "docker-compose.yml"
-ENV_EXAMPLE = COMPOSE / ".env.example"
+from tests.support.compose import COMPOSE, COMPOSE_FILE, ENV_EXAMPLE, env_example
+from tests.support.processes import REPO
+
 WORKERS = {"worker-interactive": "interactive", "worker-batch": "batch", "worker-media": "media"}
 SERVICES = {"redis", "litellm", "gateway", "prometheus", "grafana", *WORKERS}
 REQUIRED_SECRETS = {"MPC_API_KEYS", "LITELLM_MASTER_KEY", "MPC_LITELLM_API_KEY", "GRAFANA_ADMIN_PASSWORD"}
@@ -38,16 +37,6 @@ def compose() -> dict[str, Any]:
 def services() -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = compose()["services"]
     return found
-
-
-def env_example() -> dict[str, str]:
-    pairs = {}
-    for line in ENV_EXAMPLE.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            name, _, value = line.partition("=")
-            pairs[name.strip()] = value.strip()
-    return pairs
 
 
 def strings(node: Any) -> list[str]:

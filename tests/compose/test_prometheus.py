@@ -26,10 +26,14 @@ import yaml
 from api.app import create_app
 from catalog import Catalog
 from queues.settings import Settings, hash_api_key
+from sandbox.processes import free_port, port_answers, stop_process
 from tests.compose.dashboards import dashboard_files, load, queries
-from tests.support import AUTH, TEST_API_KEY, free_port, port_answers, running_server, wait_until
-from tests.workers.conftest import WorkerProcess
-from tests.workers.handlers import say
+from tests.support.auth import AUTH, TEST_API_KEY
+from tests.support.handlers import say
+from tests.support.processes import answers_ok
+from tests.support.servers import running_server
+from tests.support.waiting import wait_until
+from tests.support.workers import WorkerProcess
 
 COMPOSE = Path(__file__).resolve().parents[2] / "compose"
 PROMETHEUS_YML = COMPOSE / "prometheus" / "prometheus.yml"
@@ -125,19 +129,11 @@ def prometheus(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        assert wait_until(lambda: _ready(base), timeout=20), (workdir / "prometheus.log").read_text()
+        assert wait_until(lambda: answers_ok(f"{base}/-/ready"), timeout=20), (workdir / "prometheus.log").read_text()
         yield base
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_process(process)
         log.close()
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/-/ready", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def query(base: str, promql: str, client: httpx.Client | None = None) -> list[dict[str, Any]]:

@@ -15,27 +15,32 @@ from queues.redis import connect, database_of
 from queues.store import request_cancel
 from queues.submit import Submission, submit_job
 
+# Published after the action: Redis delivers a subscriber's messages in the order it ran the
+# PUBLISHes, so once this one arrives, everything the action published has arrived too.
+END_MARKER = b"mpc:test-end"
 # Channels named for another database: other test runs or benchmarks sharing the server.
 _OTHER_DATABASE = re.compile(rb"mpc:(?:wake|cancel):(\d+)(?::.*)?")
 
 
 async def _published(client: Redis, action: object, db: int) -> list[bytes]:
-    """Every `mpc:` channel published on while `action` runs, but those named for another
-    database (a channel without a database in its name is kept, and fails the test)."""
+    """The `mpc:*` channels `action` published on, but those named for another database (a
+    channel without a database in its name is kept, and fails the test)."""
     pubsub = client.pubsub()
     await pubsub.psubscribe(b"mpc:*")
     try:
         await action  # type: ignore[misc]
+        await client.publish(END_MARKER, b"")
         channels: list[bytes] = []
-        deadline = asyncio.get_running_loop().time() + 0.5
-        while asyncio.get_running_loop().time() < deadline:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
-            if message is None:
-                continue
-            other = _OTHER_DATABASE.fullmatch(message["channel"])
-            if other is None or int(other.group(1)) == db:
-                channels.append(message["channel"])
-        return channels
+        async with asyncio.timeout(5):
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+                if message is None:
+                    continue
+                if message["channel"] == END_MARKER:
+                    return channels
+                other = _OTHER_DATABASE.fullmatch(message["channel"])
+                if other is None or int(other.group(1)) == db:
+                    channels.append(message["channel"])
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call]
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -13,37 +13,15 @@ import pytest
 from api.app import create_app
 from catalog import Catalog
 from queues.settings import Settings
-from tests.support import AUTH, RedisServer, running_server
-from tests.workers.conftest import WorkerProcess
-from tests.workers.handlers import say
+from tests.support.auth import AUTH
+from tests.support.handlers import say
+from tests.support.jobs import job_state, wait_for_job
+from tests.support.redis_server import RedisServer
+from tests.support.servers import running_server
+from tests.support.waiting import async_wait_until, wait_until
+from tests.support.workers import WorkerProcess
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def api(settings: Settings, catalog: Catalog) -> Iterator[httpx.Client]:
-    with (
-        running_server(create_app(settings, catalog)) as base,
-        httpx.Client(base_url=base, headers=AUTH, timeout=30) as c,
-    ):
-        yield c
-
-
-def job_state(api: httpx.Client, job_id: str) -> dict[str, Any]:
-    state: dict[str, Any] = api.get(f"/api/jobs/{job_id}").json()
-    return state
-
-
-def wait_for(
-    api: httpx.Client, job_id: str, predicate: Callable[[dict[str, Any]], bool], timeout: float
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    state = job_state(api, job_id)
-    while not predicate(state):
-        assert time.monotonic() < deadline, f"timed out; job is {state}"
-        time.sleep(0.05)
-        state = job_state(api, job_id)
-    return state
 
 
 def test_killed_worker_job_is_rerun_by_another_within_15_s(
@@ -52,13 +30,13 @@ def test_killed_worker_job_is_rerun_by_another_within_15_s(
     first = start_worker("media")  # media: a one-hour class timeout
     job = api.post("/api/jobs", json={"task": "video_generate", "input": {"sleep_first_attempt": 600, "sleep": 0.2}})
     job_id = job.json()["id"]
-    wait_for(api, job_id, lambda s: s["status"] == "processing", timeout=10)
+    wait_for_job(api, job_id, lambda s: s["status"] == "processing", timeout=10)
     second = start_worker("media")
     first.stop(signal.SIGKILL)
     killed_at = time.monotonic()
-    rerun = wait_for(api, job_id, lambda s: s["attempts"] == 2, timeout=20)
+    rerun = wait_for_job(api, job_id, lambda s: s["attempts"] == 2, timeout=20)
     assert time.monotonic() - killed_at <= 15
-    final = wait_for(api, job_id, lambda s: s["status"] == "succeeded", timeout=10)
+    final = wait_for_job(api, job_id, lambda s: s["status"] == "succeeded", timeout=10)
     assert final["attempts"] == 2 and final["output"] == {"slept": 0.2, "attempt": 2}
     assert rerun["status"] in ("processing", "succeeded")
     events = api.get(f"/api/jobs/{job_id}/events").text
@@ -70,16 +48,24 @@ def test_sigterm_lets_in_flight_jobs_finish_and_takes_no_new_ones(
     api: httpx.Client, start_worker: Callable[..., WorkerProcess]
 ) -> None:
     worker = start_worker("media", grace_s=10)
-    running = api.post("/api/jobs", json={"task": "tts", "input": {"sleep": 2}}).json()["id"]
-    wait_for(api, running, lambda s: s["status"] == "processing", timeout=10)
+    # Long enough to outlast the worker's next heartbeat (every 2 s), which says it stopped taking jobs.
+    running = api.post("/api/jobs", json={"task": "tts", "input": {"sleep": 5}}).json()["id"]
+    wait_for_job(api, running, lambda s: s["status"] == "processing", timeout=10)
     worker.process.send_signal(signal.SIGTERM)
-    time.sleep(0.3)
+    assert wait_until(lambda: not_accepting(worker), timeout=10, interval=0.05)
     later = api.post("/api/jobs", json={"task": "tts", "input": {"sleep": 0}}).json()["id"]
+    assert job_state(api, running)["status"] == "processing"  # still stopping: `later` was there to take
     assert worker.process.wait(timeout=15) is not None
     assert job_state(api, running)["status"] == "succeeded"
     assert job_state(api, later)["status"] == "queued"  # not picked by the stopping worker
     start_worker("media")
-    assert wait_for(api, later, lambda s: s["status"] == "succeeded", timeout=10)["attempts"] == 1
+    assert wait_for_job(api, later, lambda s: s["status"] == "succeeded", timeout=10)["attempts"] == 1
+
+
+def not_accepting(worker: WorkerProcess) -> bool:
+    """The worker is alive and has announced it takes no new jobs."""
+    heartbeat = worker.heartbeat()
+    return heartbeat is not None and json.loads(heartbeat)["accepting"] is False
 
 
 def test_sigterm_past_grace_requeues_the_job_for_another_worker(
@@ -89,11 +75,11 @@ def test_sigterm_past_grace_requeues_the_job_for_another_worker(
     job_id = api.post("/api/jobs", json={"task": "tts", "input": {"sleep_first_attempt": 60, "sleep": 0.1}}).json()[
         "id"
     ]
-    wait_for(api, job_id, lambda s: s["status"] == "processing", timeout=10)
+    wait_for_job(api, job_id, lambda s: s["status"] == "processing", timeout=10)
     worker.stop(signal.SIGTERM, timeout=15)
     assert job_state(api, job_id)["status"] == "queued"
     start_worker("media")
-    final = wait_for(api, job_id, lambda s: s["status"] == "succeeded", timeout=10)
+    final = wait_for_job(api, job_id, lambda s: s["status"] == "succeeded", timeout=10)
     assert final["attempts"] == 2
 
 
@@ -147,23 +133,24 @@ def test_a_burst_bigger_than_a_worker_can_hold_is_all_picked_up(
     start_worker("media")
     sub = Submission(task="tts", queue="media", input_json=b'{"sleep": 0.02}', params_json=b"{}", owner="burst")
 
-    async def burst_then_wait() -> list[str]:
+    unfinished: list[str] = []
+
+    async def burst_then_wait() -> bool:
         redis = connect(clean_redis)
+
+        async def all_succeeded() -> bool:
+            records = await asyncio.gather(*[get_job(redis, job_id) for job_id in ids])
+            unfinished[:] = [r.id for r in records if r is not None and r.status != "succeeded"]
+            return not unfinished
+
         try:
             jobs = await asyncio.gather(*[submit_job(redis, sub) for _ in range(600)])
             ids = [record.id for record, _ in jobs]
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                records = await asyncio.gather(*[get_job(redis, job_id) for job_id in ids])
-                unfinished = [r.id for r in records if r is not None and r.status != "succeeded"]
-                if not unfinished:
-                    return []
-                await asyncio.sleep(0.5)
-            return unfinished
+            return await async_wait_until(all_succeeded, timeout=20, interval=0.5)
         finally:
             await redis.aclose()
 
-    assert asyncio.run(burst_then_wait()) == []
+    assert asyncio.run(burst_then_wait()), f"{len(unfinished)} jobs unfinished"
 
 
 def test_redis_outage_is_503_with_retry_after_and_recovers(settings: Settings, catalog: Catalog) -> None:

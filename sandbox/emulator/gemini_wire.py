@@ -1,0 +1,239 @@
+"""Gemini API (generativelanguage v1beta) under ``/gemini/v1beta`` (= LiteLLM ``api_base``).
+
+``POST /gemini/v1beta/models/{model}:{action}`` with action ``generateContent``,
+``streamGenerateContent`` (``?alt=sse`` → SSE with CRLF line ends, otherwise a streamed JSON
+array), ``countTokens``, ``embedContent``, ``batchEmbedContents``. Request fields are accepted
+in camelCase and snake_case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.routing import Route
+
+from sandbox.emulator.behaviour import Behaviour
+from sandbox.emulator.calls import Call, begin
+from sandbox.emulator.reply import Conversation, Reply, build_reply, embedding, new_id
+from sandbox.emulator.transport import SSE_TYPE, EmulatedResponse, Frame, FrameKind, dump, sse_data
+
+PREFIX = "/gemini/v1beta"
+PROVIDER = "gemini"
+DEFAULT_MODELS = ("gemini-2.5-pro", "gemini-2.5-flash", "text-embedding-004")
+_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "NOT_IMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+_FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "tool": "STOP"}
+MALFORMED = b'data: {"candidates":[{"content":\r\n\r\n'
+
+
+def error_shape(status: int, message: str, retry_after: float | None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": status, "message": message, "status": _STATUS.get(status, "UNKNOWN")}
+    if retry_after is not None:
+        delay = f"{int(retry_after)}s" if float(retry_after).is_integer() else f"{retry_after}s"
+        error["details"] = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}]
+    return {"error": error}
+
+
+def _get(mapping: Any, camel: str, snake: str) -> Any:
+    if not isinstance(mapping, dict):
+        return None
+    return mapping.get(camel, mapping.get(snake))
+
+
+def _text_of(content: Any) -> str:
+    parts = _get(content, "parts", "parts") or []
+    return " ".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str))
+
+
+def _has_function_response(content: Any) -> bool:
+    parts = _get(content, "parts", "parts") or []
+    return any(isinstance(p, dict) and _get(p, "functionResponse", "function_response") for p in parts)
+
+
+def conversation(body: dict[str, Any], model: str) -> Conversation:
+    contents = [c for c in body.get("contents") or [] if isinstance(c, dict)]
+    user = [c for c in contents if c.get("role", "user") == "user" and _text_of(c)]
+    tools: list[str] = []
+    for tool in body.get("tools") or []:
+        for decl in _get(tool, "functionDeclarations", "function_declarations") or []:
+            if isinstance(decl, dict) and decl.get("name"):
+                tools.append(decl["name"])
+    calling = _get(_get(body, "toolConfig", "tool_config"), "functionCallingConfig", "function_calling_config")
+    mode = str(_get(calling, "mode", "mode") or "AUTO").upper()
+    allowed = _get(calling, "allowedFunctionNames", "allowed_function_names") or []
+    forced = (allowed[0] if allowed else tools[0] if tools else None) if mode == "ANY" else None
+    config = _get(body, "generationConfig", "generation_config")
+    limit = _get(config, "maxOutputTokens", "max_output_tokens")
+    system = _get(body, "systemInstruction", "system_instruction")
+    last = contents[-1] if contents else {}
+    return Conversation(
+        model=model,
+        last_user_text=_text_of(user[-1]) if user else "",
+        ends_with_user_text=last.get("role", "user") == "user" and not _has_function_response(last),
+        all_texts=(_text_of(system), *(_text_of(c) for c in contents)),
+        turns=max(1, len(contents)),
+        tool_names=() if mode == "NONE" else tuple(tools),
+        forced_tool=forced,
+        max_tokens=limit if isinstance(limit, int) else None,
+        json_mode=_get(config, "responseMimeType", "response_mime_type") == "application/json",
+    )
+
+
+def _usage(reply: Reply) -> dict[str, Any]:
+    return {
+        "promptTokenCount": reply.prompt_tokens,
+        "candidatesTokenCount": reply.completion_tokens,
+        "totalTokenCount": reply.total_tokens,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": reply.prompt_tokens}],
+    }
+
+
+def _candidate(parts: list[dict[str, Any]], finish: str | None = None) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
+    if finish is not None:
+        candidate["finishReason"] = finish
+    return candidate
+
+
+def _parts(reply: Reply) -> list[dict[str, Any]]:
+    if reply.tool_name is not None:
+        return [{"functionCall": {"name": reply.tool_name, "args": {}}}]
+    return [{"text": reply.text}]
+
+
+def generate_response(reply: Reply, model: str) -> dict[str, Any]:
+    return {
+        "candidates": [_candidate(_parts(reply), _FINISH[reply.finish])],
+        "usageMetadata": _usage(reply),
+        "modelVersion": model,
+        "responseId": new_id("", 22),
+    }
+
+
+def stream_chunks(reply: Reply, model: str) -> list[tuple[dict[str, Any], FrameKind]]:
+    response_id = new_id("", 22)
+    common = {"modelVersion": model, "responseId": response_id}
+    pieces = [_parts(reply)] if reply.tool_name is not None else [[{"text": token}] for token in reply.tokens]
+    chunks: list[tuple[dict[str, Any], FrameKind]] = [
+        ({"candidates": [_candidate(parts)], **common}, "content") for parts in pieces
+    ]
+    last = {"candidates": [_candidate([{"text": ""}], _FINISH[reply.finish])], "usageMetadata": _usage(reply), **common}
+    chunks.append((last, "tail"))
+    return chunks
+
+
+def _frames(chunks: list[tuple[dict[str, Any], FrameKind]], *, sse: bool) -> list[Frame]:
+    if sse:
+        return [Frame(sse_data(chunk, eol="\r\n"), kind) for chunk, kind in chunks]
+    frames = [Frame((b"[" if i == 0 else b",\r\n") + dump(chunk), kind) for i, (chunk, kind) in enumerate(chunks)]
+    frames.append(Frame(b"]", "tail"))
+    return frames
+
+
+def _check_key(call: Call) -> EmulatedResponse | None:
+    if call.request.headers.get("x-goog-api-key") or call.request.query_params.get("key"):
+        return None
+    return call.error(403, "Method doesn't allow unregistered callers (emulated: missing x-goog-api-key).")
+
+
+async def model_action(request: Request) -> EmulatedResponse:
+    rest: str = request.path_params["rest"]
+    model, _, action = rest.rpartition(":") if ":" in rest else (rest, "", "")
+    call = await begin(request, PROVIDER, error_shape, model=model.removeprefix("models/"))
+    if request.method == "GET" and not action:
+        info = {"name": f"models/{call.model}", "displayName": call.model, "version": "001"}
+        return call.finish(EmulatedResponse(behaviour=Behaviour(), body=dump(info)))
+    failed = _check_key(call)
+    if failed is not None:
+        return failed
+    body = call.json_body
+    if body is None:
+        return call.error(400, "Invalid JSON payload received.")
+    handler = _ACTIONS.get(action)
+    if handler is None:
+        return call.error(404, f"Unknown action {action!r} for models/{call.model}")
+    return handler(call, body)
+
+
+def _generate(call: Call, body: dict[str, Any], *, stream: bool) -> EmulatedResponse:
+    if not body.get("contents"):
+        return call.error(400, "* GenerateContentRequest.contents: contents is not specified")
+    conv = conversation(body, call.model)
+    behaviour = call.resolve_or_error(conv.last_user_text)
+    if isinstance(behaviour, EmulatedResponse):
+        return behaviour
+    reply = build_reply(conv, tokens=behaviour.tokens)
+    if not stream:
+        out = dump(generate_response(reply, call.model))
+        response = EmulatedResponse(
+            behaviour=behaviour, headers=call.headers(), body=out, completion_tokens=reply.completion_tokens
+        )
+        return call.finish(response)
+    sse = call.request.query_params.get("alt") == "sse"
+    error = {"error": {"code": 500, "message": "Internal error encountered (emulated).", "status": "INTERNAL"}}
+    response = EmulatedResponse(
+        behaviour=behaviour,
+        headers=call.headers(),
+        frames=_frames(stream_chunks(reply, call.model), sse=sse),
+        media_type=SSE_TYPE if sse else "application/json; charset=UTF-8",
+        malformed=MALFORMED if sse else b',\r\n{"candidates":[{"content":',
+        stream_error=sse_data(error, eol="\r\n") if sse else b",\r\n" + dump(error) + b"]",
+    )
+    return call.finish(response, stream=True)
+
+
+def _embed(call: Call, body: dict[str, Any], *, batch: bool) -> EmulatedResponse:
+    requests = body.get("requests") if batch else [body]
+    if not isinstance(requests, list) or not requests:
+        return call.error(400, "* BatchEmbedContentsRequest.requests: requests is not specified")
+    texts = [_text_of(_get(r, "content", "content")) for r in requests]
+    behaviour = call.resolve_or_error(" ".join(texts))
+    if isinstance(behaviour, EmulatedResponse):
+        return behaviour
+    dims = [_get(r, "outputDimensionality", "output_dimensionality") or 8 for r in requests]
+    vectors = [{"values": embedding(call.model, text, int(dim))} for text, dim in zip(texts, dims, strict=True)]
+    out = {"embeddings": vectors} if batch else {"embedding": vectors[0]}
+    return call.finish(EmulatedResponse(behaviour=behaviour, headers=call.headers(), body=dump(out)))
+
+
+def _count(call: Call, body: dict[str, Any]) -> EmulatedResponse:
+    conv = conversation(body.get("generateContentRequest") or body, call.model)
+    out = dump({"totalTokens": conv.prompt_tokens()})
+    return call.finish(EmulatedResponse(behaviour=Behaviour(), headers=call.headers(), body=out))
+
+
+_ACTIONS: dict[str, Callable[[Call, dict[str, Any]], EmulatedResponse]] = {
+    "generateContent": lambda call, body: _generate(call, body, stream=False),
+    "streamGenerateContent": lambda call, body: _generate(call, body, stream=True),
+    "embedContent": lambda call, body: _embed(call, body, batch=False),
+    "batchEmbedContents": lambda call, body: _embed(call, body, batch=True),
+    "countTokens": _count,
+}
+
+
+async def list_models(request: Request) -> EmulatedResponse:
+    call = await begin(request, PROVIDER, error_shape)
+    names = list(dict.fromkeys([*DEFAULT_MODELS, *(m for m in call.state.controls if m != "*")]))
+    methods = ["generateContent", "streamGenerateContent", "countTokens", "batchEmbedContents"]
+    models = [{"name": f"models/{n}", "displayName": n, "supportedGenerationMethods": methods} for n in names]
+    return call.finish(EmulatedResponse(behaviour=Behaviour(), headers=call.headers(), body=dump({"models": models})))
+
+
+def routes() -> list[Route]:
+    return [
+        Route(f"{PREFIX}/models", list_models, methods=["GET"]),
+        Route(f"{PREFIX}/models/{{rest:path}}", model_action, methods=["GET", "POST"]),
+    ]

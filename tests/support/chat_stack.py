@@ -1,0 +1,72 @@
+"""The whole chat chain for real: gateway → Redis → interactive worker → LiteLLM → emulator.
+
+The gateway runs in the test process (uvicorn in a thread), the worker and LiteLLM as child
+processes, the emulator in the test process too (the tests set its faults).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from api.app import create_app
+from catalog import Catalog
+from queues.settings import Secret, Settings
+from sandbox.emulator.client import EmulatorClient
+from tests.support.auth import AUTH
+from tests.support.litellm import LiteLLMProxy
+from tests.support.servers import running_server
+from tests.support.workers import WorkerProcess
+
+# Short, so a test can see an open breaker close again.
+BREAKER_COOL_OFF_S = 2
+
+
+@dataclass(frozen=True)
+class Stack:
+    base_url: str
+    emulator: EmulatorClient
+    litellm: LiteLLMProxy
+    catalog: Catalog
+    redis_url: str
+    settings: Settings  # the gateway's
+
+    def upstream_name(self, model_id: str) -> str:
+        """The model name the emulator sees for a catalog model (for its fault controls)."""
+        return self.litellm.upstream[self.catalog.models[model_id].provider_id]
+
+    def chain(self, **select: Any) -> list[str]:
+        with httpx.Client(base_url=self.base_url, headers=AUTH) as client:
+            body = client.post("/api/select-model", json=select).json()
+        return [body["model"]["id"], *(f["id"] for f in body["fallbacks"])]
+
+
+@contextmanager
+def running_chat_stack(
+    litellm: LiteLLMProxy, emulator: EmulatorClient, settings: Settings, catalog: Catalog
+) -> Iterator[Stack]:
+    """A gateway and an interactive worker (running the real chat handler) on `settings`'
+    Redis, in front of `litellm` and `emulator` (reset first)."""
+    emulator.reset()
+    worker_settings = {
+        "MPC_LITELLM_BASE_URL": litellm.base_url,
+        "MPC_LITELLM_API_KEY": litellm.master_key,
+        "MPC_BREAKER_COOL_OFF_S": str(BREAKER_COOL_OFF_S),
+    }
+    worker = WorkerProcess(settings.redis_url, "interactive", extra_env=worker_settings, handlers="")
+    gateway_settings = Settings(
+        redis_url=settings.redis_url,
+        api_key_hashes=settings.api_key_hashes,
+        litellm_base_url=litellm.base_url,
+        litellm_api_key=Secret(litellm.master_key),
+    )
+    try:
+        worker.wait_ready()
+        with running_server(create_app(gateway_settings, catalog)) as base:
+            yield Stack(base, emulator, litellm, catalog, settings.redis_url, gateway_settings)
+    finally:
+        worker.stop()
