@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from catalog import Catalog
-from tests.api.test_health_and_auth import assert_envelope
-from tests.api.test_metrics import scrape
+from tests.support.envelopes import assert_envelope
+from tests.support.metrics import scrape
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 NO_PROVIDER = {"allow": ["fal"]}  # a provider without a text model

@@ -16,7 +16,8 @@ from aiobotocore.session import get_session
 
 from artifacts import ArtifactStore, LocalStore, S3Store, UrlSigner
 from artifacts._s3 import DEFAULT_PART_SIZE
-from tests.support import free_port, port_answers, wait_until
+from sandbox.processes import free_port, port_answers, stop_process
+from tests.support.waiting import wait_until
 
 SAMPLES = Path(__file__).parent / "samples"
 SIGNING_KEY = b"k" * 32
@@ -62,9 +63,8 @@ class MotoServer:
             raise RuntimeError(f"moto server did not start on port {self.port}")
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            self._process.wait(timeout=10)
+        if self._process is not None:
+            stop_process(self._process, grace_s=10)
         self._process = None
 
 

@@ -10,8 +10,8 @@ import pytest
 from api.app import create_app
 from catalog import Catalog
 from queues.settings import Settings
-from tests.support import running_server
-from tests.workers.conftest import WorkerProcess
+from tests.support.servers import running_server
+from tests.support.workers import WorkerProcess
 
 
 @pytest.fixture
