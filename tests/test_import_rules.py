@@ -51,3 +51,17 @@ def test_package_imports_only_what_it_may(package: str) -> None:
 
 def test_the_command_line_imports_no_test_code() -> None:
     assert "tests" not in _imported_packages(REPO / "cli.py")
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared test code lives in tests/support (or a benchmark's own `_` modules), never in a
+    test module or a conftest, which pytest imports on its own terms."""
+    found = []
+    for module in sorted((REPO / "tests").rglob("*.py")):
+        tree = ast.parse(module.read_text(encoding="utf-8"), filename=str(module))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("tests."):
+                last = (node.module or "").rsplit(".", 1)[-1]
+                if last.startswith("test_") or last == "conftest":
+                    found.append(f"{module.relative_to(REPO)} imports {node.module}")
+    assert not found, "\n".join(found)
