@@ -8,7 +8,7 @@ import pytest
 
 from artifacts import LocalStore, S3Store, StoreConfig, open_store
 from artifacts.config import location
-from tests.artifacts.conftest import SIGNING_KEY, MotoServer
+from tests.support.artifacts import SIGNING_KEY, MotoServer
 
 
 @pytest.mark.parametrize(

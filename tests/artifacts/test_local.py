@@ -24,7 +24,7 @@ from artifacts import (
     SignedUrlInvalid,
     UrlSigner,
 )
-from tests.artifacts.conftest import SIGNING_KEY, WAV, collect, stream
+from tests.support.artifacts import SIGNING_KEY, WAV, collect, stream
 
 JOB = "job_0123456789abcdef01234567"
 LATER = time.time() + 86400

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from artifacts import ArtifactStoreUnavailable, S3Store, SignedUrlInvalid
-from tests.artifacts.conftest import (
+from tests.support.artifacts import (
     BUCKET,
     CREDENTIALS,
     PART,

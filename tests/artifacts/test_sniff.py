@@ -7,7 +7,7 @@ import pytest
 
 from artifacts import SUPPORTED_CONTENT_TYPES, ContentTypeMismatch, UnsupportedContentType
 from artifacts._sniff import SNIFF_BYTES, normalize, resolve_content_type, sniff
-from tests.artifacts.conftest import sample
+from tests.support.artifacts import sample
 
 SAMPLES = {
     "image.png": ("image/png",),

@@ -24,7 +24,7 @@ from artifacts import (
     RangeNotSatisfiable,
     UnsupportedContentType,
 )
-from tests.artifacts.conftest import PART, WAV, collect, raw_contents, sample, stream
+from tests.support.artifacts import PART, WAV, collect, raw_contents, sample, stream
 
 JOB = "job_0123456789abcdef01234567"
 LATER = time.time() + 3600

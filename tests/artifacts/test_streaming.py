@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from artifacts import ArtifactStore
-from tests.artifacts.conftest import WAV
+from tests.support.artifacts import WAV
 
 pytestmark = pytest.mark.slow
 
