@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response, StreamingResponse
 
-from api import jobs
+from api import job_service
 from api.body import read_body
 from api.deps import Owner, State, caller
 from api.middleware import request_id_of
@@ -35,7 +35,7 @@ async def submit_job(request: Request) -> Response:
     # by FastAPI costs more than the submission itself (see api/deps.py).
     state, owner = caller(request)
     raw = await read_body(request, state.settings.max_body_bytes)
-    record, created = await jobs.submit(
+    record, created = await job_service.submit(
         state,
         owner,
         raw,
@@ -43,9 +43,9 @@ async def submit_job(request: Request) -> Response:
         request_id=request_id_of(request.scope),
     )
     headers = {"Location": f"/api/jobs/{record.id}"}
-    wait_s = jobs.prefer_wait(request.headers.get("prefer"))
+    wait_s = job_service.prefer_wait(request.headers.get("prefer"))
     if wait_s and not record.is_final:
-        record = await jobs.wait_for_end(state, record.id, wait_s) or record
+        record = await job_service.wait_for_end(state, record.id, wait_s) or record
         headers["Preference-Applied"] = f"wait={wait_s}"
     status = 200 if record.is_final or not created else 202
     return MsgspecResponse(public_view(record), status_code=status, headers=headers)
@@ -53,13 +53,13 @@ async def submit_job(request: Request) -> Response:
 
 @router.get("/{job_id}")
 async def get_job(job_id: str, state: State, owner: Owner) -> Response:
-    record = await jobs.owned_job(state, owner, job_id)
+    record = await job_service.owned_job(state, owner, job_id)
     return MsgspecResponse(public_view(record))
 
 
 @router.post("/{job_id}/cancel")
 async def cancel_job(job_id: str, state: State, owner: Owner) -> Response:
-    record = await jobs.cancel(state, owner, job_id)
+    record = await job_service.cancel(state, owner, job_id)
     return MsgspecResponse(public_view(record))
 
 
@@ -70,6 +70,6 @@ async def job_events(
     owner: Owner,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
-    after = jobs.resume_point(last_event_id)
-    record = await jobs.owned_job(state, owner, job_id)
-    return StreamingResponse(jobs.event_stream(state, record, after), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
+    after = job_service.resume_point(last_event_id)
+    record = await job_service.owned_job(state, owner, job_id)
+    return StreamingResponse(job_service.event_stream(state, record, after), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
