@@ -72,4 +72,5 @@ async def job_events(
 ) -> StreamingResponse:
     after = job_service.resume_point(last_event_id)
     record = await job_service.owned_job(state, owner, job_id)
-    return StreamingResponse(job_service.event_stream(state, record, after), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
+    events = job_service.event_stream(state, record, after)
+    return StreamingResponse(events, media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
