@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from sandbox.emulator.behaviour import Behaviour
 from sandbox.emulator.calls import Call, begin
-from sandbox.emulator.reply import TOOL_ARGUMENTS, Conversation, Reply, build_reply, new_id
+from sandbox.emulator.reply import TOOL_ARGUMENTS, Conversation, Reply, build_reply, new_id, text_of
 from sandbox.emulator.transport import SSE_TYPE, EmulatedResponse, Frame, dump, sse_data
 
 PREFIX = "/anthropic"
@@ -34,21 +34,13 @@ def error_shape(status: int, message: str, retry_after: float | None) -> dict[st
     return {"type": "error", "error": {"type": _ERROR_TYPES.get(status, "api_error"), "message": message}}
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
-    return ""
-
-
 def _has_tool_result(content: Any) -> bool:
     return isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
 
 
 def conversation(body: dict[str, Any], model: str) -> Conversation:
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
-    user = [m for m in messages if m.get("role") == "user" and _text_of(m.get("content"))]
+    user = [m for m in messages if m.get("role") == "user" and text_of(m.get("content"))]
     tools = tuple(t.get("name", "") for t in body.get("tools") or [] if isinstance(t, dict) and t.get("name"))
     choice = body.get("tool_choice") or {}
     forced: str | None = None
@@ -63,9 +55,9 @@ def conversation(body: dict[str, Any], model: str) -> Conversation:
     limit = body.get("max_tokens")
     return Conversation(
         model=model,
-        last_user_text=_text_of(user[-1].get("content")) if user else "",
+        last_user_text=text_of(user[-1].get("content")) if user else "",
         ends_with_user_text=last.get("role") == "user" and not _has_tool_result(last.get("content")),
-        all_texts=(_text_of(body.get("system")), *(_text_of(m.get("content")) for m in messages)),
+        all_texts=(text_of(body.get("system")), *(text_of(m.get("content")) for m in messages)),
         turns=max(1, len(messages)),
         tool_names=tools,
         forced_tool=forced,

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from sandbox.emulator.behaviour import Behaviour
 from sandbox.emulator.calls import Call, bearer_token, begin
-from sandbox.emulator.reply import Conversation, Reply, build_reply, embedding, new_id
+from sandbox.emulator.reply import Conversation, Reply, build_reply, embedding, new_id, text_of
 from sandbox.emulator.transport import SSE_TYPE, EmulatedResponse, Frame, dump
 
 PREFIXES: dict[str, str] = {
@@ -53,17 +53,9 @@ def error_shape(status: int, message: str, retry_after: float | None) -> dict[st
     return {"error": {"message": message, "type": kind, "param": None, "code": _ERROR_CODES.get(status)}}
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return ""
-
-
 def conversation(body: dict[str, Any], model: str) -> Conversation:
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
-    user_texts = [_text_of(m.get("content")) for m in messages if m.get("role") == "user"]
+    user_texts = [text_of(m.get("content")) for m in messages if m.get("role") == "user"]
     tools = [t.get("function", {}).get("name", "") for t in body.get("tools") or [] if isinstance(t, dict)]
     choice = body.get("tool_choice")
     forced: str | None = None
@@ -79,7 +71,7 @@ def conversation(body: dict[str, Any], model: str) -> Conversation:
         model=model,
         last_user_text=user_texts[-1] if user_texts else "",
         ends_with_user_text=bool(messages) and messages[-1].get("role") == "user",
-        all_texts=tuple(_text_of(m.get("content")) for m in messages),
+        all_texts=tuple(text_of(m.get("content")) for m in messages),
         turns=max(1, len(messages)),
         tool_names=tuple(t for t in tools if t),
         forced_tool=forced,

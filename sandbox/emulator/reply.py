@@ -14,7 +14,7 @@ import math
 import struct
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sandbox.emulator.behaviour import strip_directives
 
@@ -122,3 +122,13 @@ def count_words(texts: list[str]) -> int:
 
 def new_id(prefix: str, length: int = 24) -> str:
     return prefix + uuid.uuid4().hex[:length]
+
+
+def text_of(content: Any) -> str:
+    """The text of a message's content: a string, or the text blocks of a list of parts
+    (OpenAI's and Anthropic's shape alike)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""

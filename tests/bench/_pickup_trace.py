@@ -28,6 +28,7 @@ import msgspec
 from queues import keys
 from queues.redis import connect
 from queues.submit import Submission, submit_job
+from sandbox.processes import stop_process
 from tests.bench._common import BENCH_REDIS_URL, OWNER, PYTHON, bench_env, child, flush_redis, percentile
 from tests.bench._pickup import announced, blpop_time, wait_final, wait_ready
 from tests.bench._pickup_handlers import PICKUP_PREFIX
@@ -132,8 +133,7 @@ def main(argv: list[str]) -> int:
                 submitted = asyncio.run(_submit_jobs(jobs + 1))
                 time.sleep(0.2)
             finally:
-                monitor.terminate()
-                monitor.wait(timeout=10)
+                stop_process(monitor)
         commands = _parse(trace)
     flush_redis()
 

@@ -7,6 +7,7 @@
 - ``processes``: the gateway as a child process (``python -m cli serve``).
 - ``workers``: a worker child process, and the job handlers it runs (``handlers``).
 - ``jobs``: reading a job over the API until it reaches a state.
+- ``litellm``: a real LiteLLM proxy in front of the emulator (chat tests and benchmarks).
 - ``chat_stack``: the chat chain (gateway, worker, LiteLLM, emulator) the chat tests use.
 - ``metrics``: reading a /metrics page.
 - ``envelopes``: the API's error envelope.
