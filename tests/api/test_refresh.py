@@ -57,3 +57,28 @@ async def test_leaving_the_block_stops_a_refresh_in_progress() -> None:
     async with refreshing(refresh, every_s=1.0, what="test copy"):
         await asyncio.wait_for(started.wait(), timeout=5)
     assert stopped.is_set()
+
+
+async def test_leaving_the_block_stops_a_refresh_that_swallows_its_cancel() -> None:
+    """As redis-py's client may: the cancel becomes a connection error, or nothing at all."""
+    started = asyncio.Event()
+    rounds = 0
+
+    async def refresh() -> None:
+        nonlocal rounds
+        rounds += 1
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            if rounds % 2:
+                raise RedisConnectionError("Connection closed by server.") from None
+
+    async def use_and_leave() -> None:
+        async with refreshing(refresh, every_s=0.01, what="test copy"):
+            await started.wait()
+
+    leaving = asyncio.create_task(use_and_leave())
+    done, _ = await asyncio.wait({leaving}, timeout=5)
+    assert leaving in done, "leaving the block hangs: the loop outlived its cancel"
+    assert rounds == 1
