@@ -2,7 +2,7 @@
 
 One pooled `httpx.AsyncClient` per worker process, the master key from settings, explicit
 timeouts. MPC-API owns retries and fallbacks, so every call sends `num_retries: 0`: LiteLLM
-retrying a dead provider costs seconds per request (FACTS.md measured 4.7 s p50).
+retrying a dead provider costs seconds per request (`provider_outage`'s full run measures it).
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ must be answered 200: a client sees no error.
 
 For contrast (full run only): LiteLLM's own router fallback, on a second LiteLLM with a
 minimal config: `primary` (503) and `backup` with `router_settings.fallbacks` and LiteLLM's
-default retries, sequential requests to `primary` (FACTS.md measured p50 4.7 s).
+default retries, sequential requests to `primary` (seconds per request: it re-pays the retries
+on the dead provider every time).
 
 Goal: outage p95 within 1.2x of healthy p95; breaker open after ≤ 5 failed calls.
 """

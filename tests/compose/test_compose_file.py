@@ -127,7 +127,7 @@ def test_redis_persists_and_never_evicts() -> None:
 
 
 def test_gateway_cannot_reach_litellm() -> None:
-    """DESIGN.md: only workers talk to LiteLLM. Networks make that structural."""
+    """Only workers talk to LiteLLM (docs/architecture.md). Networks make that structural."""
     found = services()
     assert not set(found["gateway"]["networks"]) & set(found["litellm"]["networks"])
     for name in WORKERS:
