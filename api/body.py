@@ -40,14 +40,17 @@ def decode(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
     try:
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        problem, param = split_validation_error(exc)
-        raise Unprocessable(
-            f"{problem}" + (f" (at '{param}')" if param else ""), code="invalid_value", param=param
-        ) from None
+        raise unprocessable(exc) from None
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"Request body is not valid JSON: {exc}", code="invalid_json") from None
     except UnicodeDecodeError:
         raise InvalidRequest("Request body is not valid UTF-8.", code="invalid_json") from None
+
+
+def unprocessable(exc: msgspec.ValidationError) -> Unprocessable:
+    """The 422 for a value of the wrong shape, naming the field in `param`."""
+    problem, param = split_validation_error(exc)
+    return Unprocessable(f"{problem}" + (f" (at '{param}')" if param else ""), code="invalid_value", param=param)
 
 
 def split_validation_error(exc: msgspec.ValidationError) -> tuple[str, str | None]:

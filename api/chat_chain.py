@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from api.chat_request import EXTENSION_FIELDS, check_messages
 from api.errors import InvalidRequest, NotFound
-from api.selection_views import SelectBody, select_counted, to_request
+from api.selection_views import SelectBody, select_body_from, select_counted, to_request
 from api.state import AppState
 from brain import Selection, UnknownTask
 from catalog.schema import Model
@@ -97,10 +95,7 @@ def _select_body(body: dict[str, Any], task: str, pinned: Model | None) -> Selec
         fields["providers"] = body["providers"]
     if pinned is not None:
         fields["model"] = pinned.id
-    try:
-        return msgspec.convert(fields, SelectBody)
-    except msgspec.ValidationError as exc:
-        raise InvalidRequest(str(exc), code="invalid_value") from None
+    return select_body_from(fields)
 
 
 def _has_images(messages: list[Any]) -> bool:

@@ -8,12 +8,12 @@ answer (`api.errors.to_api_error`: 422); here they are only counted.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
 import msgspec
 
-from api.body import decode
+from api.body import decode, unprocessable
 from api.errors import NotImplementedYet, Unprocessable
 from api.state import AppState
 from brain import NoCandidate, PlannedStep, Selection, SelectionRequest, estimate_tokens, plan_for, select
@@ -203,11 +203,24 @@ def _decode(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
     try:
         return decode(raw, decoder)
     except Unprocessable as exc:
-        root = (exc.param or "").split(".")[0].split("[")[0]
-        allowed = _ALLOWED.get(root)
-        if allowed is not None and "Invalid enum value" in exc.message:
-            exc.message += f"; allowed values: {', '.join(allowed)}"
-        raise
+        raise _with_allowed_values(exc) from None
+
+
+def select_body_from(fields: Mapping[str, Any]) -> SelectBody:
+    """The select-model constraints from fields another body carried (chat's extension
+    fields): a bad one is the same 422 as in a select-model body."""
+    try:
+        return msgspec.convert(fields, SelectBody)
+    except msgspec.ValidationError as exc:
+        raise _with_allowed_values(unprocessable(exc)) from None
+
+
+def _with_allowed_values(exc: Unprocessable) -> Unprocessable:
+    root = (exc.param or "").split(".")[0].split("[")[0]
+    allowed = _ALLOWED.get(root)
+    if allowed is not None and "Invalid enum value" in exc.message:
+        exc.message += f"; allowed values: {', '.join(allowed)}"
+    return exc
 
 
 def _counted(state: AppState, task: str, question: Callable[[], T]) -> T:

@@ -1,4 +1,4 @@
-"""A brain error is answered alike on every route that asks the brain: select-model, chat
+"""A brain error, or a bad constraint, is answered alike on every route that asks the brain: select-model, chat
 completions and jobs all say 422 with the brain's code and param (README: select-model)."""
 
 from __future__ import annotations
@@ -49,3 +49,17 @@ def test_a_pinned_model_that_does_not_serve_the_task_is_422_on_chat_as_on_select
     chat = client.post("/api/chat/completions", json={"model": model.id, "messages": MESSAGES, "task": "summarize"})
     for response in (select, chat):
         assert assert_envelope(response, 422, "model_not_for_task")["param"] == "model"
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [({"providers": {"allow": ["nobody"]}}, "providers.allow[0]"), ({"tier": "premium"}, "tier")],
+    ids=["provider", "tier"],
+)
+def test_a_bad_constraint_is_the_same_422_on_chat_as_on_select_model(
+    client: httpx.Client, fields: dict[str, Any], param: str
+) -> None:
+    answers = ask_everywhere(client, "chat_general", **fields)
+    errors = [assert_envelope(answers[route], 422, "invalid_value") for route in ("select-model", "chat")]
+    assert errors[0] == errors[1]
+    assert errors[0]["param"] == param and "allowed values" in errors[0]["message"]
