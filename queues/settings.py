@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,8 @@ class EnvVar:
 
 
 MIN_API_KEY_CHARS = 16
+MIN_SIGNING_KEY_CHARS = 32
+DEFAULT_ARTIFACTS_DIR = Path(tempfile.gettempdir()) / "mpc-api-artifacts"
 DEFAULT_BREAKER_COOL_OFF_S = 10  # `queues.breakers` takes its own default from here
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -101,6 +104,24 @@ _http_url = _url("http", "https")
 
 def _base_url(raw: str) -> str:
     return _http_url(raw).rstrip("/")
+
+
+def _store_url(raw: str) -> str:
+    """file:///absolute/dir, an absolute path, or s3://bucket[/prefix] (as `artifacts` reads it)."""
+    parts = urlsplit(raw)
+    if parts.scheme == "s3" and parts.netloc:
+        return raw
+    if (parts.scheme == "file" and parts.netloc in ("", "localhost") and parts.path.startswith("/")) or (
+        not parts.scheme and raw.startswith("/")
+    ):
+        return raw
+    raise ValueError("file:///absolute/dir, an absolute path, or s3://bucket/prefix")
+
+
+def _signing_key(raw: str) -> str:
+    if len(raw) < MIN_SIGNING_KEY_CHARS:
+        raise ValueError(f"at least {MIN_SIGNING_KEY_CHARS} characters (random, the same in every process)")
+    return raw
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -151,6 +172,74 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     breaker_cool_off_s: Annotated[
         int, msgspec.Meta(ge=1, le=3600), EnvVar("how long an open provider breaker refuses calls (seconds)")
     ] = DEFAULT_BREAKER_COOL_OFF_S
+    # Media: artifacts (binary outputs and uploads) and provider call timeouts
+    artifacts_url: Annotated[
+        str,
+        EnvVar(
+            "where artifacts live: a directory every gateway and worker shares (file:///dir) or s3://bucket/prefix",
+            read=_store_url,
+            shown_default="`file://$TMPDIR/mpc-api-artifacts`",
+        ),
+    ] = DEFAULT_ARTIFACTS_DIR.as_uri()
+    artifacts_s3_endpoint: Annotated[
+        str,
+        EnvVar(
+            "an S3-compatible server (MinIO, …) for s3:// artifacts; unset: AWS",
+            read=_base_url,
+            blank_is_default=True,
+        ),
+    ] = ""
+    artifacts_s3_region: Annotated[str, EnvVar("region of the s3:// artifacts bucket")] = "us-east-1"
+    artifacts_signing_key: Annotated[
+        Secret,
+        EnvVar(
+            f"signs artifact links of a local store (≥ {MIN_SIGNING_KEY_CHARS} chars, the same in every gateway)",
+            secret=True,
+            read=_signing_key,
+            shown_default="— (derived from `MPC_API_KEYS`)",
+        ),
+    ] = msgspec.field(default_factory=lambda: Secret(""))
+    artifact_url_ttl_s: Annotated[
+        int, msgspec.Meta(ge=60, le=7 * 86400), EnvVar("how long a signed artifact link works (seconds)")
+    ] = 3600
+    max_upload_bytes: Annotated[
+        int,
+        msgspec.Meta(ge=1024, le=5 * 1024**3),
+        EnvVar("cap on an upload (`POST /api/files`) and on fetched audio (413 beyond)", shown_default="25 MiB"),
+    ] = 25 * 1024 * 1024
+    public_url: Annotated[
+        str,
+        EnvVar(
+            "the gateway's public base URL, for absolute artifact links; unset: the request's own",
+            read=_base_url,
+            blank_is_default=True,
+        ),
+    ] = ""
+    embed_timeout_s: Annotated[int, msgspec.Meta(ge=1, le=3600), EnvVar("one embeddings call (seconds)")] = 60
+    image_timeout_s: Annotated[int, msgspec.Meta(ge=1, le=3600), EnvVar("one image generation call (seconds)")] = 300
+    speech_timeout_s: Annotated[int, msgspec.Meta(ge=1, le=3600), EnvVar("one speech synthesis call (seconds)")] = 300
+    transcribe_timeout_s: Annotated[
+        int, msgspec.Meta(ge=1, le=3600), EnvVar("one transcription call, audio download included (seconds)")
+    ] = 600
+
+    def artifact_store_options(self) -> dict[str, Any]:
+        """Keyword arguments for `artifacts.StoreConfig` (this package may not import it)."""
+        return {
+            "url": self.artifacts_url,
+            "s3_endpoint": self.artifacts_s3_endpoint or None,
+            "s3_region": self.artifacts_s3_region,
+            "url_ttl_s": self.artifact_url_ttl_s,
+            "max_upload_bytes": self.max_upload_bytes,
+        }
+
+    def artifact_signing_key(self) -> bytes:
+        """The key for local artifact links: the configured one, else one derived from the
+        client keys (so every gateway with the same keys agrees, and rotating the keys
+        retires old links). Workers never mint links clients see, so any key serves them."""
+        if self.artifacts_signing_key:
+            return self.artifacts_signing_key.reveal().encode()
+        material = "\n".join(("mpc-api artifact links", *self.api_key_hashes))
+        return hashlib.sha256(material.encode()).hexdigest().encode()
 
 
 @dataclass(frozen=True, slots=True)

