@@ -50,7 +50,7 @@ class _Input(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
         """Rules msgspec's types cannot say; raises `TaskInputError`."""
 
 
-class EmbedInput(_Input):
+class EmbedInput(_Input, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # A string, a list of strings, a list of token ids, or a list of token-id lists (what
     # langchain-openai sends by default). msgspec allows one array type in a union, so the
     # list's items are checked in `check`.
@@ -91,7 +91,7 @@ class EmbedInput(_Input):
         return len(self.input)
 
 
-class ImageInput(_Input):
+class ImageInput(_Input, frozen=True, kw_only=True, forbid_unknown_fields=True):
     prompt: str
     n: Annotated[int, msgspec.Meta(ge=1, le=4)] = 1
     size: str | None = None  # WIDTHxHEIGHT or "auto"; None: the model's default
@@ -112,7 +112,7 @@ class ImageInput(_Input):
         return f"image/{self.output_format}"
 
 
-class SpeechInput(_Input):
+class SpeechInput(_Input, frozen=True, kw_only=True, forbid_unknown_fields=True):
     text: str
     voice: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] = "alloy"
     format: SpeechFormat = "mp3"
@@ -123,7 +123,7 @@ class SpeechInput(_Input):
         _text_within("text", self.text, MAX_SPEECH_CHARS)
 
 
-class TranscribeInput(_Input):
+class TranscribeInput(_Input, frozen=True, kw_only=True, forbid_unknown_fields=True):
     file_id: str | None = None  # an upload from POST /api/files
     audio_url: str | None = None  # http(s), fetched by the worker
     language: str | None = None  # ISO-639-1 ("en"), optionally with a region
