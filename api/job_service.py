@@ -15,6 +15,7 @@ import msgspec
 from api.body import decode
 from api.chat_chain import chat_job_params
 from api.errors import InvalidRequest, NotFound, Unprocessable
+from api.media_chain import checked_input, is_media_task, media_job_params
 from api.sse import PING, PING_S, sse_frame
 from api.state import AppState
 from brain import UnknownTask
@@ -61,6 +62,11 @@ async def submit(
         # Text tasks run through the chat handler, which needs the brain's model chain.
         params_json = encode_json(
             {**request.params, **chat_job_params(state, request.task, request.input, request.params)}
+        )
+    elif is_media_task(request.task):
+        job_input = checked_input(request.task, request.input)
+        params_json = encode_json(
+            {**request.params, **media_job_params(state, request.task, job_input, request.params)}
         )
     submission = Submission(
         task=request.task,

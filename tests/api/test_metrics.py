@@ -39,14 +39,14 @@ def test_gateway_metrics_move_and_pass_promtool(gateway: str) -> None:
     with httpx.Client(base_url=gateway, headers=AUTH) as client:
         client.post("/api/select-model", json={"task": "tts"})
         client.post("/api/select-model", json={"task": "tts", "providers": {"allow": ["anthropic"]}})
-        client.post("/api/jobs", json={"task": "tts", "input": {}})
+        client.post("/api/jobs", json={"task": "video_generate", "input": {}})
     assert wait_until(lambda: scrape(f"{gateway}/metrics").get('mpc_queue_depth{queue="media"}') == 1, timeout=10)
     samples = scrape(f"{gateway}/metrics")
     assert any(k.startswith("mpc_selections_total{") and 'task="tts"' in k for k in samples)
     assert samples['mpc_selection_failures_total{constraint="providers.allow",task="tts"}'] == 1
     assert samples['mpc_http_requests_total{method="POST",route="/api/select-model",status="422"}'] == 1
     assert samples['mpc_workers_live{queue="interactive"}'] == 0
-    assert samples['mpc_jobs_submitted_total{queue="media",task="tts"}'] == 1
+    assert samples['mpc_jobs_submitted_total{queue="media",task="video_generate"}'] == 1
     assert samples['mpc_breaker_state{provider="openai"}'] == 0
     assert all("test-key" not in k for k in samples)
     promtool = shutil.which("promtool")

@@ -29,7 +29,9 @@ async def test_a_sample_sets_depth_age_and_live_workers_per_class(redis: Redis) 
             presence.announce(pipe, "batch", worker_id, b"{}", ttl_s=10, now=now)
         presence.announce(pipe, "media", "gone", b"{}", ttl_s=10, now=now - 60)
         await pipe.execute()
-    await submit_job(redis, Submission(task="tts", queue="media", input_json=b"{}", params_json=b"{}", owner="o"))
+    await submit_job(
+        redis, Submission(task="video_generate", queue="media", input_json=b"{}", params_json=b"{}", owner="o")
+    )
     metrics = GatewayMetrics()
     await QueueStats(redis, metrics).sample()
 

@@ -47,7 +47,6 @@ async def crash(job: JobContext) -> Any:
 HANDLERS: Mapping[str, Handler] = {
     "chat_general": echo,
     "video_generate": slow,
-    "tts": slow,
     "summarize": refuse,
     "translate": crash,
 }

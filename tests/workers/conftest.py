@@ -11,7 +11,7 @@ from catalog import Catalog
 from queues.settings import Settings
 from tests.support.auth import AUTH
 from tests.support.servers import running_server
-from tests.support.workers import WorkerProcess
+from tests.support.workers import TEST_HANDLERS, WorkerProcess
 
 
 @pytest.fixture
@@ -28,8 +28,8 @@ def api(settings: Settings, catalog: Catalog) -> Iterator[httpx.Client]:
 def start_worker(clean_redis: str) -> Iterator[Callable[..., WorkerProcess]]:
     started: list[WorkerProcess] = []
 
-    def start(queue_class: str, *, grace_s: int = 5, wait: bool = True) -> WorkerProcess:
-        worker = WorkerProcess(clean_redis, queue_class, grace_s)
+    def start(queue_class: str, *, grace_s: int = 5, wait: bool = True, handlers: str = TEST_HANDLERS) -> WorkerProcess:
+        worker = WorkerProcess(clean_redis, queue_class, grace_s, handlers=handlers)
         started.append(worker)
         if wait:
             worker.wait_ready()

@@ -49,11 +49,11 @@ def test_sigterm_lets_in_flight_jobs_finish_and_takes_no_new_ones(
 ) -> None:
     worker = start_worker("media", grace_s=10)
     # Long enough to outlast the worker's next heartbeat (every 2 s), which says it stopped taking jobs.
-    running = api.post("/api/jobs", json={"task": "tts", "input": {"sleep": 5}}).json()["id"]
+    running = api.post("/api/jobs", json={"task": "video_generate", "input": {"sleep": 5}}).json()["id"]
     wait_for_job(api, running, lambda s: s["status"] == "processing", timeout=10)
     worker.process.send_signal(signal.SIGTERM)
     assert wait_until(lambda: not_accepting(worker), timeout=10, interval=0.05)
-    later = api.post("/api/jobs", json={"task": "tts", "input": {"sleep": 0}}).json()["id"]
+    later = api.post("/api/jobs", json={"task": "video_generate", "input": {"sleep": 0}}).json()["id"]
     assert job_state(api, running)["status"] == "processing"  # still stopping: `later` was there to take
     assert worker.process.wait(timeout=15) is not None
     assert job_state(api, running)["status"] == "succeeded"
@@ -72,9 +72,9 @@ def test_sigterm_past_grace_requeues_the_job_for_another_worker(
     api: httpx.Client, start_worker: Callable[..., WorkerProcess]
 ) -> None:
     worker = start_worker("media", grace_s=1)
-    job_id = api.post("/api/jobs", json={"task": "tts", "input": {"sleep_first_attempt": 60, "sleep": 0.1}}).json()[
-        "id"
-    ]
+    job_id = api.post(
+        "/api/jobs", json={"task": "video_generate", "input": {"sleep_first_attempt": 60, "sleep": 0.1}}
+    ).json()["id"]
     wait_for_job(api, job_id, lambda s: s["status"] == "processing", timeout=10)
     worker.stop(signal.SIGTERM, timeout=15)
     assert job_state(api, job_id)["status"] == "queued"
@@ -94,7 +94,9 @@ def test_media_flood_does_not_delay_interactive_jobs(
     async def flood() -> None:
         redis = connect(clean_redis)
         try:
-            sub = Submission(task="tts", queue="media", input_json=b'{"sleep": 30}', params_json=b"{}", owner="flood")
+            sub = Submission(
+                task="video_generate", queue="media", input_json=b'{"sleep": 30}', params_json=b"{}", owner="flood"
+            )
             await asyncio.gather(*[submit_job(redis, sub) for _ in range(2000)])
         finally:
             await redis.aclose()
@@ -131,7 +133,9 @@ def test_a_burst_bigger_than_a_worker_can_hold_is_all_picked_up(
     from queues.submit import Submission, submit_job
 
     start_worker("media")
-    sub = Submission(task="tts", queue="media", input_json=b'{"sleep": 0.02}', params_json=b"{}", owner="burst")
+    sub = Submission(
+        task="video_generate", queue="media", input_json=b'{"sleep": 0.02}', params_json=b"{}", owner="burst"
+    )
 
     unfinished: list[str] = []
 
@@ -159,10 +163,10 @@ def test_redis_outage_is_503_with_retry_after_and_recovers(settings: Settings, c
     app = create_app(Settings(redis_url=own.url, api_key_hashes=settings.api_key_hashes), catalog)
     try:
         with running_server(app) as base, httpx.Client(base_url=base, headers=AUTH, timeout=10) as api:
-            assert api.post("/api/jobs", json={"task": "tts", "input": {}}).status_code == 202
+            assert api.post("/api/jobs", json={"task": "video_generate", "input": {}}).status_code == 202
             own.stop()
             for call in (
-                lambda: api.post("/api/jobs", json={"task": "tts", "input": {}}),
+                lambda: api.post("/api/jobs", json={"task": "video_generate", "input": {}}),
                 lambda: api.get("/api/jobs/job_0123"),
                 lambda: api.get("/api/jobs/job_0123/events"),
                 # Served by the fast lane (api/fastlane.py), which maps Redis errors itself.
@@ -175,6 +179,6 @@ def test_redis_outage_is_503_with_retry_after_and_recovers(settings: Settings, c
                 assert response.json()["error"]["type"] == "service_unavailable"
                 assert time.monotonic() - started < 3
             own.start()
-            assert api.post("/api/jobs", json={"task": "tts", "input": {}}).status_code == 202
+            assert api.post("/api/jobs", json={"task": "video_generate", "input": {}}).status_code == 202
     finally:
         own.close()

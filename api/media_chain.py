@@ -1,0 +1,78 @@
+"""Which models run a media job: the task's input checked, then the brain's fallback chain.
+
+For `POST /api/jobs` with a media task (`params` steer the brain) and for the
+OpenAI-compatible media endpoints (the body's `model` and extension fields steer it). The
+chain goes into the job's params, as for chat: the gateway holds the brain and the health
+snapshot, the worker walks the chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from api.chat_chain import chain_params
+from api.errors import InvalidRequest, NotFound, Unprocessable
+from api.selection_views import select_body_from, select_counted, to_request
+from api.state import AppState
+from brain import Selection, estimate_tokens
+from catalog.inputs import INPUT_TYPES, EmbedInput, TaskInputError, TranscribeInput, parse_task_input
+
+# The select-model constraints a media request may carry.
+STEERING_FIELDS = ("tier", "speed", "domains", "providers", "fallbacks")
+
+
+def is_media_task(task: str) -> bool:
+    return task in INPUT_TYPES
+
+
+def checked_input(task: str, value: Any, *, prefix: str = "input") -> Any:
+    """The task's typed input; a 422 naming the field (`input.text`) otherwise."""
+    try:
+        return parse_task_input(task, value)
+    except TaskInputError as exc:
+        param = f"{prefix}.{exc.field}" if exc.field and prefix else (exc.field or prefix or None)
+        message = f"{exc.problem}" + (f" (at '{param}')" if param else "")
+        raise Unprocessable(message, code="invalid_value", param=param) from None
+
+
+def select_for_media(state: AppState, task: str, job_input: Any, steering: Mapping[str, Any]) -> Selection:
+    """The model and fallbacks for a checked media input. `steering` holds the extension
+    fields and `model` ("auto", a catalog id, an alias or a provider_id); a pinned model
+    must do the task."""
+    fields: dict[str, Any] = {"task": task}
+    fields.update({name: steering[name] for name in STEERING_FIELDS if steering.get(name) is not None})
+    name = steering.get("model")
+    if name is not None and not isinstance(name, str):
+        raise InvalidRequest("'model' must be a string.", code="invalid_value", param="model")
+    if name and name != "auto":
+        pinned = state.catalog.resolve(name)
+        if pinned is None:
+            raise NotFound(f"The model '{name[:200]}' does not exist.", code="model_not_found", param="model")
+        if task not in pinned.tasks:
+            raise InvalidRequest(
+                f"The model '{pinned.id}' does not do task '{task}' (it does: {', '.join(pinned.tasks)}).",
+                code="invalid_value",
+                param="model",
+            )
+        fields["model"] = pinned.id
+    if isinstance(job_input, TranscribeInput) and job_input.response_format in ("verbose_json", "srt", "vtt"):
+        fields["capabilities"] = ["timestamps"]  # segments with times: not every model gives them
+    if isinstance(job_input, EmbedInput):
+        # Each input must fit the model's context window, not all of them together.
+        fields["min_context"] = max(1, _longest_input_tokens(job_input))
+    return select_counted(state, to_request(select_body_from(fields)))
+
+
+def media_job_params(state: AppState, task: str, job_input: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The worker's params for a media job: the chain, as the media handlers read it."""
+    return {"chain": chain_params(select_for_media(state, task, job_input, params))}
+
+
+def _longest_input_tokens(job_input: EmbedInput) -> int:
+    items = job_input.input
+    if isinstance(items, str):
+        return estimate_tokens(items)
+    if all(isinstance(item, int) for item in items):
+        return len(items)
+    return max((len(item) if isinstance(item, list) else estimate_tokens(item)) for item in items)
