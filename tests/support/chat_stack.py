@@ -6,12 +6,13 @@ processes, the emulator in the test process too (the tests set its faults).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import msgspec
 
 from api.app import create_app
 from catalog import Catalog
@@ -24,6 +25,8 @@ from tests.support.workers import WorkerProcess
 
 # Short, so a test can see an open breaker close again.
 BREAKER_COOL_OFF_S = 2
+# Gateway and workers of one stack sign and check artifact links with the same key.
+SIGNING_KEY = "stack-artifact-signing-key-0123456789abcdef"
 
 
 @dataclass(frozen=True)
@@ -47,26 +50,44 @@ class Stack:
 
 @contextmanager
 def running_chat_stack(
-    litellm: LiteLLMProxy, emulator: EmulatorClient, settings: Settings, catalog: Catalog
+    litellm: LiteLLMProxy,
+    emulator: EmulatorClient,
+    settings: Settings,
+    catalog: Catalog,
+    *,
+    queue_classes: Sequence[str] = ("interactive",),
+    artifacts_url: str | None = None,
+    worker_env: Mapping[str, str] | None = None,
 ) -> Iterator[Stack]:
-    """A gateway and an interactive worker (running the real chat handler) on `settings`'
-    Redis, in front of `litellm` and `emulator` (reset first)."""
+    """A gateway and a worker per queue class (running the real handlers) on `settings`'
+    Redis, in front of `litellm` and `emulator` (reset first). Gateway and workers share the
+    artifact store at `artifacts_url` (default: the settings' own) and its signing key."""
     emulator.reset()
+    store_url = artifacts_url or settings.artifacts_url
     worker_settings = {
         "MPC_LITELLM_BASE_URL": litellm.base_url,
         "MPC_LITELLM_API_KEY": litellm.master_key,
         "MPC_BREAKER_COOL_OFF_S": str(BREAKER_COOL_OFF_S),
+        "MPC_ARTIFACTS_URL": store_url,
+        "MPC_ARTIFACTS_SIGNING_KEY": SIGNING_KEY,
+        **(worker_env or {}),
     }
-    worker = WorkerProcess(settings.redis_url, "interactive", extra_env=worker_settings, handlers="")
-    gateway_settings = Settings(
-        redis_url=settings.redis_url,
-        api_key_hashes=settings.api_key_hashes,
+    workers = [
+        WorkerProcess(settings.redis_url, queue_class, extra_env=worker_settings, handlers="")
+        for queue_class in queue_classes
+    ]
+    gateway_settings = msgspec.structs.replace(
+        settings,
         litellm_base_url=litellm.base_url,
         litellm_api_key=Secret(litellm.master_key),
+        artifacts_url=store_url,
+        artifacts_signing_key=Secret(SIGNING_KEY),
     )
     try:
-        worker.wait_ready()
+        for worker in workers:
+            worker.wait_ready()
         with running_server(create_app(gateway_settings, catalog)) as base:
             yield Stack(base, emulator, litellm, catalog, settings.redis_url, gateway_settings)
     finally:
-        worker.stop()
+        for worker in workers:
+            worker.stop()
