@@ -11,9 +11,9 @@ from api.app import create_app
 from catalog import Catalog
 from queues.settings import Settings
 from sandbox.emulator.client import EmulatorClient
+from tests.support.auth import AUTH
 from tests.support.litellm import LiteLLMProxy, project_litellm_config, running_litellm
 from tests.support.media_stack import MediaStack, running_media_stack
-from tests.support.auth import AUTH
 from tests.support.servers import running_server
 from tests.support.workers import TEST_HANDLERS, WorkerProcess
 
