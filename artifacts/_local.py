@@ -35,7 +35,7 @@ from artifacts._signing import UrlSigner
 from artifacts._stream import ArtifactStream
 from artifacts._write import write_artifact
 from artifacts.errors import ArtifactNotFound, ArtifactStoreUnavailable
-from artifacts.model import Artifact, ArtifactMetadata, ByteRange, MetadataSource, StoreHealth, SweepReport
+from artifacts.model import Artifact, ByteRange, MetadataSource, StoreHealth, SweepReport
 from artifacts.store import DEFAULT_STALE_AFTER_S
 
 TMP_PREFIX = ".tmp-"

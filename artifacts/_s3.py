@@ -38,7 +38,7 @@ from artifacts._record import BLOB_PREFIX, RECORD, Record, link_expiry
 from artifacts._stream import ArtifactStream
 from artifacts._write import write_artifact
 from artifacts.errors import ArtifactNotFound, ArtifactStoreUnavailable, SignedUrlInvalid
-from artifacts.model import Artifact, ArtifactMetadata, ByteRange, MetadataSource, StoreHealth, SweepReport
+from artifacts.model import Artifact, ByteRange, MetadataSource, StoreHealth, SweepReport
 from artifacts.store import DEFAULT_STALE_AFTER_S
 
 if TYPE_CHECKING:  # the stubs are a development dependency

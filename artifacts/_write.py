@@ -17,7 +17,7 @@ from typing import Protocol
 
 from artifacts._ingest import Ingest
 from artifacts._record import Record
-from artifacts.model import ArtifactMetadata, MetadataSource
+from artifacts.model import MetadataSource
 
 
 class BlobSink(Protocol):

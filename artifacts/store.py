@@ -11,7 +11,7 @@ from collections.abc import AsyncIterable
 from typing import Protocol
 
 from artifacts._stream import ArtifactStream
-from artifacts.model import Artifact, ArtifactMetadata, ByteRange, MetadataSource, StoreHealth, SweepReport
+from artifacts.model import Artifact, ByteRange, MetadataSource, StoreHealth, SweepReport
 
 # A temporary file or an unfinished upload untouched for this long belongs to a writer that died:
 # a live writer touches its file with every chunk.

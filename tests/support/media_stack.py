@@ -9,23 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 
 from artifacts import LocalStore, UrlSigner
 from catalog import Catalog
+from queues import keys
 from queues.settings import Settings
 from sandbox.emulator.client import EmulatorClient
 from tests.support.auth import AUTH
-from tests.support.chat_stack import SIGNING_KEY, Stack, running_chat_stack
+from tests.support.chat_stack import BREAKER_COOL_OFF_S, SIGNING_KEY, Stack, running_chat_stack
 from tests.support.jobs import wait_final
 from tests.support.litellm import LiteLLMProxy
+from tests.support.workers import WorkerProcess
 
 
 @dataclass(frozen=True)
@@ -66,10 +71,63 @@ class MediaStack:
 
         return asyncio.run(read())
 
+    def output_events(self, job_id: str) -> list[Any]:
+        """The job's `output` events, decoded, in order (the job must be final)."""
+        text = self.api.get(f"/api/jobs/{job_id}/events").text
+        out = []
+        for frame in text.split("\n\n"):
+            fields = dict(line.partition(": ")[::2] for line in frame.split("\n") if line and not line.startswith(":"))
+            if fields.get("event") == "output":
+                out.append(json.loads(fields["data"]))
+        return out
+
+    def upload(self, content: bytes) -> str:
+        """An upload as `POST /api/files` stores it (job_id = the file id, name `content`)."""
+        file_id = "file_" + secrets.token_urlsafe(18)
+
+        async def write() -> None:
+            store = LocalStore(self.artifacts_dir, UrlSigner(SIGNING_KEY.encode()))
+            try:
+                await store.write(file_id, "content", _once(content), expires_at=time.time() + 3600)
+            finally:
+                await store.aclose()
+
+        asyncio.run(write())
+        return file_id
+
+    def worker_pid(self, queue_class: str) -> int:
+        """The pid of the (one) live worker of `queue_class`, from its heartbeat."""
+        client = redis.Redis.from_url(self.stack.redis_url)
+        try:
+            for worker_id in client.zrange(keys.live_workers(queue_class), 0, -1):
+                info = client.get(keys.worker_info(queue_class, worker_id.decode()))
+                if info is not None:
+                    return int(json.loads(info)["pid"])
+        finally:
+            client.close()
+        raise AssertionError(f"no live {queue_class} worker")
+
+    def start_worker(self, queue_class: str) -> WorkerProcess:
+        """Another worker like the stack's own (same LiteLLM, store and signing key)."""
+        env = {
+            "MPC_LITELLM_BASE_URL": self.stack.litellm.base_url,
+            "MPC_LITELLM_API_KEY": self.stack.litellm.master_key,
+            "MPC_BREAKER_COOL_OFF_S": str(BREAKER_COOL_OFF_S),
+            "MPC_ARTIFACTS_URL": f"file://{self.artifacts_dir}",
+            "MPC_ARTIFACTS_SIGNING_KEY": SIGNING_KEY,
+        }
+        worker = WorkerProcess(self.stack.redis_url, queue_class, extra_env=env, handlers="")
+        worker.wait_ready()
+        return worker
+
     def files_of(self, job_id: str) -> list[Path]:
         """Every file under the job's artifact directory (records, blobs, temporary files)."""
         root = self.artifacts_dir / job_id
         return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+async def _once(content: bytes) -> AsyncIterator[bytes]:
+    yield content
 
 
 def probe(content: bytes) -> dict[str, Any]:
