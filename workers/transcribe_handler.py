@@ -30,6 +30,7 @@ from workers.litellm import bad_response
 from workers.media import MediaDeps
 
 OPERATION = "generate_content"  # OTel gen_ai.operation.name
+_CUE = re.compile(r"\d{2}:\d{2}:\d{2}[.,]\d{3} --> ")
 _TIMESTAMP = re.compile(r"^\s*(\d+\s*$|\d{1,2}:\d{2}(:\d{2})?[.,]\d{3}\s*-->|WEBVTT|NOTE\b)")
 
 
@@ -71,6 +72,9 @@ class TranscribeHandler:
 
 
 def _output(answer: dict[str, Any] | str, response_format: str) -> dict[str, Any]:
+    wrapped = answer.get("text") if isinstance(answer, dict) else None
+    if response_format in ("srt", "vtt") and isinstance(wrapped, str) and _CUE.search(wrapped):
+        answer = wrapped  # LiteLLM wraps a provider's subtitles in {"text": …}
     if isinstance(answer, str):
         text = answer.strip() if response_format == "text" else _cue_text(answer)
         out: dict[str, Any] = {"text": text, "language": None, "duration": None, "segments": None, "words": None}

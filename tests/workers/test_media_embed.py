@@ -18,7 +18,7 @@ def _norm(vector: list[float]) -> float:
 def test_embeddings_of_several_inputs_in_openai_shape(media: MediaStack) -> None:
     job = media.run("embed_text", {"input": ["a cat sat on the mat", "a cat sat on a mat", "stock prices fell"]})
 
-    assert job["status"] == "succeeded", job
+    assert job["status"] == "succeeded", job["error"]
     out = job["output"]
     assert out["object"] == "list"
     assert out["model"] in media.stack.catalog.models
@@ -36,7 +36,7 @@ def test_embeddings_of_several_inputs_in_openai_shape(media: MediaStack) -> None
 def test_dimensions_and_base64_as_openai_sends_them(media: MediaStack) -> None:
     job = media.run("embed_text", {"input": "hello world", "dimensions": 64, "encoding_format": "base64"})
 
-    assert job["status"] == "succeeded", job
+    assert job["status"] == "succeeded", job["error"]
     out = job["output"]
     raw = base64.b64decode(out["data"][0]["embedding"])
     vector = struct.unpack(f"<{len(raw) // 4}f", raw)
@@ -55,7 +55,7 @@ def test_a_failing_model_falls_back_to_the_next(media: MediaStack, fault: dict[s
 
     job = media.run("embed_text", {"input": "fall back please"})
 
-    assert job["status"] == "succeeded", job
+    assert job["status"] == "succeeded", job["error"]
     assert job["output"]["model"] == chain[1]
     # LiteLLM 1.106.12 still lets the OpenAI SDK retry embeddings (3 calls on a 5xx/429):
     # openai.py's `max_retries = max_retries or DEFAULT_MAX_RETRIES` turns 0 into 2.
