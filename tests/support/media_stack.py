@@ -12,7 +12,7 @@ import json
 import secrets
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,7 +157,13 @@ def audio_seconds(content: bytes, input_args: tuple[str, ...] = ()) -> float:
 
 @contextmanager
 def running_media_stack(
-    litellm: LiteLLMProxy, emulator: EmulatorClient, settings: Settings, catalog: Catalog, artifacts_dir: Path
+    litellm: LiteLLMProxy,
+    emulator: EmulatorClient,
+    settings: Settings,
+    catalog: Catalog,
+    artifacts_dir: Path,
+    *,
+    worker_env: Mapping[str, str] | None = None,
 ) -> Iterator[MediaStack]:
     with (
         running_chat_stack(
@@ -167,6 +173,7 @@ def running_media_stack(
             catalog,
             queue_classes=("interactive", "media"),
             artifacts_url=f"file://{artifacts_dir}",
+            worker_env=worker_env,
         ) as stack,
         httpx.Client(base_url=stack.base_url, headers=AUTH, timeout=30) as api,
     ):

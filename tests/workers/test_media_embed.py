@@ -5,10 +5,16 @@ from __future__ import annotations
 import base64
 import math
 import struct
+import time
+from pathlib import Path
 
 import pytest
 
-from tests.support.media_stack import MediaStack
+from catalog import Catalog
+from queues.settings import Settings
+from sandbox.emulator.client import EmulatorClient
+from tests.support.litellm import LiteLLMProxy
+from tests.support.media_stack import MediaStack, running_media_stack
 
 
 def _norm(vector: list[float]) -> float:
@@ -73,3 +79,19 @@ def test_a_provider_400_fails_at_once_naming_the_problem(media: MediaStack) -> N
     assert (error["status"], error["code"], error["type"]) == (400, "upstream_rejected", "invalid_request_error")
     assert error["message"] and "litellm." not in error["message"]
     assert _requests_to(media, chain[1]) == 0  # no fallback on a client error
+
+
+def test_a_model_slower_than_the_embed_timeout_falls_back(
+    litellm: LiteLLMProxy, emulator: EmulatorClient, settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    env = {"MPC_EMBED_TIMEOUT_S": "1"}
+    with running_media_stack(litellm, emulator, settings, catalog, tmp_path / "artifacts", worker_env=env) as media:
+        chain = media.chain("embed_text")
+        media.stack.emulator.set_model(media.upstream_name(chain[0]), latency_ms=5000)
+        started = time.monotonic()
+
+        job = media.run("embed_text", {"input": "too slow for one second"})
+
+    assert job["status"] == "succeeded", job["error"]
+    assert job["output"]["model"] == chain[1]
+    assert time.monotonic() - started < 4  # the slow model was given up after 1 s
