@@ -42,6 +42,36 @@ def test_a_cancel_stops_the_speech_and_leaves_nothing(media: MediaStack) -> None
     assert media.files_of(job_id) == []
 
 
+def _children_named(pid: int, name: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid and comm == name:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_cancel_mid_join_kills_ffmpeg_and_discards_the_partial_artifact(media: MediaStack) -> None:
+    media.stack.emulator.set_model(media.upstream_name(OPENAI_TTS), latency_ms=3000)
+    job_id = media.submit("tts", {"text": SENTENCE * 70, "format": "mp3"}, model=OPENAI_TTS)
+    root = media.artifacts_dir / job_id
+    assert wait_until(lambda: bool(_temporary_files(root)), timeout=30), "the write never started"
+    worker = media.worker_pid("media")
+    assert _children_named(worker, "ffmpeg")  # the encoder (and a decoder) are running
+
+    assert media.api.post(f"/api/jobs/{job_id}/cancel").status_code == 200
+    assert wait_final(media.api, job_id, timeout=10)["status"] == "canceled"
+
+    assert wait_until(lambda: not _children_named(worker, "ffmpeg"), timeout=5)
+    assert wait_until(lambda: media.files_of(job_id) == [], timeout=5)
+
+
 def test_a_worker_killed_mid_write_runs_the_job_again_into_one_artifact(media: MediaStack) -> None:
     # Two pieces, each answered after 3 s: the first is encoded and being written while the
     # second is awaited, which is when the worker dies.
