@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 import os
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -21,6 +21,7 @@ import httpx
 from artifacts import ArtifactNotFound, ArtifactStore, ArtifactStoreUnavailable, sniff
 from catalog.inputs import TranscribeInput
 from workers._download import DownloadError, download
+from workers._streams import closing
 from workers.errors import JobFailed
 from workers.media import store_unavailable
 
@@ -44,7 +45,7 @@ _EXTENSIONS = {
 class AudioSource:
     size: int
     content_type: str
-    open: Callable[[], Awaitable[AsyncIterator[bytes]]]  # a fresh stream of the whole audio
+    open: Callable[[], AbstractAsyncContextManager[AsyncIterator[bytes]]]  # the whole audio, afresh
 
     @property
     def filename(self) -> str:
@@ -71,14 +72,16 @@ async def _upload(store: ArtifactStore, file_id: str) -> AudioSource:
     except ArtifactStoreUnavailable as exc:
         raise store_unavailable(exc) from None
 
-    async def opened() -> AsyncIterator[bytes]:
+    @asynccontextmanager
+    async def opened() -> AsyncIterator[AsyncIterator[bytes]]:
         try:
             stream = await store.open(file_id, "content")
         except ArtifactNotFound:
             raise _file_not_found(file_id) from None
         except ArtifactStoreUnavailable as exc:
             raise store_unavailable(exc) from None
-        return aiter(stream)
+        async with stream:  # released even if the call never reads it
+            yield aiter(stream)
 
     return AudioSource(artifact.bytes, artifact.content_type, opened)
 
@@ -114,19 +117,22 @@ async def _fetched(
         try:
             async with download(http, url, max_bytes=max_bytes, timeout_s=timeout_s) as fetched:
                 with open(name, "wb") as out:  # noqa: ASYNC230 - local temp file, chunk-sized writes
-                    async for chunk in fetched.chunks:
-                        if len(head) < 64:
-                            head += chunk[: 64 - len(head)]
-                        out.write(chunk)
-                        size += len(chunk)
+                    async with closing(fetched.chunks) as chunks:
+                        async for chunk in chunks:
+                            if len(head) < 64:
+                                head += chunk[: 64 - len(head)]
+                            out.write(chunk)
+                            size += len(chunk)
         except DownloadError as exc:
             raise _fetch_failed(exc.message) from None
         types = [t for t in sniff(head) if t.startswith(("audio/", "video/"))]
         if not types:
             raise _fetch_failed("the content is not audio in a format we can read")
 
-        async def opened() -> AsyncIterator[bytes]:
-            return _read_file(name)
+        @asynccontextmanager
+        async def opened() -> AsyncIterator[AsyncIterator[bytes]]:
+            async with closing(_read_file(name)) as chunks:
+                yield chunks
 
         yield AudioSource(size, types[0], opened)
     finally:

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from workers._streams import closing
+
 CONNECT_TIMEOUT_S = 5.0
 READ_BYTES = 64 * 1024
 
@@ -96,7 +98,10 @@ async def _capped(response: httpx.Response, url: str, max_bytes: int, timeout_s:
 
 async def read_all(http: httpx.AsyncClient, url: str, *, max_bytes: int, timeout_s: float) -> bytes:
     out = bytearray()
-    async with download(http, url, max_bytes=max_bytes, timeout_s=timeout_s) as fetched:
-        async for chunk in fetched.chunks:
+    async with (
+        download(http, url, max_bytes=max_bytes, timeout_s=timeout_s) as fetched,
+        closing(fetched.chunks) as chunks,
+    ):
+        async for chunk in chunks:
             out += chunk
     return bytes(out)

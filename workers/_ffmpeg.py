@@ -12,6 +12,8 @@ import contextlib
 import json
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 
+from workers._streams import closing
+
 READ_BYTES = 64 * 1024
 # Raw audio between decoder and encoder: what OpenAI's speech `pcm` format is
 # (signed 16-bit little-endian, mono, 24 kHz), so a `pcm` answer needs no encoder at all.
@@ -68,9 +70,10 @@ async def _reap(process: asyncio.subprocess.Process, *tasks: asyncio.Task[object
 
 async def _feed(stdin: asyncio.StreamWriter, source: AsyncIterable[bytes]) -> None:
     try:
-        async for chunk in source:
-            stdin.write(chunk)
-            await stdin.drain()
+        async with closing(source) as chunks:
+            async for chunk in chunks:
+                stdin.write(chunk)
+                await stdin.drain()
     except (BrokenPipeError, ConnectionResetError):
         return  # the tool stopped reading (it failed): its exit code says why
     finally:
@@ -98,8 +101,9 @@ async def image_size(content: bytes) -> tuple[int, int]:
         "-i",
         "pipe:0",
     ]
-    async for chunk in filtered(args, _once(content), tool="ffprobe"):
-        out += chunk
+    async with closing(filtered(args, _once(content), tool="ffprobe")) as chunks:
+        async for chunk in chunks:
+            out += chunk
     streams = json.loads(out or b"{}").get("streams") or []
     if not streams:
         raise MediaToolError("ffprobe", "no image stream")

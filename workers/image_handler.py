@@ -22,6 +22,7 @@ from artifacts import ArtifactMetadata, sniff
 from catalog.inputs import ImageInput, parse_task_input
 from workers import _ffmpeg
 from workers._download import DownloadError, read_all
+from workers._streams import closing
 from workers.context import JobContext
 from workers.fallback import Attempt, ChainWalker
 from workers.litellm import bad_response
@@ -118,8 +119,9 @@ async def _as_format(content: bytes, output_format: str) -> bytes:
     out = bytearray()
     args = ["-v", "error", "-i", "pipe:0", "-frames:v", "1", *_FFMPEG_FORMAT[output_format], "pipe:1"]
     try:
-        async for chunk in _ffmpeg.filtered(args, _once(content)):
-            out += chunk
+        async with closing(_ffmpeg.filtered(args, _once(content))) as converted:
+            async for chunk in converted:
+                out += chunk
     except _ffmpeg.MediaToolError as exc:
         raise bad_response(f"The model's image could not be converted to {output_format}: {exc.detail}") from None
     return bytes(out)

@@ -20,6 +20,7 @@ import msgspec
 from httpx_sse import EventSource, ServerSentEvent
 
 from queues.settings import Settings
+from workers._streams import closing
 
 CONNECT_TIMEOUT_S = 2.0
 # Time allowed for the first byte of an answer, and between stream chunks.
@@ -225,8 +226,9 @@ class _Multipart:
 
     async def stream(self, audio: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
         yield self.head
-        async for chunk in audio:
-            yield chunk
+        async with closing(audio) as chunks:
+            async for chunk in chunks:
+                yield chunk
         yield self.tail
 
 

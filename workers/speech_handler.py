@@ -29,6 +29,7 @@ from artifacts import ArtifactMetadata, sniff
 from catalog.inputs import SpeechInput, parse_task_input
 from workers import _ffmpeg
 from workers._speech_text import split_text, text_limit
+from workers._streams import closing
 from workers.context import JobContext
 from workers.errors import JobFailed
 from workers.fallback import Attempt, ChainWalker
@@ -121,8 +122,9 @@ class _Single:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         try:
-            async for chunk in self._audio():
-                yield chunk
+            async with closing(self._audio()) as audio:
+                async for chunk in audio:
+                    yield chunk
         except UpstreamError as exc:
             if self.sent:
                 raise _Broken(exc) from None
@@ -136,15 +138,17 @@ class _Single:
             head = await _first(answer.chunks)
             if content_type in sniff(head[:64]):
                 counter = _DurationOfAudio()
-                async for chunk in counter.through(_prefixed(head, answer.chunks)):
-                    yield await self._sent(chunk)
+                async with closing(counter.through(_prefixed(head, answer.chunks))) as passed:
+                    async for chunk in passed:
+                        yield await self._sent(chunk)
                 self.duration_s = counter.seconds
             else:
                 # Not the asked format (a provider that ignores response_format): convert.
                 meter = _PcmCount()
                 pcm = meter.through(_decoded(_prefixed(head, answer.chunks)))
-                async for chunk in _ffmpeg_encode(pcm, encoder):
-                    yield await self._sent(chunk)
+                async with closing(_ffmpeg_encode(pcm, encoder)) as encoded:
+                    async for chunk in encoded:
+                        yield await self._sent(chunk)
                 self.duration_s = meter.seconds
         await self.attempt.succeeded()
 
@@ -166,18 +170,18 @@ async def _joined(
     async def pcm() -> AsyncIterator[bytes]:
         for text in pieces:
             body = handler.body(attempt, request, text, provider_format)
-            async with handler.deps.litellm.speech(body, timeout_s=handler.deps.timeouts.speech_s) as answer:
-                async for chunk in _decoded(answer.chunks):
+            async with (
+                handler.deps.litellm.speech(body, timeout_s=handler.deps.timeouts.speech_s) as answer,
+                closing(_decoded(answer.chunks)) as decoded,
+            ):
+                async for chunk in decoded:
                     yield chunk
         await attempt.succeeded()
 
     counted = meter.through(pcm())
-    if request.format == "pcm":
-        async for chunk in counted:
+    async with closing(counted if request.format == "pcm" else _ffmpeg_encode(counted, encoder)) as audio:
+        async for chunk in audio:
             yield chunk
-        return
-    async for chunk in _ffmpeg_encode(counted, encoder):
-        yield chunk
 
 
 class _PcmCount:
@@ -194,9 +198,10 @@ class _PcmCount:
         return ArtifactMetadata(duration_s=self.seconds)
 
     async def through(self, source: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
-        async for chunk in source:
-            self.bytes += len(chunk)
-            yield chunk
+        async with closing(source) as chunks:
+            async for chunk in chunks:
+                self.bytes += len(chunk)
+                yield chunk
 
 
 class _DurationOfAudio:
@@ -214,14 +219,16 @@ class _DurationOfAudio:
                 yield chunk
 
         async def measure() -> None:
-            async for _ in count.through(_decoded(fed())):
-                pass
+            async with closing(count.through(_decoded(fed()))) as decoded:
+                async for _ in decoded:
+                    pass
 
         measuring = asyncio.create_task(measure())
         try:
-            async for chunk in source:
-                await queue.put(chunk)
-                yield chunk
+            async with closing(source) as chunks:
+                async for chunk in chunks:
+                    await queue.put(chunk)
+                    yield chunk
             await queue.put(None)
             with contextlib.suppress(UpstreamError):
                 await measuring  # an undecodable tail only loses the duration
@@ -234,8 +241,9 @@ class _DurationOfAudio:
 
 async def _decoded(audio: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
     try:
-        async for chunk in _ffmpeg.filtered(_ffmpeg.decode_to_pcm_args(), audio):
-            yield chunk
+        async with closing(_ffmpeg.filtered(_ffmpeg.decode_to_pcm_args(), audio)) as decoded:
+            async for chunk in decoded:
+                yield chunk
     except _ffmpeg.MediaToolError as exc:
         raise bad_response(f"The model's audio could not be decoded: {exc.detail}") from None
 
@@ -243,8 +251,9 @@ async def _decoded(audio: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
 async def _ffmpeg_encode(pcm: AsyncIterable[bytes], encoder: tuple[str, ...]) -> AsyncIterator[bytes]:
     args = ["-v", "error", *_ffmpeg.PCM_ARGS, "-i", "pipe:0", *encoder, "pipe:1"]
     try:
-        async for chunk in _ffmpeg.filtered(args, pcm):
-            yield chunk
+        async with closing(_ffmpeg.filtered(args, pcm)) as encoded:
+            async for chunk in encoded:
+                yield chunk
     except _ffmpeg.MediaToolError as exc:
         raise bad_response(f"The audio could not be encoded: {exc.detail}") from None
 
@@ -263,5 +272,6 @@ async def _first(chunks: AsyncIterator[bytes]) -> bytes:
 
 async def _prefixed(head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     yield head
-    async for chunk in rest:
-        yield chunk
+    async with closing(rest) as chunks:
+        async for chunk in chunks:
+            yield chunk

@@ -55,14 +55,15 @@ class TranscribeHandler:
                     fields["prompt"] = request.prompt
                 if request.temperature is not None:
                     fields["temperature"] = repr(request.temperature)
-                answer = await self.deps.litellm.transcription(
-                    fields,
-                    await audio.open(),
-                    size=audio.size,
-                    filename=audio.filename,
-                    content_type=audio.content_type,
-                    timeout_s=timeout_s,
-                )
+                async with audio.open() as chunks:
+                    answer = await self.deps.litellm.transcription(
+                        fields,
+                        chunks,
+                        size=audio.size,
+                        filename=audio.filename,
+                        content_type=audio.content_type,
+                        timeout_s=timeout_s,
+                    )
                 output = _output(answer, request.response_format)
                 await attempt.succeeded(usage=None)
                 output["model"] = attempt.target.id
