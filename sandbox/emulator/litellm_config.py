@@ -39,6 +39,27 @@ EMULATED = {
 }
 HF_EMBEDDING_TASK = "feature-extraction"
 
+# Catalog media models (embed_text, image_generate, tts, transcribe) that no emulator can
+# serve through LiteLLM 1.106.12, and why. tests/sandbox/test_media_through_litellm.py
+# exercises every other one end to end, and checks this table against docs/providers.md.
+UNREACHABLE_MEDIA: dict[str, str] = {
+    "runwayml/gen4_image": (
+        "LiteLLM polls the hard-coded https://api.dev.runwayml.com/v1/tasks/{id} after the create call "
+        "(api_base and RUNWAYML_API_BASE only move the create); a pass-through endpoint cannot help, "
+        "the poll is an outbound call of the adapter"
+    ),
+    "runwayml/eleven_multilingual_v2": (
+        "LiteLLM polls the hard-coded https://api.dev.runwayml.com/v1/tasks/{id} after the create call "
+        "(api_base and RUNWAYML_API_BASE only move the create); a pass-through endpoint cannot help, "
+        "the poll is an outbound call of the adapter"
+    ),
+    "huggingface/sentence-transformers/all-MiniLM-L6-v2": (
+        "LiteLLM sends every sentence-transformers model as a sentence-similarity request "
+        "({source_sentence, sentences}), whatever the task, so Hugging Face answers similarity scores, "
+        "not vectors; the emulator answers that shape on the feature-extraction route with a 400"
+    ),
+}
+
 
 def _api_base(route: str, model: str, mode: str | None, emulator_base: str) -> tuple[str, dict[str, Any]]:
     """The deployment's `api_base` and any other litellm_params the emulator needs."""

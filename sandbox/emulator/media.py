@@ -159,10 +159,11 @@ async def encode_pcm(pcm: bytes, fmt: AudioFormat, *, rate: int = PCM_RATE, text
         return pcm
     with tempfile.TemporaryDirectory(prefix="mpc-emulator-") as tmp:
         # A file, not a pipe: FLAC and WAV write their length into the header at the end.
+        # bitexact: no random Ogg serial number, so the same text gives the same bytes.
         out = Path(tmp) / f"speech.{fmt}"
         await _run(
             "ffmpeg", "-v", "error", "-f", "s16le", "-ar", str(rate), "-ac", "1", "-i", "pipe:0",
-            "-metadata", f"{TEXT_TAG}={text}", *_ENCODERS[fmt], str(out),
+            "-metadata", f"{TEXT_TAG}={text}", "-fflags", "+bitexact", *_ENCODERS[fmt], str(out),
             stdin=pcm,
         )  # fmt: skip
         return out.read_bytes()
