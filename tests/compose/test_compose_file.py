@@ -24,7 +24,13 @@ from tests.support.processes import REPO
 
 WORKERS = {"worker-interactive": "interactive", "worker-batch": "batch", "worker-media": "media"}
 SERVICES = {"redis", "litellm", "gateway", "prometheus", "grafana", *WORKERS}
-REQUIRED_SECRETS = {"MPC_API_KEYS", "LITELLM_MASTER_KEY", "MPC_LITELLM_API_KEY", "GRAFANA_ADMIN_PASSWORD"}
+REQUIRED_SECRETS = {
+    "MPC_ARTIFACTS_SIGNING_KEY",
+    "MPC_API_KEYS",
+    "LITELLM_MASTER_KEY",
+    "MPC_LITELLM_API_KEY",
+    "GRAFANA_ADMIN_PASSWORD",
+}
 COMPROMISED_LITELLM = ("1.82.7", "1.82.8")
 _INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([^}]*))?\}")
 
@@ -273,3 +279,14 @@ def test_docker_compose_config_accepts_the_stack(compose_dir: Path) -> None:
     assert all(service.get("healthcheck", {}).get("test") for service in found.values())
     published = {port["target"]: port for port in found["gateway"]["ports"]}
     assert published[3000]["host_ip"] == "127.0.0.1"
+
+
+def test_gateway_and_workers_share_the_artifact_store() -> None:
+    """Workers write artifacts, the gateway serves them: one volume, one store URL."""
+    found = services()
+    url = found["gateway"]["environment"]["MPC_ARTIFACTS_URL"]
+    mount = f"artifacts:{url.removeprefix('file://')}"
+    for name in ("gateway", *WORKERS):
+        assert found[name]["environment"]["MPC_ARTIFACTS_URL"] == url, name
+        assert mount in found[name]["volumes"], name
+    assert "artifacts" in compose()["volumes"]
