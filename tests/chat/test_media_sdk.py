@@ -88,7 +88,10 @@ def test_images_b64_json_and_url(media_stack: Stack) -> None:
     sdk = client(media_stack)
     inline = sdk.images.generate(model="auto", prompt="a red square", size="1024x1024", response_format="b64_json")
     assert inline.data and png_size(base64.b64decode(inline.data[0].b64_json or "")) == (1024, 1024)
-    linked = sdk.images.generate(model="auto", prompt="a blue square", size="1024x1024", n=2, response_format="url")
+    # Pinned: OpenAI's images endpoint honours `n` (through LiteLLM, not every provider's does).
+    linked = sdk.images.generate(
+        model="openai/gpt-image-2", prompt="a blue square", size="1024x1024", n=2, response_format="url"
+    )
     assert linked.data is not None and len(linked.data) == 2
     for image in linked.data:
         assert image.url and image.url.startswith(media_stack.base_url)
