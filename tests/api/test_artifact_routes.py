@@ -3,6 +3,7 @@ ETag/If-None-Match, 416 and 403, written by a real worker through the real store
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from collections.abc import Iterator
@@ -15,13 +16,14 @@ import msgspec
 import pytest
 
 from api.app import create_app
-from artifacts import UrlSigner
+from artifacts import StoreConfig, UrlSigner, open_store
 from catalog import Catalog
 from queues.settings import Settings
-from tests.support.artifacts import sample
+from tests.support.artifacts import sample, stream
 from tests.support.auth import AUTH, OTHER_AUTH
 from tests.support.envelopes import assert_envelope
 from tests.support.servers import running_server
+from tests.support.waiting import wait_until
 from tests.support.workers import WorkerProcess
 
 PNG = sample("image.png")
@@ -171,3 +173,24 @@ def test_unusable_store_degrades_health_and_nothing_else(
         assert client.get("/api/tasks").status_code == 200
         upload = client.post("/api/files", data={"purpose": "user_data"}, files={"file": ("a.png", PNG)})
         assert_envelope(upload, 503, "artifact_store_unavailable")
+
+
+def test_gateway_sweeps_expired_artifacts(media_settings: Settings, catalog: Catalog) -> None:
+    """The gateway's background sweep (first round at start-up) deletes what has expired."""
+    root = Path(media_settings.artifacts_url.removeprefix("file://"))
+
+    async def write(job_id: str, expires_at: float) -> None:
+        store = await open_store(
+            StoreConfig(**media_settings.artifact_store_options()), signing_key=media_settings.artifact_signing_key()
+        )
+        try:
+            await store.write(job_id, "image.png", stream(PNG), expires_at=expires_at)
+        finally:
+            await store.aclose()
+
+    asyncio.run(write("job_expired", time.time() - 1))
+    asyncio.run(write("job_current", time.time() + 600))
+    assert (root / "job_expired" / "image.png" / "record.json").exists()
+    with running_server(create_app(media_settings, catalog)):
+        assert wait_until(lambda: not any((root / "job_expired").rglob("*")), timeout=10)
+    assert any((root / "job_current").rglob("record.json"))
