@@ -17,6 +17,7 @@ import logging
 from collections.abc import AsyncGenerator
 from typing import Any
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Send
@@ -71,13 +72,20 @@ class AudioStream(StreamingResponse):
     """A streamed body that, when told the audio is cut, leaves without its final empty
     chunk: the server then closes the connection and the client sees an incomplete body."""
 
+    body_iterator: AsyncGenerator[bytes, None]
+
     async def stream_response(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         try:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
             async for chunk in self.body_iterator:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except _Cut:
             return
+        finally:
+            # Run the relay's clean-up (the job's cancel when the client left) now, not when
+            # the generator is collected: a disconnect cancels this while the relay waits at a yield.
+            with anyio.CancelScope(shield=True):
+                await self.body_iterator.aclose()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 

@@ -481,3 +481,28 @@ def test_transcription_answers_per_format(
         assert answer[0].headers["content-type"].startswith("text/plain") and answer[0].text == expected
     else:
         assert answer[0].json() == expected
+
+
+def test_speech_client_leaving_mid_stream_cancels_the_job(
+    media_gateway: str,
+    media_settings: Settings,
+    worker_side: WorkerSide,
+    in_background: Callable[[Callable[[], Any]], list[Any]],
+) -> None:
+    got_bytes = threading.Event()
+
+    def listen_then_leave() -> None:
+        with (
+            httpx.Client(base_url=media_gateway, headers=AUTH, timeout=10) as client,
+            client.stream("POST", "/api/audio/speech", json={"input": "Hello."}) as response,
+        ):
+            for _ in response.iter_raw():
+                got_bytes.set()
+                return  # leaves with the body unread: the connection is closed
+
+    in_background(listen_then_leave)
+    job_id = worker_side.next_job("media")
+    chunk = {"type": "speech.audio.delta", "audio": base64.b64encode(b"ID3" + bytes(64)).decode()}
+    worker_side.run(lambda r: store.append_outputs(r, job_id, [chunk]))
+    assert got_bytes.wait(5)
+    assert wait_until(lambda: job_hash(media_settings, job_id).get("status") == "canceled", timeout=5)
