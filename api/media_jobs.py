@@ -139,7 +139,9 @@ async def finished_output(state: AppState, request: Request, job: MediaJob) -> d
     (the job canceled) if the client leaves first."""
     final = await unless_client_leaves(_wait(state, job.record), request.receive)
     if final.status != "succeeded":
-        raise job_failure(final)
+        failure = job_failure(final)
+        failure.headers.update(job.headers())  # which job and model failed, for the logs
+        raise failure
     if not isinstance(final.output, dict):
         raise APIError("The job succeeded without an output.", code="empty_output", status=502)
     return final.output

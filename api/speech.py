@@ -133,7 +133,9 @@ async def _finished_audio(state: AppState, request: Request, job: MediaJob, cont
     """A job that ended without deltas: its error, or its artifact streamed from the store."""
     final = await ended_job(state, job.record.id)
     if final.status != "succeeded":
-        raise job_failure(final)
+        failure = job_failure(final)
+        failure.headers.update(job.headers())
+        raise failure
     output: Any = final.output
     listed = output.get("artifacts") if isinstance(output, dict) else None
     if not listed or not isinstance(listed[0], dict) or not isinstance(listed[0].get("name"), str):

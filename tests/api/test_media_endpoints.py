@@ -257,6 +257,7 @@ def test_job_failure_is_the_openai_envelope_with_its_status(
     body = assert_envelope(answer[0], status, error.code)
     assert body["message"] == error.message
     assert answer[0].headers.get("retry-after") == retry_after
+    assert answer[0].headers["x-mpc-job-id"] == job_id and answer[0].headers["x-mpc-task"] == "embed_text"
 
 
 def test_embeddings_answer_is_the_jobs_output(
@@ -347,6 +348,7 @@ def test_speech_failing_before_any_byte_is_an_error_envelope(
     worker_side.run(lambda r: store.finish(r, job_id, error=rejected))
     assert wait_until(lambda: bool(answer), timeout=5)
     assert_envelope(answer[0], 400, "upstream_rejected")
+    assert answer[0].headers["x-mpc-job-id"] == job_id
 
 
 # --- answers with artifacts: the worker's output read back through the real store -------
