@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from api.artifact_sweep import ARTIFACT_SWEEP_S, sweep_expired
 from api.errors import EXPECTED_ERRORS, internal_error, to_api_error
 from api.fastlane import FastLane, Lane
 from api.middleware import ObservabilityMiddleware
@@ -17,9 +18,11 @@ from api.provider_health import PROVIDER_HEALTH_REFRESH_S, ProviderHealth
 from api.queue_stats import QUEUE_STATS_SAMPLE_S, QueueStats
 from api.refresh import refreshing
 from api.responses import error_response
+from api.routes import artifacts as artifact_routes
 from api.routes import catalog as catalog_routes
-from api.routes import chat, health, jobs, selection
+from api.routes import chat, files, health, jobs, media, selection
 from api.state import AppState
+from artifacts import StoreConfig, open_store
 from brain import Index
 from catalog import Catalog
 from metrics.definitions import GatewayMetrics
@@ -39,6 +42,9 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = await open_store(
+            StoreConfig(**settings.artifact_store_options()), signing_key=settings.artifact_signing_key()
+        )
         redis = connect(settings.redis_url)
         blocking = connect(settings.redis_url, socket_timeout=None)
         provider_health = ProviderHealth(redis, catalog.providers, metrics)
@@ -51,16 +57,19 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
             metrics=metrics,
             index=index,
             provider_health=provider_health,
+            store=store,
         )
         try:
             async with (
                 refreshing(provider_health.refresh, every_s=PROVIDER_HEALTH_REFRESH_S, what="provider health refresh"),
                 refreshing(queue_stats.sample, every_s=QUEUE_STATS_SAMPLE_S, what="queue sampling"),
+                refreshing(lambda: sweep_expired(store), every_s=ARTIFACT_SWEEP_S, what="artifact sweep"),
             ):
                 yield
         finally:
             await redis.aclose()
             await blocking.aclose()
+            await store.aclose()
 
     app = FastAPI(
         title="MPC-API",
@@ -81,6 +90,9 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
     app.include_router(selection.router)
     app.include_router(jobs.router)
     app.include_router(chat.router)
+    app.include_router(media.router)
+    app.include_router(files.router)
+    app.include_router(artifact_routes.router)
     app.include_router(catalog_routes.router)
     app.include_router(health.router)
 

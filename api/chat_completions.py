@@ -14,14 +14,13 @@ from contextlib import aclosing
 from api.chat_chain import chain_params, select_for_chat
 from api.chat_request import ChatRequest, parse_chat_request
 from api.chat_stream import CHAT_WAIT_S, abandon, first_chunks, no_answer_in_time, relay
-from api.errors import APIError
 from api.fastlane import Answer, EventStream
+from api.job_outcome import ended_job, job_failure
 from api.sse import SSE_HEADERS
 from api.state import AppState
 from brain import Selection
-from queues import store
 from queues.events import follow_events
-from queues.jobs import JobError, JobRecord, encode_json
+from queues.jobs import JobRecord, encode_json
 from queues.submit import Submission, submit_job
 
 
@@ -62,9 +61,9 @@ async def _whole(state: AppState, selection: Selection, job_id: str) -> Answer:
         async for batch in batches:
             if not batch:
                 raise no_answer_in_time()
-    final = await _ended(state, job_id)
+    final = await ended_job(state, job_id)
     if final.status != "succeeded" or not isinstance(final.output, dict):
-        raise _failure(final)
+        raise job_failure(final)
     model_id = str(final.output.get("model", selection.model.id))
     return Answer(final.output, _headers(selection, job_id, model_id))
 
@@ -75,33 +74,15 @@ async def _stream(state: AppState, selection: Selection, job_id: str) -> EventSt
         first = await first_chunks(batches)
         if first[0].type != "output":
             # It ended before its first token: answer with a real HTTP error, not a stream.
-            ended = await _ended(state, job_id)
+            ended = await ended_job(state, job_id)
             if ended.status != "succeeded":
-                raise _failure(ended)
+                raise job_failure(ended)
     except BaseException:
         await batches.aclose()
         raise
     answered = first[0].data if first[0].type == "output" else {}
     model_id = str(answered.get("model") or selection.model.id)
     return EventStream(relay(state, job_id, first, batches), {**SSE_HEADERS, **_headers(selection, job_id, model_id)})
-
-
-async def _ended(state: AppState, job_id: str) -> JobRecord:
-    record = await store.get_job(state.redis, job_id)
-    if record is None:
-        raise APIError("The job's result expired before it could be read.", code="job_expired", status=500)
-    return record
-
-
-def _failure(record: JobRecord) -> APIError:
-    """The HTTP error for a failed chat job, from the error the worker recorded."""
-    error = record.error or JobError(message="The job failed.")
-    headers = {}
-    if error.status == 429:
-        headers["Retry-After"] = str(max(1, round(error.retry_after or 1)))
-    return APIError(
-        error.message, code=error.code, param=error.param, headers=headers, status=error.status or 502, type=error.type
-    )
 
 
 def _headers(selection: Selection, job_id: str, model_id: str) -> dict[str, str]:

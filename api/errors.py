@@ -2,8 +2,10 @@
 
     APIError                      (status, type, code, param)
      ├── InvalidRequest           400 invalid_request_error
-     │    └── BodyTooLarge        413
+     │    ├── BodyTooLarge        413
+     │    └── UnsupportedMedia    415
      ├── Unauthorized             401 authentication_error
+     ├── Forbidden                403 invalid_request_error (a bad or expired artifact link)
      ├── NotFound                 404 invalid_request_error
      ├── Unprocessable            422 invalid_request_error
      ├── NotImplementedYet        501 not_implemented
@@ -12,7 +14,8 @@
 Every error response, whatever raised it, is `{"error": {"message", "type", "code", "param"}}`
 so OpenAI SDK clients surface it cleanly. Messages never contain secrets. `to_api_error` is
 the one place where other exceptions (the brain's, Redis's, FastAPI's) become these errors;
-the app's handlers and the fast lane both answer with it.
+the app's handlers and the fast lane both answer with it. The artifact store's errors are
+mapped there too, with the statuses its own error tree names (416 carries `Content-Range`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
 
+from artifacts import (
+    ArtifactError,
+    ArtifactNotFound,
+    ArtifactStoreUnavailable,
+    ArtifactTooLarge,
+    ContentTypeError,
+    RangeNotSatisfiable,
+    SignedUrlError,
+)
 from brain import BrainError, NoCandidate
 
 log = logging.getLogger("mpc.api")
@@ -81,10 +93,21 @@ class BodyTooLarge(InvalidRequest):
     default_code = "body_too_large"
 
 
+class UnsupportedMedia(InvalidRequest):
+    status = 415
+    default_code = "unsupported_media_type"
+
+
 class Unauthorized(APIError):
     status = 401
     type = "authentication_error"
     default_code = "invalid_api_key"
+
+
+class Forbidden(APIError):
+    status = 403
+    type = "invalid_request_error"
+    default_code = "forbidden"
 
 
 class NotFound(APIError):
@@ -124,6 +147,7 @@ def internal_error() -> APIError:
 # any other is a bug, answered with `internal_error()`.
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     APIError,
+    ArtifactError,
     BrainError,
     RedisConnectionError,
     RedisTimeoutError,
@@ -140,6 +164,8 @@ def to_api_error(exc: Exception) -> APIError:
         # The brain has no I/O, so its errors are all the request's: 422, on every route.
         param = exc.constraint if isinstance(exc, NoCandidate) else exc.param
         return Unprocessable(exc.message, code=exc.code, param=param)
+    if isinstance(exc, ArtifactError):
+        return artifact_error(exc)
     if isinstance(exc, RedisConnectionError | RedisTimeoutError):
         log.warning("redis unavailable: %s", type(exc).__name__)
         return redis_unavailable()
@@ -158,3 +184,23 @@ def to_api_error(exc: Exception) -> APIError:
             type="invalid_request_error",
         )
     raise TypeError(f"{type(exc).__name__} is not one of EXPECTED_ERRORS") from exc
+
+
+def artifact_error(exc: ArtifactError, *, param: str | None = None) -> APIError:
+    """The answer to an artifact store error (its messages are safe to show); `param` names
+    the request field it concerns, where there is one (an upload's `file`)."""
+    if isinstance(exc, ArtifactStoreUnavailable):
+        log.warning("artifact store unavailable: %s", exc.message)
+        return ServiceUnavailable(exc.message, code=exc.code, headers={"Retry-After": "5"})
+    if isinstance(exc, ArtifactNotFound):
+        return NotFound(exc.message, code=exc.code, param=param)
+    if isinstance(exc, ArtifactTooLarge):
+        return BodyTooLarge(exc.message, code="file_too_large", param=param)
+    if isinstance(exc, ContentTypeError):
+        return UnsupportedMedia(exc.message, code=exc.code, param=param)
+    if isinstance(exc, RangeNotSatisfiable):
+        headers = {"Content-Range": f"bytes */{exc.size}"}
+        return APIError(exc.message, code=exc.code, headers=headers, status=416, type="invalid_request_error")
+    if isinstance(exc, SignedUrlError):
+        return Forbidden(exc.message, code=exc.code)
+    return InvalidRequest(exc.message, code=exc.code, param=param)  # InvalidArtifactName

@@ -1,5 +1,8 @@
 """What `/health` reports: Redis, live workers per queue class, LiteLLM as workers last saw it,
-and the catalog; `/health/ready` uses the Redis check alone."""
+the artifact store and the catalog; `/health/ready` uses the Redis check alone.
+
+Only Redis being down makes the gateway `down` (503): with the artifact store unusable it still
+answers everything but media, so it reports `degraded` naming the store."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from queues import keys, presence
 
 Status = Literal["ok", "degraded", "down"]
 REDIS_CHECK_TIMEOUT_S = 1.0
+STORE_CHECK_TIMEOUT_S = 2.0
 
 
 class Check(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -56,6 +60,18 @@ async def check_litellm(state: AppState) -> Check:
     return Check(status=status, detail=fields.get("detail"), data=fields)
 
 
+async def check_artifact_store(state: AppState) -> Check:
+    """Whether artifacts can be written and served now (the store's own cheap probe)."""
+    backend = state.store.backend
+    try:
+        health = await asyncio.wait_for(state.store.check(), STORE_CHECK_TIMEOUT_S)
+    except TimeoutError:
+        return Check(status="degraded", detail=f"{backend} store did not answer within {STORE_CHECK_TIMEOUT_S:g} s")
+    if not health.ok:
+        return Check(status="degraded", detail=f"{backend} store unusable ({health.detail})", data={"backend": backend})
+    return Check(status="ok", data={"backend": backend})
+
+
 def check_catalog(state: AppState) -> Check:
     catalog = state.catalog
     return Check(
@@ -72,7 +88,11 @@ def check_catalog(state: AppState) -> Check:
 
 
 async def health_report(state: AppState) -> HealthReport:
-    checks: dict[str, Check] = {"redis": await check_redis(state), "catalog": check_catalog(state)}
+    checks: dict[str, Check] = {
+        "redis": await check_redis(state),
+        "catalog": check_catalog(state),
+        "artifacts": await check_artifact_store(state),
+    }
     if checks["redis"].status == "ok":
         try:
             checks["workers"] = await check_workers(state)

@@ -15,10 +15,12 @@ import msgspec
 from api.body import decode
 from api.chat_chain import chat_job_params
 from api.errors import InvalidRequest, NotFound, Unprocessable
+from api.file_service import owned_file
 from api.media_chain import checked_input, is_media_task, media_job_params
 from api.sse import PING, PING_S, sse_frame
 from api.state import AppState
 from brain import UnknownTask
+from catalog.inputs import TranscribeInput
 from queues import store
 from queues.events import STREAM_START, JobEvent, follow_events, read_events
 from queues.jobs import JobRecord, encode_json
@@ -65,6 +67,8 @@ async def submit(
         )
     elif is_media_task(request.task):
         job_input = checked_input(request.task, request.input)
+        if isinstance(job_input, TranscribeInput) and job_input.file_id is not None:
+            await owned_file(state, owner, job_input.file_id, param="input.file_id")
         params_json = encode_json(
             {**request.params, **media_job_params(state, request.task, job_input, request.params)}
         )

@@ -1,4 +1,4 @@
-"""What one gateway process holds while it runs: settings, catalog, Redis client, metrics."""
+"""What one gateway process holds while it runs: settings, catalog, Redis client, artifact store, metrics."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from api.provider_health import ProviderHealth
+from artifacts import ArtifactStore
 from brain import Index
 from catalog import Catalog
 from metrics.definitions import GatewayMetrics
@@ -23,3 +24,4 @@ class AppState:
     metrics: GatewayMetrics
     index: Index  # the brain's precomputed look-ups for `catalog`
     provider_health: ProviderHealth
+    store: ArtifactStore  # artifacts and uploads: served, described, uploads written

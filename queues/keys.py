@@ -26,6 +26,7 @@ BREAKER = f"{PREFIX}breaker:"  # + provider -> hash of breaker state
 JOB = f"{PREFIX}job:"  # + job id -> hash: the job record
 JOB_EVENTS_SUFFIX = ":events"  # job key + suffix -> stream of the job's events
 JOB_CANCEL_SUFFIX = ":cancel"  # job key + suffix -> flag: cancel requested
+FILE = f"{PREFIX}file:"  # + file id -> JSON: an upload's record (queues/files.py), expiring with it
 IDEMPOTENCY = f"{PREFIX}idem:"  # + owner digest + ":" + key digest -> "job_id body_digest"
 # Pub/sub channels are server-wide: Redis does not scope them by database, so the
 # database number is part of the name, or every worker on the server would wake for every
@@ -60,6 +61,10 @@ def job_events(job_id: str) -> str:
 
 def job_cancel(job_id: str) -> str:
     return f"{JOB}{job_id}{JOB_CANCEL_SUFFIX}"
+
+
+def file(file_id: str) -> str:
+    return f"{FILE}{file_id}"
 
 
 def idempotency(owner: str, key_digest: str) -> str:

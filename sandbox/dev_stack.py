@@ -2,7 +2,9 @@
 
 Redis (embedded unless MPC_REDIS_URL is set), LiteLLM (unless MPC_LITELLM_BASE_URL is set)
 in front of the provider emulator when no provider key is set, the gateway and one worker
-per queue class. The gateway and workers run as `python -m cli ...`, exactly as deployed.
+per queue class (`media` included), sharing a temporary artifact directory and link
+signing key unless MPC_ARTIFACTS_URL / MPC_ARTIFACTS_SIGNING_KEY are set. The gateway and
+workers run as `python -m cli ...`, exactly as deployed.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def run_dev_stack(*, prefer_fake_redis: bool = False) -> int:
             key = "mpc-dev-" + secrets.token_urlsafe(24)
             env["MPC_API_KEYS"] = key
             say(f"no MPC_API_KEYS given; generated this key (send 'Authorization: Bearer {key}')")
+        env.update(_artifact_env(stack, env))
         if "MPC_LITELLM_BASE_URL" not in env:
             env.update(_start_litellm(stack, env))
         stack.children.update(_start_children(env))
@@ -79,6 +82,20 @@ class DevStack:
             stop()
 
 
+def _artifact_env(stack: DevStack, env: dict[str, str]) -> dict[str, str]:
+    """A fresh artifact directory and link-signing key shared by the gateway and the workers,
+    unless the environment sets them (media jobs write there; the gateway serves from it)."""
+    out: dict[str, str] = {}
+    if "MPC_ARTIFACTS_URL" not in env:
+        directory = Path(tempfile.mkdtemp(prefix="mpc-dev-artifacts-"))
+        stack.on_stop(lambda: shutil.rmtree(directory, ignore_errors=True))
+        out["MPC_ARTIFACTS_URL"] = directory.as_uri()
+        say(f"artifacts in {directory} (removed on exit)")
+    if "MPC_ARTIFACTS_SIGNING_KEY" not in env:
+        out["MPC_ARTIFACTS_SIGNING_KEY"] = secrets.token_urlsafe(32)
+    return out
+
+
 def _start_litellm(stack: DevStack, env: dict[str, str]) -> dict[str, str]:
     """Start LiteLLM; with no provider key set, in front of the emulator (offline sandbox)."""
     raw = yaml.safe_load(DEFAULT_LITELLM_CONFIG.read_text())
@@ -94,8 +111,9 @@ def _start_litellm(stack: DevStack, env: dict[str, str]) -> dict[str, str]:
     else:
         config = workdir / "config.yaml"
         emulator_url = _start_emulator(stack, env)
-        config.write_text(yaml.safe_dump(emulated_config(raw, emulator_url)))
-        litellm_env = offline_env(raw, master_key)
+        emulated = emulated_config(raw, emulator_url)
+        config.write_text(yaml.safe_dump(emulated))
+        litellm_env = offline_env(emulated, master_key)
         say(f"no provider keys set: OFFLINE SANDBOX, providers are emulated at {emulator_url}")
     port = free_port()
     say(f"starting LiteLLM on port {port} (log: {workdir / 'litellm.log'}); this takes ~15 s")

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from catalog.litellm_config import env_references
+from sandbox.emulator.litellm_config import proxy_env
 from sandbox.processes import StartError, wait_started
 
 INSTALL_SCRIPT = Path(__file__).resolve().parents[1] / "compose" / "litellm" / "install.sh"
@@ -47,9 +48,10 @@ PLACEHOLDER_KEY = "sandbox-no-key"
 
 def offline_env(config: Mapping[str, Any], master_key: str) -> dict[str, str]:
     """The environment of a proxy in front of the emulator: a placeholder for every variable
-    `config` reads (the emulator takes any key), `master_key`, and QUIET_ENV."""
+    `config` (the emulated one) reads (the emulator takes any key), `master_key`, QUIET_ENV,
+    and what the emulator needs beyond api_base (GEMINI_API_BASE, `proxy_env`)."""
     env = {name: PLACEHOLDER_KEY for name in env_references(config)}
-    return {**env, **QUIET_ENV, "LITELLM_MASTER_KEY": master_key}
+    return {**env, **QUIET_ENV, **proxy_env(config), "LITELLM_MASTER_KEY": master_key}
 
 
 def litellm_executable() -> Path:

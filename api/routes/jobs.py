@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response, StreamingResponse
 
 from api import job_service
+from api.artifact_views import job_view
 from api.body import read_body
 from api.deps import Owner, State, caller
 from api.middleware import request_id_of
@@ -48,13 +49,14 @@ async def submit_job(request: Request) -> Response:
         record = await job_service.wait_for_end(state, record.id, wait_s) or record
         headers["Preference-Applied"] = f"wait={wait_s}"
     status = 200 if record.is_final or not created else 202
-    return MsgspecResponse(public_view(record), status_code=status, headers=headers)
+    view = await job_view(state, request, record) if record.is_final else public_view(record)
+    return MsgspecResponse(view, status_code=status, headers=headers)
 
 
 @router.get("/{job_id}")
-async def get_job(job_id: str, state: State, owner: Owner) -> Response:
+async def get_job(job_id: str, request: Request, state: State, owner: Owner) -> Response:
     record = await job_service.owned_job(state, owner, job_id)
-    return MsgspecResponse(public_view(record))
+    return MsgspecResponse(await job_view(state, request, record))
 
 
 @router.post("/{job_id}/cancel")

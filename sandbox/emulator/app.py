@@ -1,8 +1,10 @@
 """``create_emulator()``: the provider emulator as one Starlette app.
 
 Routes, by path prefix (the prefix is what a LiteLLM deployment puts in ``api_base``):
-OpenAI-compatible providers (``openai_wire.PREFIXES``), ``/anthropic``, ``/gemini/v1beta``,
-and the control API under ``/_emulator``. Any other path is logged (provider "unknown") and
+OpenAI-compatible providers (``openai_wire.PREFIXES``, with their media endpoints in
+``openai_media``), ``/anthropic``, ``/gemini/v1beta``, ``/elevenlabs``, ``/fal``, Hugging Face
+embeddings (``/huggingface/hf-inference``), the generated media it serves by URL under
+``/media``, and the control API under ``/_emulator``. Any other path is logged (provider "unknown") and
 answered 404, so a wrong ``api_base`` shows up in the request log.
 """
 
@@ -10,11 +12,21 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from sandbox.emulator import anthropic_wire, control, gemini_wire, openai_wire
+from sandbox.emulator import (
+    anthropic_wire,
+    control,
+    elevenlabs_wire,
+    fal_wire,
+    gemini_wire,
+    huggingface_wire,
+    openai_media,
+    openai_wire,
+)
 from sandbox.emulator.calls import begin
-from sandbox.emulator.state import EmulatorState
+from sandbox.emulator.state import EmulatorState, state_of
 from sandbox.emulator.transport import EmulatedResponse
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -29,13 +41,27 @@ async def unknown_route(request: Request) -> EmulatedResponse:
     return call.error(404, f"emulator: no route for {request.method} {request.url.path}")
 
 
+async def kept_media(request: Request) -> Response:
+    """Generated media answered by URL (no auth: as a provider's CDN link)."""
+    kept = state_of(request).media.get(request.path_params["name"])
+    if kept is None:
+        return Response(status_code=404)
+    content_type, data = kept
+    return Response(data, media_type=content_type)
+
+
 def create_emulator(state: EmulatorState | None = None) -> Starlette:
     """The ASGI app. ``app.state.emulator`` is its ``EmulatorState`` (controls + request log)."""
     routes: list[BaseRoute] = [
         *control.routes(),
+        Route("/media/{name}", kept_media, methods=["GET"]),
         *openai_wire.routes(),
+        *openai_media.routes(),
         *anthropic_wire.routes(),
         *gemini_wire.routes(),
+        *elevenlabs_wire.routes(),
+        *fal_wire.routes(),
+        *huggingface_wire.routes(),
         Route("/{path:path}", unknown_route, methods=ALL_METHODS),
     ]
     app = Starlette(routes=routes)

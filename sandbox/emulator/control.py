@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from sandbox.emulator import anthropic_wire, gemini_wire, openai_wire
+from sandbox.emulator import anthropic_wire, elevenlabs_wire, fal_wire, gemini_wire, huggingface_wire, openai_wire
 from sandbox.emulator.behaviour import DirectiveError, directives_from
 from sandbox.emulator.state import state_of
 
@@ -30,7 +30,14 @@ PREFIX = "/_emulator"
 
 def providers() -> dict[str, str]:
     """Provider → path prefix to use as LiteLLM's ``api_base`` (after ``http://host:port``)."""
-    return {**openai_wire.PREFIXES, "anthropic": anthropic_wire.PREFIX, "gemini": gemini_wire.PREFIX}
+    return {
+        **openai_wire.PREFIXES,
+        "anthropic": anthropic_wire.PREFIX,
+        "gemini": gemini_wire.PREFIX,
+        "elevenlabs": elevenlabs_wire.PREFIX,
+        "fal": fal_wire.PREFIX,
+        "huggingface_inference": huggingface_wire.PREFIX,
+    }
 
 
 async def health(request: Request) -> JSONResponse:

@@ -2,8 +2,10 @@
 
 ``POST /gemini/v1beta/models/{model}:{action}`` with action ``generateContent``,
 ``streamGenerateContent`` (``?alt=sse`` → SSE with CRLF line ends, otherwise a streamed JSON
-array), ``countTokens``, ``embedContent``, ``batchEmbedContents``. Request fields are accepted
-in camelCase and snake_case.
+array), ``countTokens``, ``embedContent``, ``batchEmbedContents``, ``predict`` (Imagen), and
+``POST /gemini/v1beta/interactions`` (transcription). Image and speech answers of
+``generateContent`` are in ``gemini_media``. Request fields are accepted in camelCase and
+snake_case.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import Route
 
+from sandbox.emulator import gemini_media
 from sandbox.emulator.behaviour import Behaviour
 from sandbox.emulator.calls import Call, begin
+from sandbox.emulator.gemini_fields import field, parts_text
 from sandbox.emulator.reply import Conversation, Reply, build_reply, embedding, new_id
 from sandbox.emulator.transport import SSE_TYPE, EmulatedResponse, Frame, FrameKind, dump, sse_data
 
@@ -47,48 +51,37 @@ def error_shape(status: int, message: str, retry_after: float | None) -> dict[st
     return {"error": error}
 
 
-def _get(mapping: Any, camel: str, snake: str) -> Any:
-    if not isinstance(mapping, dict):
-        return None
-    return mapping.get(camel, mapping.get(snake))
-
-
-def _text_of(content: Any) -> str:
-    parts = _get(content, "parts", "parts") or []
-    return " ".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str))
-
-
 def _has_function_response(content: Any) -> bool:
-    parts = _get(content, "parts", "parts") or []
-    return any(isinstance(p, dict) and _get(p, "functionResponse", "function_response") for p in parts)
+    parts = field(content, "parts", "parts") or []
+    return any(isinstance(p, dict) and field(p, "functionResponse", "function_response") for p in parts)
 
 
 def conversation(body: dict[str, Any], model: str) -> Conversation:
     contents = [c for c in body.get("contents") or [] if isinstance(c, dict)]
-    user = [c for c in contents if c.get("role", "user") == "user" and _text_of(c)]
+    user = [c for c in contents if c.get("role", "user") == "user" and parts_text(c)]
     tools: list[str] = []
     for tool in body.get("tools") or []:
-        for decl in _get(tool, "functionDeclarations", "function_declarations") or []:
+        for decl in field(tool, "functionDeclarations", "function_declarations") or []:
             if isinstance(decl, dict) and decl.get("name"):
                 tools.append(decl["name"])
-    calling = _get(_get(body, "toolConfig", "tool_config"), "functionCallingConfig", "function_calling_config")
-    mode = str(_get(calling, "mode", "mode") or "AUTO").upper()
-    allowed = _get(calling, "allowedFunctionNames", "allowed_function_names") or []
+    calling = field(field(body, "toolConfig", "tool_config"), "functionCallingConfig", "function_calling_config")
+    mode = str(field(calling, "mode", "mode") or "AUTO").upper()
+    allowed = field(calling, "allowedFunctionNames", "allowed_function_names") or []
     forced = (allowed[0] if allowed else tools[0] if tools else None) if mode == "ANY" else None
-    config = _get(body, "generationConfig", "generation_config")
-    limit = _get(config, "maxOutputTokens", "max_output_tokens")
-    system = _get(body, "systemInstruction", "system_instruction")
+    config = field(body, "generationConfig", "generation_config")
+    limit = field(config, "maxOutputTokens", "max_output_tokens")
+    system = field(body, "systemInstruction", "system_instruction")
     last = contents[-1] if contents else {}
     return Conversation(
         model=model,
-        last_user_text=_text_of(user[-1]) if user else "",
+        last_user_text=parts_text(user[-1]) if user else "",
         ends_with_user_text=last.get("role", "user") == "user" and not _has_function_response(last),
-        all_texts=(_text_of(system), *(_text_of(c) for c in contents)),
+        all_texts=(parts_text(system), *(parts_text(c) for c in contents)),
         turns=max(1, len(contents)),
         tool_names=() if mode == "NONE" else tuple(tools),
         forced_tool=forced,
         max_tokens=limit if isinstance(limit, int) else None,
-        json_mode=_get(config, "responseMimeType", "response_mime_type") == "application/json",
+        json_mode=field(config, "responseMimeType", "response_mime_type") == "application/json",
     )
 
 
@@ -162,6 +155,13 @@ async def model_action(request: Request) -> EmulatedResponse:
     body = call.json_body
     if body is None:
         return call.error(400, "Invalid JSON payload received.")
+    kinds = gemini_media.modalities(body) if action == "generateContent" else set()
+    if "IMAGE" in kinds:
+        return await gemini_media.generate_image(call, body)
+    if "AUDIO" in kinds:
+        return await gemini_media.generate_speech(call, body)
+    if action == "predict":
+        return await gemini_media.predict(call, body)
     handler = _ACTIONS.get(action)
     if handler is None:
         return call.error(404, f"Unknown action {action!r} for models/{call.model}")
@@ -199,12 +199,15 @@ def _embed(call: Call, body: dict[str, Any], *, batch: bool) -> EmulatedResponse
     requests = body.get("requests") if batch else [body]
     if not isinstance(requests, list) or not requests:
         return call.error(400, "* BatchEmbedContentsRequest.requests: requests is not specified")
-    texts = [_text_of(_get(r, "content", "content")) for r in requests]
+    texts = [parts_text(field(r, "content", "content")) for r in requests]
     behaviour = call.resolve_or_error(" ".join(texts))
     if isinstance(behaviour, EmulatedResponse):
         return behaviour
-    dims = [_get(r, "outputDimensionality", "output_dimensionality") or 8 for r in requests]
-    vectors = [{"values": embedding(call.model, text, int(dim))} for text, dim in zip(texts, dims, strict=True)]
+    dims = [field(r, "outputDimensionality", "output_dimensionality") for r in requests]
+    vectors = [
+        {"values": embedding(call.model, text, dim if isinstance(dim, int) and dim > 0 else None)}
+        for text, dim in zip(texts, dims, strict=True)
+    ]
     out = {"embeddings": vectors} if batch else {"embedding": vectors[0]}
     return call.finish(EmulatedResponse(behaviour=behaviour, headers=call.headers(), body=dump(out)))
 
@@ -232,8 +235,19 @@ async def list_models(request: Request) -> EmulatedResponse:
     return call.finish(EmulatedResponse(behaviour=Behaviour(), headers=call.headers(), body=dump({"models": models})))
 
 
+async def interactions(request: Request) -> EmulatedResponse:
+    call = await begin(request, PROVIDER, error_shape)
+    failed = _check_key(call)
+    if failed is not None:
+        return failed
+    if call.json_body is None:
+        return call.error(400, "Invalid JSON payload received.")
+    return await gemini_media.interaction(call, call.json_body)
+
+
 def routes() -> list[Route]:
     return [
+        Route(f"{PREFIX}/interactions", interactions, methods=["POST"]),
         Route(f"{PREFIX}/models", list_models, methods=["GET"]),
         Route(f"{PREFIX}/models/{{rest:path}}", model_action, methods=["GET", "POST"]),
     ]

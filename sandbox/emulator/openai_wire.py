@@ -238,6 +238,10 @@ def _inputs(value: Any) -> list[str]:
     return []
 
 
+def _dimensions(value: Any) -> int | None:
+    return value if isinstance(value, int) and value > 0 else None
+
+
 def embeddings_endpoint(provider: str) -> Endpoint:
     async def embeddings(request: Request) -> EmulatedResponse:
         call, failed = await _begin_checked(request, provider)
@@ -247,13 +251,16 @@ def embeddings_endpoint(provider: str) -> Endpoint:
         inputs = _inputs(body.get("input"))
         if not inputs:
             return call.error(400, "'input' must be a string or a non-empty array")
+        dimensions = body.get("dimensions")
+        if dimensions is not None and _dimensions(dimensions) is None:
+            return call.error(400, f"Invalid value for 'dimensions': {dimensions!r}. Expected a positive integer.")
         behaviour = call.resolve_or_error(" ".join(inputs))
         if isinstance(behaviour, EmulatedResponse):
             return behaviour
         as_base64 = body.get("encoding_format") == "base64"
         data = []
         for index, text in enumerate(inputs):
-            vector = embedding(call.model, text, int(body.get("dimensions") or 8))
+            vector = embedding(call.model, text, _dimensions(body.get("dimensions")))
             value: Any = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode() if as_base64 else vector
             data.append({"object": "embedding", "index": index, "embedding": value})
         tokens = sum(max(1, len(text.split())) for text in inputs)

@@ -108,12 +108,41 @@ def build_reply(conv: Conversation, *, tokens: int | None) -> Reply:
     )
 
 
-def embedding(model: str, text: str, dim: int = EMBEDDING_DIM) -> list[float]:
-    """A unit vector derived from a hash of ``model`` and ``text``."""
-    digest = hashlib.sha256(f"{model}\0{text}".encode()).digest()
-    raw = [struct.unpack_from(">I", digest, 4 * (i % 8))[0] / 2**32 * 2 - 1 for i in range(dim)]
-    norm = math.sqrt(sum(x * x for x in raw)) or 1.0
-    return [round(x / norm, 6) for x in raw]
+# Native widths of the embedding models the catalog lists (and the emulator's defaults);
+# other models get EMBEDDING_DIM unless the request asks for a width.
+EMBEDDING_WIDTHS = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+    "gemini-embedding-001": 3072,
+    "gemini-embedding-2": 3072,
+    "text-embedding-004": 768,
+    "BAAI/bge-base-en-v1.5": 768,
+    "sentence-transformers/all-MiniLM-L6-v2": 384,
+}
+
+
+def embedding_width(model: str) -> int:
+    return EMBEDDING_WIDTHS.get(model, EMBEDDING_DIM)
+
+
+def embedding(model: str, text: str, dim: int | None = None) -> list[float]:
+    """A unit vector of hashed character trigrams and words of ``text`` (seeded by ``model``):
+    deterministic, and texts that share words and spellings are close (cosine), so retrieval
+    over emulated embeddings behaves like retrieval. ``dim`` defaults to the model's width."""
+    dim = dim or embedding_width(model)
+    vector = [0.0] * dim
+    folded = " " + " ".join(text.lower().split()) + " "
+    features = [folded[i : i + 3] for i in range(len(folded) - 2)] + folded.split()
+    for feature in features:
+        digest = hashlib.blake2b(f"{model}\0{feature}".encode(), digest_size=8).digest()
+        index = int.from_bytes(digest[:4], "big") % dim
+        vector[index] += 1.0 if digest[4] & 1 else -1.0
+    if not any(vector):  # empty text: still a unit vector, still deterministic
+        digest = hashlib.sha256(f"{model}\0{text}".encode()).digest()
+        vector = [struct.unpack_from(">I", digest, 4 * (i % 8))[0] / 2**32 * 2 - 1 for i in range(dim)]
+    norm = math.sqrt(sum(x * x for x in vector))
+    return [round(x / norm, 8) for x in vector]
 
 
 def count_words(texts: list[str]) -> int:

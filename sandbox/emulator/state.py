@@ -9,7 +9,8 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections import deque
+import uuid
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -20,6 +21,8 @@ from sandbox.emulator.behaviour import Behaviour, Directives, ModelControl, pars
 
 WILDCARD = "*"
 LOG_LIMIT = 2000
+#: Generated media kept for URL answers (fal images, OpenAI ``response_format: url``).
+MEDIA_LIMIT = 200
 REDACTED = "[REDACTED]"
 SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key", "xi-api-key", "cookie"}
@@ -95,6 +98,16 @@ class EmulatorState:
         self.controls: dict[str, ModelControl] = {}
         self.log: deque[LoggedRequest] = deque(maxlen=LOG_LIMIT)
         self._seq = itertools.count(1)
+        self.media: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
+
+    # -- generated media served by URL ----------------------------------------------------
+    def keep_media(self, data: bytes, content_type: str, extension: str) -> str:
+        """Keep ``data`` for ``GET /media/{name}`` (the oldest go first); returns the name."""
+        name = f"{uuid.uuid4().hex}.{extension}"
+        self.media[name] = (content_type, data)
+        while len(self.media) > MEDIA_LIMIT:
+            self.media.popitem(last=False)
+        return name
 
     # -- controls -------------------------------------------------------------------------
     def set_control(self, model: str, directives: Directives) -> ModelControl:

@@ -90,6 +90,17 @@ REFUSED = {
     "MPC_WORKER_SHUTDOWN_GRACE_S": "-1",
     "MPC_WORKER_METRICS_PORT": "65536",
     "MPC_BREAKER_COOL_OFF_S": "1.5",
+    "MPC_ARTIFACTS_URL": "relative/artifacts",
+    "MPC_ARTIFACTS_S3_ENDPOINT": "minio:9000",
+    "MPC_ARTIFACTS_S3_REGION": None,
+    "MPC_ARTIFACTS_SIGNING_KEY": "too-short-for-a-key",
+    "MPC_ARTIFACT_URL_TTL_S": "30",
+    "MPC_MAX_UPLOAD_BYTES": "1",
+    "MPC_PUBLIC_URL": "gateway.example.com",
+    "MPC_EMBED_TIMEOUT_S": "0",
+    "MPC_IMAGE_TIMEOUT_S": "3601",
+    "MPC_SPEECH_TIMEOUT_S": "fast",
+    "MPC_TRANSCRIBE_TIMEOUT_S": "-5",
 }
 
 
@@ -111,6 +122,7 @@ def test_every_refusal_names_its_variable_first(name: str) -> None:
         ("MPC_REDIS_URL", "redis:///hunter2-secret"),
         ("MPC_LITELLM_BASE_URL", "litellm:hunter2-secret@host"),
         ("MPC_API_KEYS", "key-aaaaaaaaaaaaaaaa,hunter2-secret"),
+        ("MPC_ARTIFACTS_SIGNING_KEY", "hunter2-secret"),
     ],
 )
 def test_a_refused_secret_is_in_no_part_of_the_error(name: str, value: str) -> None:

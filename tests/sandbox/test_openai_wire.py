@@ -161,14 +161,14 @@ async def test_extra_fields_are_tolerated(http: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.parametrize("prefix", ["/openai/v1", "/together/v1"])
-async def test_embeddings_are_deterministic_dim_8(http: httpx.AsyncClient, prefix: str) -> None:
+async def test_embeddings_are_deterministic_of_the_model_width(http: httpx.AsyncClient, prefix: str) -> None:
     body = {"model": "text-embedding-3-small", "input": ["alpha", "beta"]}
     first = (await http.post(f"{prefix}/embeddings", json=body, headers=OPENAI_AUTH)).json()
     second = (await http.post(f"{prefix}/embeddings", json=body, headers=OPENAI_AUTH)).json()
     assert first["object"] == "list" and first["model"] == "text-embedding-3-small"
     assert [d["index"] for d in first["data"]] == [0, 1]
     vectors = [d["embedding"] for d in first["data"]]
-    assert all(len(v) == 8 and all(isinstance(x, float) for x in v) for v in vectors)
+    assert all(len(v) == 1536 and all(isinstance(x, float) for x in v) for v in vectors)
     assert vectors[0] != vectors[1]
     assert first["data"] == second["data"]
     assert first["usage"]["prompt_tokens"] == first["usage"]["total_tokens"] == 2

@@ -7,9 +7,15 @@ progress), so the job machinery is exercised end to end without a provider.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+import msgspec
+
+from artifacts import StoreConfig, open_store
+from queues.settings import load_settings
 from workers.context import Handler, JobContext
 from workers.errors import JobFailed
 
@@ -26,14 +32,40 @@ async def echo(job: JobContext) -> Any:
     return {"echo": job.input, "attempt": job.attempt}
 
 
+SAMPLES = Path(__file__).resolve().parents[1] / "artifacts" / "samples"
+
+
 async def slow(job: JobContext) -> Any:
-    """Sleeps `sleep` seconds (`sleep_first_attempt` on attempt 1), reporting progress."""
+    """Sleeps `sleep` seconds (`sleep_first_attempt` on attempt 1), reporting progress; with
+    `artifact` (a file of tests/artifacts/samples), stores it as the job's artifact through the
+    real store the worker's settings name, and lists it in the output as media tasks do."""
     seconds = float(job.input.get("sleep_first_attempt" if job.attempt == 1 else "sleep", job.input.get("sleep", 0)))
     steps = max(1, int(seconds / 0.1))
     for step in range(steps):
         await asyncio.sleep(seconds / steps)
         await job.progress((step + 1) / steps)
-    return {"slept": seconds, "attempt": job.attempt}
+    output: dict[str, Any] = {"slept": seconds, "attempt": job.attempt}
+    if job.input.get("artifact"):
+        output["artifacts"] = [await _store_sample(job.job_id, str(job.input["artifact"]))]
+    return output
+
+
+async def _store_sample(job_id: str, sample: str) -> Any:
+    settings = load_settings()
+    store = await open_store(
+        StoreConfig(**settings.artifact_store_options()), signing_key=settings.artifact_signing_key()
+    )
+    content = (SAMPLES / sample).read_bytes()
+
+    async def chunks() -> Any:
+        for start in range(0, len(content), 100):  # several chunks, as a provider's body comes
+            yield content[start : start + 100]
+
+    try:
+        artifact = await store.write(job_id, sample, chunks(), expires_at=time.time() + 3600)
+    finally:
+        await store.aclose()
+    return msgspec.to_builtins(artifact)
 
 
 async def refuse(job: JobContext) -> Any:
