@@ -114,8 +114,15 @@ def test_audio_urls_that_cannot_be_used(
     assert says in error["message"]
 
 
-def test_an_upload_that_is_gone(media: MediaStack) -> None:
-    job = media.run("transcribe", {"file_id": "file_" + "x" * 24}, model=WHISPER)
+def test_an_upload_gone_by_the_time_the_worker_runs(media: MediaStack) -> None:
+    file_id = media.upload(_speech(media))
+    media.delete_artifact(file_id, "content")  # expired between submission and the run
+
+    job = media.run("transcribe", {"file_id": file_id}, model=WHISPER)
 
     assert job["status"] == "failed", job
-    assert (job["error"]["status"], job["error"]["code"]) == (404, "file_not_found")
+    assert (job["error"]["status"], job["error"]["code"], job["error"]["param"]) == (
+        404,
+        "file_not_found",
+        "input.file_id",
+    )
