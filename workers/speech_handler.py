@@ -154,7 +154,12 @@ class _Single:
 
     async def _sent(self, chunk: bytes) -> bytes:
         if self.stream_audio:
-            event = {"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()}
+            # `model` names who is speaking, for the gateway's X-MPC-Model when a fallback answered.
+            event = {
+                "type": "speech.audio.delta",
+                "audio": base64.b64encode(chunk).decode(),
+                "model": self.attempt.target.id,
+            }
             await self.job.output(event)
             self.sent = True
         return chunk
