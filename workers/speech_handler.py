@@ -30,6 +30,7 @@ from catalog.inputs import SpeechInput, parse_task_input
 from workers import _ffmpeg
 from workers._speech_text import split_text, text_limit
 from workers._streams import closing
+from workers._voices import provider_voice
 from workers.context import JobContext
 from workers.errors import JobFailed
 from workers.fallback import Attempt, ChainWalker
@@ -95,7 +96,7 @@ class SpeechHandler:
         body: dict[str, Any] = {
             "model": attempt.target.provider_id,
             "input": text,
-            "voice": request.voice,
+            "voice": provider_voice(attempt.target.provider, request.voice),
             "response_format": response_format,
             "num_retries": 0,
         }

@@ -95,3 +95,23 @@ def test_an_unknown_voice_is_a_400_without_fallback(media: MediaStack) -> None:
     assert (job["error"]["status"], job["error"]["code"]) == (400, "upstream_rejected")
     assert job["error"]["message"]
     assert media.files_of(job["id"]) == []
+
+
+@pytest.mark.parametrize("model", ["gemini/gemini-3.8-flash-tts", "groq/canopylabs/orpheus-v1-english"])
+def test_openai_voice_names_speak_on_providers_with_their_own_voices(media: MediaStack, model: str) -> None:
+    """Gemini and Groq refuse OpenAI's voice names (LiteLLM passes them on unchanged): sent as
+    is, `alloy` would be a 400 there and a fallback to them would fail instead of speaking."""
+    job = media.run("tts", {"text": "Hello in another voice.", "voice": "alloy", "format": "wav"}, model=model)
+
+    assert job["status"] == "succeeded", job["error"]
+    assert job["output"]["model"] == model
+    sent = media.stack.emulator.requests(model=media.upstream_name(model))[-1]
+    assert "alloy" not in str(sent["body"]).lower()
+
+
+def test_a_providers_own_voice_is_sent_as_it_is(media: MediaStack) -> None:
+    model = "groq/canopylabs/orpheus-v1-english"
+    job = media.run("tts", {"text": "Troy speaking.", "voice": "troy", "format": "wav"}, model=model)
+
+    assert job["status"] == "succeeded", job["error"]
+    assert "troy" in str(media.stack.emulator.requests(model=media.upstream_name(model))[-1]["body"])
