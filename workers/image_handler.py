@@ -61,10 +61,18 @@ class ImageHandler:
                 body["quality"] = request.quality
             if request.output_format != "png":
                 body["output_format"] = request.output_format
-            answer = await self.deps.litellm.image_generation(body, timeout_s=self.deps.timeouts.image_s)
-            items = answer.get("data")
-            if not isinstance(items, list) or not items:
-                raise bad_response("The model answered no image.")
+            items: list[Any] = []
+            # Some providers make one image per call whatever `n` says (Gemini's image models
+            # through LiteLLM): ask again for the rest, at most `n` calls in all.
+            for _ in range(request.n):
+                body["n"] = request.n - len(items)
+                answer = await self.deps.litellm.image_generation(body, timeout_s=self.deps.timeouts.image_s)
+                got = answer.get("data")
+                if not isinstance(got, list) or not got:
+                    raise bad_response("The model answered no image.")
+                items.extend(got)
+                if len(items) >= request.n:
+                    break
             await attempt.succeeded(usage=answer.get("usage"))
             artifacts, revised = [], []
             for index, item in enumerate(items[: request.n], start=1):

@@ -41,6 +41,15 @@ def test_a_provider_that_answers_urls_is_downloaded(media: MediaStack) -> None:
     assert artifact["metadata"] == {"width": stream["width"], "height": stream["height"]}
 
 
+def test_n_images_from_a_model_that_makes_one_per_call(media: MediaStack) -> None:
+    model = "gemini/gemini-3.1-flash-image"  # generateContent: one image per call
+    job = media.run("image_generate", {"prompt": "two green triangles", "n": 3}, model=model)
+
+    assert job["status"] == "succeeded", job["error"]
+    assert [a["name"] for a in job["output"]["artifacts"]] == ["image-1.png", "image-2.png", "image-3.png"]
+    assert len(media.stack.emulator.requests(model=media.upstream_name(model))) == 3
+
+
 def test_a_failing_image_model_falls_back(media: MediaStack) -> None:
     chain = media.chain("image_generate")
     media.stack.emulator.set_model(media.upstream_name(chain[0]), status=503)
