@@ -1,9 +1,9 @@
 """transcribe: audio through LiteLLM's /v1/audio/transcriptions, down the chain.
 
 The audio (`_audio_source`: an upload or a URL) is streamed into a multipart body for each
-model tried. The asked `response_format` is passed on; whatever comes back (JSON, or the
-text of a text/srt/vtt answer) becomes one output shape, and srt/vtt are rendered from the
-segments when the provider gave JSON instead.
+model tried. The asked `response_format` is passed on, except that srt and vtt are asked
+as verbose_json and rendered here from its segments (`_asked`); whatever comes back (JSON, or
+the text of a text answer) becomes one output shape.
 
 Output: `{"model", "text", "language", "duration", "segments": [{"id","start","end","text"}]
 | None, "words": [...] | None, "response_format", "content"}` where `content` (only for
@@ -48,7 +48,7 @@ class TranscribeHandler:
         ) as audio:
 
             async def call(attempt: Attempt) -> dict[str, Any]:
-                fields = {"model": attempt.target.provider_id, "response_format": request.response_format}
+                fields = {"model": attempt.target.provider_id, "response_format": _asked(request.response_format)}
                 if request.language:
                     fields["language"] = request.language
                 if request.prompt:
@@ -70,6 +70,14 @@ class TranscribeHandler:
                 return output
 
             return await self.walker.walk(job, call)
+
+
+def _asked(response_format: str) -> str:
+    """What to ask LiteLLM for: subtitles are rendered here from verbose_json's segments,
+    because LiteLLM 1.106.12 drops `srt`/`vtt` for Groq (the provider then answers plain
+    JSON, without a single timing) and wraps other providers' subtitles in JSON anyway. The
+    brain picks a model with `timestamps` for these formats (api/media_chain.py)."""
+    return "verbose_json" if response_format in ("srt", "vtt") else response_format
 
 
 def _output(answer: dict[str, Any] | str, response_format: str) -> dict[str, Any]:
