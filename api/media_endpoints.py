@@ -47,7 +47,7 @@ async def embeddings(state: AppState, request: Request, owner: str) -> Response:
     body = json_body(await read_body(request, state.settings.max_body_bytes))
     job_input = task_input("embed_text", body, EMBED_FIELDS)
     selection = select_for_media(state, "embed_text", job_input, steering("embed_text", body))
-    job = await submit_media_job(state, request, owner, "embed_text", job_input, selection)
+    job = await submit_media_job(state, request, owner, "embed_text", job_input, selection, EMBED_FIELDS)
     if respond_async(request):
         return await accepted(state, request, job)
     output = await finished_output(state, request, job)
@@ -65,7 +65,7 @@ async def images(state: AppState, request: Request, owner: str) -> Response:
         )
     job_input = task_input("image_generate", body, IMAGE_FIELDS)
     selection = select_for_media(state, "image_generate", job_input, steering("image_generate", body))
-    job = await submit_media_job(state, request, owner, "image_generate", job_input, selection)
+    job = await submit_media_job(state, request, owner, "image_generate", job_input, selection, IMAGE_FIELDS)
     if respond_async(request):
         return await accepted(state, request, job)
     output = await finished_output(state, request, job)
@@ -104,7 +104,9 @@ async def transcriptions(state: AppState, request: Request, owner: str) -> Respo
         await discard(state, upload)
         raise
     await record_upload(state, owner, upload, TRANSCRIPTION_PURPOSE)
-    job = await submit_media_job(state, request, owner, "transcribe", job_input, selection)
+    job = await submit_media_job(
+        state, request, owner, "transcribe", job_input, selection, {**TRANSCRIBE_FIELDS, "file": "file_id"}
+    )
     if respond_async(request):
         return await accepted(state, request, job)
     output = await finished_output(state, request, job)

@@ -51,6 +51,13 @@ _body_decoder = msgspec.json.Decoder(dict[str, Any])
 class MediaJob:
     record: JobRecord
     selection: Selection
+    body_fields: Mapping[str, str]  # body field -> input field, to name a failure's field as sent
+
+    def failure(self, final: JobRecord) -> APIError:
+        """The HTTP error of the failed job, naming the body's field and saying which job."""
+        error = named_in_body(job_failure(final), self.body_fields, prefix="input.")
+        error.headers.update(self.headers())
+        return error
 
     def headers(self, model_id: str | None = None) -> dict[str, str]:
         return {
@@ -72,15 +79,22 @@ def task_input(task: str, body: Mapping[str, Any], fields: Mapping[str, str]) ->
     try:
         return checked_input(task, value, prefix="")
     except Unprocessable as exc:
-        body_names = {name: field for field, name in fields.items()}
-        if exc.param is not None:
-            head, dot, rest = exc.param.partition(".")
-            base, bracket, index = head.partition("[")
-            if base in body_names:
-                renamed = body_names[base] + bracket + index + dot + rest
-                exc.message = exc.message.replace(f"'{exc.param}'", f"'{renamed}'")
-                exc.param = renamed
-        raise
+        raise named_in_body(exc, fields) from None
+
+
+def named_in_body(error: APIError, fields: Mapping[str, str], *, prefix: str = "") -> APIError:
+    """`error` with its `param` (an input field, after `prefix`: "input.dimensions") renamed to
+    the body field it came from ("dimensions"; `input.text` is speech's body `input`)."""
+    if error.param is None or not error.param.startswith(prefix):
+        return error
+    head, dot, rest = error.param.removeprefix(prefix).partition(".")
+    base, bracket, index = head.partition("[")
+    body_names = {name: field for field, name in fields.items()}
+    if base in body_names:
+        renamed = body_names[base] + bracket + index + dot + rest
+        error.message = error.message.replace(f"'{error.param}'", f"'{renamed}'")
+        error.param = renamed
+    return error
 
 
 def steering(task: str, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -102,6 +116,7 @@ async def submit_media_job(
     task: str,
     job_input: Any,
     selection: Selection,
+    body_fields: Mapping[str, str],
     extra_params: Mapping[str, Any] | None = None,
 ) -> MediaJob:
     """A job on the task's queue class, to run down `selection`'s chain (`select_for_media`)."""
@@ -117,7 +132,7 @@ async def submit_media_job(
     )
     record, _ = await submit_job(state.redis, submission)
     state.metrics.jobs_submitted.labels(queue, task).inc()
-    return MediaJob(record, selection)
+    return MediaJob(record, selection, body_fields)
 
 
 async def accepted(state: AppState, request: Request, job: MediaJob) -> Response:
@@ -139,9 +154,7 @@ async def finished_output(state: AppState, request: Request, job: MediaJob) -> d
     (the job canceled) if the client leaves first."""
     final = await unless_client_leaves(_wait(state, job.record), request.receive)
     if final.status != "succeeded":
-        failure = job_failure(final)
-        failure.headers.update(job.headers())  # which job and model failed, for the logs
-        raise failure
+        raise job.failure(final)
     if not isinstance(final.output, dict):
         raise APIError("The job succeeded without an output.", code="empty_output", status=502)
     return final.output

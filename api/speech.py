@@ -27,7 +27,7 @@ from api.body import read_body
 from api.chat_stream import abandon
 from api.errors import APIError, InvalidRequest
 from api.fastlane import ClientGone, unless_client_leaves
-from api.job_outcome import ended_job, job_failure
+from api.job_outcome import ended_job
 from api.media_chain import select_for_media
 from api.media_jobs import (
     MediaJob,
@@ -95,7 +95,9 @@ async def speech(state: AppState, request: Request, owner: str) -> Response:
         raise InvalidRequest("Only 'stream_format': 'audio' is served.", code="invalid_value", param="stream_format")
     job_input = task_input("tts", body, SPEECH_FIELDS)
     selection = select_for_media(state, "tts", job_input, steering("tts", body))
-    job = await submit_media_job(state, request, owner, "tts", job_input, selection, {"stream_audio": True})
+    job = await submit_media_job(
+        state, request, owner, "tts", job_input, selection, SPEECH_FIELDS, {"stream_audio": True}
+    )
     if respond_async(request):
         return await accepted(state, request, job)
     content_type = CONTENT_TYPES[job_input.format]
@@ -133,9 +135,7 @@ async def _finished_audio(state: AppState, request: Request, job: MediaJob, cont
     """A job that ended without deltas: its error, or its artifact streamed from the store."""
     final = await ended_job(state, job.record.id)
     if final.status != "succeeded":
-        failure = job_failure(final)
-        failure.headers.update(job.headers())
-        raise failure
+        raise job.failure(final)
     output: Any = final.output
     listed = output.get("artifacts") if isinstance(output, dict) else None
     if not listed or not isinstance(listed[0], dict) or not isinstance(listed[0].get("name"), str):

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from sandbox.emulator.behaviour import Behaviour
 from sandbox.emulator.calls import Call, bearer_token, begin
-from sandbox.emulator.reply import Conversation, Reply, build_reply, embedding, new_id, text_of
+from sandbox.emulator.reply import EMBEDDING_WIDTHS, Conversation, Reply, build_reply, embedding, new_id, text_of
 from sandbox.emulator.transport import SSE_TYPE, EmulatedResponse, Frame, dump
 
 PREFIXES: dict[str, str] = {
@@ -242,6 +242,19 @@ def _dimensions(value: Any) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
+def _answered_width(model: str, asked: int | None) -> tuple[int | None, str | None]:
+    """The width a provider answers, or its refusal: only the text-embedding-3 family cuts
+    to `dimensions` (up to its own width); fixed-width models (bge, …) ignore it."""
+    native = EMBEDDING_WIDTHS.get(model)
+    if asked is None or native is None:
+        return asked, None
+    if not model.startswith("text-embedding-3"):
+        return native, None
+    if asked > native:
+        return None, f"Invalid value for 'dimensions': {asked}. {model} supports at most {native}."
+    return asked, None
+
+
 def embeddings_endpoint(provider: str) -> Endpoint:
     async def embeddings(request: Request) -> EmulatedResponse:
         call, failed = await _begin_checked(request, provider)
@@ -254,13 +267,16 @@ def embeddings_endpoint(provider: str) -> Endpoint:
         dimensions = body.get("dimensions")
         if dimensions is not None and _dimensions(dimensions) is None:
             return call.error(400, f"Invalid value for 'dimensions': {dimensions!r}. Expected a positive integer.")
+        width, refused = _answered_width(call.model, _dimensions(dimensions))
+        if refused is not None:
+            return call.error(400, refused)
         behaviour = call.resolve_or_error(" ".join(inputs))
         if isinstance(behaviour, EmulatedResponse):
             return behaviour
         as_base64 = body.get("encoding_format") == "base64"
         data = []
         for index, text in enumerate(inputs):
-            vector = embedding(call.model, text, _dimensions(body.get("dimensions")))
+            vector = embedding(call.model, text, width)
             value: Any = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode() if as_base64 else vector
             data.append({"object": "embedding", "index": index, "embedding": value})
         tokens = sum(max(1, len(text.split())) for text in inputs)

@@ -192,3 +192,18 @@ def test_speech_after_a_fallback_names_the_model_that_spoke(media_stack: Stack) 
     audio, headers, _ = speak(media_stack, SPOKEN, "mp3")
     assert audio and headers["x-mpc-model"] != chain[0]
     assert headers["x-mpc-model"] in chain[1:]
+
+
+def test_a_width_no_model_of_the_chain_gives_is_a_400_naming_dimensions(media_stack: Stack) -> None:
+    """bge-base answers 768 wide whatever `dimensions` says: the worker skips it (no breaker
+    record) and, with no other model allowed, the client hears which field cannot be met."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(media_stack).embeddings.create(
+            model="auto",
+            input="a cat",
+            dimensions=1024,
+            extra_body={"providers": {"allow": ["together"]}, "tier": "draft"},
+        )
+    error = caught.value.body
+    assert isinstance(error, dict) and error["param"] == "dimensions", error
+    assert "768" in error["message"]

@@ -248,3 +248,17 @@ async def test_without_espeak_ng_speech_is_a_tone_that_grows_with_the_text(
     assert short_probe.duration is not None and long_probe.duration is not None
     assert long_probe.duration > 3 * short_probe.duration
     assert (await media.transcribe(long)).text == "Hi. " * 20
+
+
+async def test_only_text_embedding_3_cuts_to_the_asked_dimensions(http: httpx.AsyncClient) -> None:
+    """As the providers do: OpenAI's text-embedding-3 models cut to `dimensions` (and refuse
+    more than their width); a fixed-width model (bge on Together) ignores it."""
+
+    async def width(prefix: str, model: str, dimensions: int) -> int | None:
+        body = {"model": model, "input": "a cat", "dimensions": dimensions}
+        response = await http.post(f"{prefix}/embeddings", json=body, headers=OPENAI)
+        return len(response.json()["data"][0]["embedding"]) if response.status_code == 200 else None
+
+    assert await width("/openai/v1", "text-embedding-3-small", 256) == 256
+    assert await width("/openai/v1", "text-embedding-3-small", 2048) is None  # a 400: wider than 1,536
+    assert await width("/together/v1", "BAAI/bge-base-en-v1.5", 1024) == 768
