@@ -1,7 +1,7 @@
 """The store's own configuration, and the one function that builds a store from it.
 
 The gateway and the workers fill `StoreConfig` from their `MPC_*` settings (see
-docs/artifacts.md for the proposed variables); this package reads no environment itself, except
+the README's configuration table for the variables); this package reads no environment itself, except
 that the S3 client takes credentials from the standard AWS chain.
 """
 
