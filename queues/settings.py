@@ -11,7 +11,9 @@ variable; a secret's value is never echoed, only its variable's name.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -118,6 +120,20 @@ def _store_url(raw: str) -> str:
     raise ValueError("file:///absolute/dir, an absolute path, or s3://bucket/prefix")
 
 
+def _outbound_allow(raw: str) -> tuple[str, ...]:
+    entries = tuple(entry.strip().lower() for entry in raw.split(",") if entry.strip())
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            if not _HOST.match(entry):
+                raise ValueError("comma-separated host names or CIDRs (like 10.0.0.0/8, localhost)") from None
+    return entries
+
+
+_HOST = re.compile(r"^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,62})(?:\.[a-z0-9_](?:[a-z0-9_-]{0,62}))*$")
+
+
 def _signing_key(raw: str) -> str:
     if len(raw) < MIN_SIGNING_KEY_CHARS:
         raise ValueError(f"at least {MIN_SIGNING_KEY_CHARS} characters (random, the same in every process)")
@@ -221,6 +237,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     transcribe_timeout_s: Annotated[
         int, msgspec.Meta(ge=1, le=3600), EnvVar("one transcription call, audio download included (seconds)")
     ] = 600
+
+    outbound_allow: Annotated[
+        tuple[str, ...],
+        EnvVar(
+            "private, loopback or link-local hosts or CIDRs that outbound fetches and webhooks may reach "
+            "(all others are refused)",
+            read=_outbound_allow,
+        ),
+    ] = ()
 
     def artifact_store_options(self) -> dict[str, Any]:
         """Keyword arguments for `artifacts.StoreConfig` (this package may not import it)."""

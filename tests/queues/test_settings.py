@@ -101,6 +101,7 @@ REFUSED = {
     "MPC_IMAGE_TIMEOUT_S": "3601",
     "MPC_SPEECH_TIMEOUT_S": "fast",
     "MPC_TRANSCRIBE_TIMEOUT_S": "-5",
+    "MPC_OUTBOUND_ALLOW": "10.0.0.0/8,not a host",
 }
 
 
