@@ -38,13 +38,13 @@ from typing import Any
 
 import httpx
 
+from sandbox.processes import free_port
 from tests.bench._artifact_handlers import ARTIFACT_NAME
 from tests.bench._chat_stack import ChatStack, chat_stack, vm_rss_kib
 from tests.bench._common import AUTH, PYTHON, bench_env, child, flush_redis, ms, percentile, raise_nofile, wait_http_ok
 from tests.bench._load import CpuWatch
 from tests.bench._rawhttp import read_head, request_bytes
 from tests.bench.result import BenchResult, better_ratio
-from sandbox.processes import free_port
 
 MB = 1_000_000
 MIB = 1024 * 1024
