@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import httpx
 import redis
@@ -116,7 +116,7 @@ def _wait_worker_ready(worker: Child, queue: str, timeout: float = WORKER_READY_
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            if any(marker in worker_id for worker_id in client.zrange(live, 0, -1)):
+            if any(marker in worker_id for worker_id in cast(list[bytes], client.zrange(live, 0, -1))):
                 return
             worker.check_alive()
             time.sleep(0.02)

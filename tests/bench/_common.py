@@ -110,7 +110,7 @@ def gateway(**env: str) -> Iterator[tuple[str, Child]]:
     """`python -m cli serve` on a free port (`env` on top of `bench_env`); yields its base
     URL once /health/live answers."""
     port = free_port()
-    with child([PYTHON, "-m", "cli", "serve"], bench_env(MPC_PORT=str(port), **env)) as proc:
+    with child([PYTHON, "-m", "cli", "serve"], {**bench_env(MPC_PORT=str(port)), **env}) as proc:
         base = f"http://127.0.0.1:{port}"
         wait_http_ok(proc, f"{base}/health/live", interval=0.02)
         yield base, proc
