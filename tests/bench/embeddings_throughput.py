@@ -38,7 +38,7 @@ TEXTS = [f"Sentence number {i} about caching, queues and the weather in spring."
 
 
 def run(*, smoke: bool) -> BenchResult:
-    rounds, per_phase, warmup = (1, 48, 16) if smoke else (3, 400, 64)
+    rounds, per_phase, warmup = (1, 16, 8) if smoke else (3, 200, 32)
     raise_nofile(1024)
     flush_redis()
     try:
