@@ -32,6 +32,7 @@ Goal: loaded TTFT p50 ≤ 1.15x idle.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections.abc import Callable, Coroutine
@@ -56,6 +57,7 @@ from tests.bench._media_load import (
     speech_body,
 )
 from tests.bench._rawhttp import read_response
+from tests.bench._ttft_breakdown import ttft_breakdown
 from tests.bench._ttft_model import MODEL, PROVIDER_ID, TOKENS, TPS, TTFT_MS
 from tests.bench.result import BenchResult, better_ratio
 
@@ -69,7 +71,7 @@ FINAL = {b"succeeded", b"failed", b"canceled"}
 
 def run(*, smoke: bool) -> BenchResult:
     # (rounds, chat streams per phase, media jobs, emulator media latency in ms)
-    rounds, per_phase, media_jobs, latency_ms = (1, 16, 24, 1000) if smoke else (3, 48, 200, 2000)
+    rounds, per_phase, media_jobs, latency_ms = (1, 8, 16, 500) if smoke else (3, 48, 200, 2000)
     raise_nofile(1024)
     flush_redis()
     try:
@@ -147,28 +149,33 @@ def _run(stack: ChatStack, rounds: int, per_phase: int, media_jobs: int, latency
     proxy = stack.litellm
     assert proxy is not None
     load_at_start = round(os.getloadavg()[0], 2)
-    stack.emulator.set_model(stack.upstream_name(PROVIDER_ID), ttft_ms=TTFT_MS, tps=TPS, tokens=TOKENS)
+    chat_upstream = stack.upstream_name(PROVIDER_ID)
+    stack.emulator.set_model(chat_upstream, ttft_ms=TTFT_MS, tps=TPS, tokens=TOKENS)
     for provider_id in (SPEECH_MODEL, IMAGE_MODEL):
         stack.emulator.set_model(stack.upstream_name(provider_id), latency_ms=latency_ms)
     bodies = _media_bodies(media_jobs)
     mpc_media = [gateway_request(kind, body, RESPOND_ASYNC) for kind, body in bodies]
     direct_media = [litellm_request(proxy, kind, body) for kind, body in bodies]
 
-    def chat(path: str) -> tuple[str, Callable[[int], bytes]]:
-        if path == "mpc":
-            return stack.gateway_url, lambda i: chat_gateway_request(
-                chat_body(MODEL, f"Tell me a story, number {i}", stream=True)
-            )
-        return proxy.base_url, lambda i: chat_litellm_request(
-            proxy, PROVIDER_ID, chat_body(MODEL, f"Tell me a story, number {i}", stream=True)
-        )
+    def text(tag: str, i: int) -> str:
+        return f"Tell me a story ({tag}), number {i}"
 
-    def streams(path: str, n: int) -> Coroutine[Any, Any, StreamSample]:
-        base, request_for = chat(path)
+    def streams(path: str, n: int, tag: str = "warm-up") -> Coroutine[Any, Any, StreamSample]:
+        """The chat load on `path`; request i's text is unique within the phase `tag`."""
+        if path == "mpc":
+            base, request_for = (
+                stack.gateway_url,
+                lambda i: chat_gateway_request(chat_body(MODEL, text(tag, i), stream=True)),
+            )
+        else:
+            base, request_for = (
+                proxy.base_url,
+                lambda i: chat_litellm_request(proxy, PROVIDER_ID, chat_body(MODEL, text(tag, i), stream=True)),
+            )
         return stream_loop(base, request_for, n, STREAMS, stagger_s=STAGGER_S)
 
     for path in ("mpc", "direct"):  # connections, caches, LiteLLM's first calls; the emulator's media cache
-        _check(asyncio.run(streams(path, 2 * STREAMS)), 2 * STREAMS, f"{path} warm-up")
+        _check(asyncio.run(streams(path, STREAMS)), STREAMS, f"{path} warm-up")
     warm = asyncio.run(_send_all(proxy.base_url, direct_media[:2], 2))[0]
     if [status for status, _ in warm] != [200, 200]:
         raise RuntimeError(f"direct media warm-up: {[(s, b[:200]) for s, b in warm]}")
@@ -177,18 +184,23 @@ def _run(stack: ChatStack, rounds: int, per_phase: int, media_jobs: int, latency
     per_round_p50: dict[str, list[float]] = {name: [] for name in PHASES}
     cpu: dict[str, list[dict[str, float]]] = {name: [] for name in PHASES}
     media: dict[str, list[dict[str, Any]]] = {"mpc": [], "direct": []}
-    for _ in range(rounds):
+    parts: dict[str, dict[str, list[float]]] = {name: {} for name in PHASES}
+    for round_number in range(rounds):
         for phase in PHASES:
             path, loaded = phase.split("_")[0], phase.endswith("loaded")
+            tag = f"{phase} {round_number}"
+            stack.emulator.clear_requests()
             watch = ChainCpu(stack.pids())
             watch.start()
             if not loaded:
-                sample = asyncio.run(streams(path, per_phase))
+                sample = asyncio.run(streams(path, per_phase, tag))
                 cpu[phase].append(watch.stop())
                 _check(sample, per_phase, phase)
                 kept = sample.ttfts
             elif path == "mpc":
-                sample, report, chat_ended = asyncio.run(_mpc_loaded(streams, mpc_media, per_phase, stack.gateway_url))
+                sample, report, chat_ended = asyncio.run(
+                    _mpc_loaded(streams, tag, mpc_media, per_phase, stack.gateway_url)
+                )
                 cpu[phase].append(watch.stop())
                 _check(sample, per_phase, phase)
                 counts, last_finished = _wait_jobs(report.pop("job_ids"), timeout=media_jobs * latency_ms / 1000 + 120)
@@ -199,13 +211,20 @@ def _run(stack: ChatStack, rounds: int, per_phase: int, media_jobs: int, latency
                 media["mpc"].append(report)
                 kept = sample.ttfts
             else:
-                sample, report, cutoff = asyncio.run(_direct_loaded(streams, direct_media, per_phase, proxy.base_url))
+                sample, report, cutoff = asyncio.run(
+                    _direct_loaded(streams, tag, direct_media, per_phase, proxy.base_url)
+                )
                 cpu[phase].append(watch.stop())
                 _check(sample, per_phase, phase)
-                kept = [t for t, trace in zip(sample.ttfts, sample.traces, strict=True) if trace.sent < cutoff]
+                during = [i for i, trace in enumerate(sample.traces) if trace.sent < cutoff]
+                kept = [sample.ttfts[i] for i in during]
+                sample.traces = [sample.traces[i] for i in during]
                 report["streams_sent_while_media_in_flight"] = len(kept)
                 media["direct"].append(report)
             ttfts[phase].extend(kept)
+            found = ttft_breakdown(stack, chat_upstream, sample.traces, functools.partial(text, tag))
+            for part, values in found.items():
+                parts[phase].setdefault(part, []).extend(values)
             per_round_p50[phase].append(ms(percentile(kept, 50)))
     stack.check_alive()
 
@@ -236,6 +255,12 @@ def _run(stack: ChatStack, rounds: int, per_phase: int, media_jobs: int, latency
             "loaded_over_idle_p50": direct_slowdown,
             "loaded_p99_ms": pct("direct_loaded", 99),
         },
+        "breakdown_p50_ms": {
+            phase: {part: ms(percentile(values, 50)) for part, values in parts[phase].items()} for phase in PHASES
+        },
+        "breakdown_p90_ms": {
+            phase: {part: ms(percentile(values, 90)) for part, values in parts[phase].items()} for phase in PHASES
+        },
         "media": media,
         "cpu_pct_of_core": {phase: _mean(rows) for phase, rows in cpu.items()},
         "litellm_start_s": proxy.start_s,
@@ -251,11 +276,11 @@ def _run(stack: ChatStack, rounds: int, per_phase: int, media_jobs: int, latency
     )
 
 
-StreamsFor = Callable[[str, int], Coroutine[Any, Any, StreamSample]]
+StreamsFor = Callable[[str, int, str], Coroutine[Any, Any, StreamSample]]
 
 
 async def _mpc_loaded(
-    streams: StreamsFor, media: list[bytes], n: int, base: str
+    streams: StreamsFor, tag: str, media: list[bytes], n: int, base: str
 ) -> tuple[StreamSample, dict[str, Any], float]:
     """Submit the media jobs (202s), then run the chat load; what the media queue did."""
     started = time.perf_counter()
@@ -269,7 +294,7 @@ async def _mpc_loaded(
             job_ids.append(msgspec.json.decode(body)["id"])
     if statuses != {202: len(media)}:
         raise RuntimeError(f"media submissions: {statuses}; first: {answers[0][1][:300]!r}")
-    sample = await streams("mpc", n)
+    sample = await streams("mpc", n, tag)
     chat_ended = time.time()
     counts, _ = _job_states(job_ids)
     report = {
@@ -281,13 +306,13 @@ async def _mpc_loaded(
 
 
 async def _direct_loaded(
-    streams: StreamsFor, media: list[bytes], n: int, base: str
+    streams: StreamsFor, tag: str, media: list[bytes], n: int, base: str
 ) -> tuple[StreamSample, dict[str, Any], float]:
     """The media calls all at once, straight to LiteLLM, with the chat load beside them; the
     wall-clock time (time.time()) the last media answer arrived."""
     started = time.perf_counter()
     calls = asyncio.ensure_future(_send_all(base, media, len(media)))
-    sample = await streams("direct", n)
+    sample = await streams("direct", n, tag)
     answers, arrived = await calls
     statuses: dict[int, int] = {}
     for status, _ in answers:
