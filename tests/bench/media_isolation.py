@@ -20,7 +20,8 @@ has a backlog (`extra` says how many jobs were still waiting when the chat load 
 Also, in `extra.direct`: the same chat load sent straight to LiteLLM, idle and while the same
 media calls go straight to LiteLLM, all at once (a single shared proxy, as a user without
 MPC-API would run it). Those calls all finish within a few seconds, so the loaded figure
-counts only the streams sent while any of them was still in flight.
+counts only the streams sent while any of them was still in flight; chats LiteLLM failed in
+that time are counted (`extra.media.direct[].chat_failures`), not fatal.
 
 Each round runs mpc idle, mpc loaded (then waits for the media jobs to end), direct idle,
 direct loaded, so drift on the shared machine hits all alike. CPU of every process per
@@ -215,7 +216,10 @@ def _run(stack: ChatStack, rounds: int, per_phase: int, media_jobs: int, latency
                     _direct_loaded(streams, tag, direct_media, per_phase, proxy.base_url)
                 )
                 cpu[phase].append(watch.stop())
-                _check(sample, per_phase, phase)
+                # A shared proxy may fail some chats under the media burst: that is part of
+                # what this comparison shows, so they are counted, not fatal.
+                report["chat_failures"] = len(sample.failures)
+                report["chat_failure_examples"] = sorted({f[:160] for f in sample.failures})[:3]
                 during = [i for i, trace in enumerate(sample.traces) if trace.sent < cutoff]
                 kept = [sample.ttfts[i] for i in during]
                 sample.traces = [sample.traces[i] for i in during]
