@@ -9,7 +9,7 @@ from artifacts._ingest import limit_size
 from artifacts._local import LocalStore
 from artifacts._s3 import S3Store
 from artifacts._signing import UrlSigner
-from artifacts._sniff import SUPPORTED_CONTENT_TYPES
+from artifacts._sniff import SUPPORTED_CONTENT_TYPES, sniff
 from artifacts._stream import ArtifactStream
 from artifacts.config import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_URL_TTL_S, StoreConfig, open_store
 from artifacts.errors import (
@@ -26,7 +26,7 @@ from artifacts.errors import (
     SignedUrlInvalid,
     UnsupportedContentType,
 )
-from artifacts.model import Artifact, ArtifactMetadata, ByteRange, StoreHealth, SweepReport
+from artifacts.model import Artifact, ArtifactMetadata, ByteRange, MetadataSource, StoreHealth, SweepReport
 from artifacts.store import ArtifactStore
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "ContentTypeMismatch",
     "InvalidArtifactName",
     "LocalStore",
+    "MetadataSource",
     "RangeNotSatisfiable",
     "S3Store",
     "SignedUrlError",
@@ -58,4 +59,5 @@ __all__ = [
     "UrlSigner",
     "limit_size",
     "open_store",
+    "sniff",
 ]

@@ -35,7 +35,7 @@ from artifacts._signing import UrlSigner
 from artifacts._stream import ArtifactStream
 from artifacts._write import write_artifact
 from artifacts.errors import ArtifactNotFound, ArtifactStoreUnavailable
-from artifacts.model import Artifact, ArtifactMetadata, ByteRange, StoreHealth, SweepReport
+from artifacts.model import Artifact, ByteRange, MetadataSource, StoreHealth, SweepReport
 from artifacts.store import DEFAULT_STALE_AFTER_S
 
 TMP_PREFIX = ".tmp-"
@@ -254,7 +254,7 @@ class LocalStore:
         *,
         expires_at: float,
         content_type: str | None = None,
-        metadata: ArtifactMetadata | None = None,
+        metadata: MetadataSource = None,
         max_bytes: int | None = None,
     ) -> Artifact:
         directory = self._dir(job_id, name)

@@ -38,7 +38,7 @@ from artifacts._record import BLOB_PREFIX, RECORD, Record, link_expiry
 from artifacts._stream import ArtifactStream
 from artifacts._write import write_artifact
 from artifacts.errors import ArtifactNotFound, ArtifactStoreUnavailable, SignedUrlInvalid
-from artifacts.model import Artifact, ArtifactMetadata, ByteRange, StoreHealth, SweepReport
+from artifacts.model import Artifact, ByteRange, MetadataSource, StoreHealth, SweepReport
 from artifacts.store import DEFAULT_STALE_AFTER_S
 
 if TYPE_CHECKING:  # the stubs are a development dependency
@@ -258,7 +258,7 @@ class S3Store:
         *,
         expires_at: float,
         content_type: str | None = None,
-        metadata: ArtifactMetadata | None = None,
+        metadata: MetadataSource = None,
         max_bytes: int | None = None,
     ) -> Artifact:
         base = self._base(job_id, name)

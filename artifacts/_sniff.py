@@ -36,6 +36,12 @@ _ALIASES = {
     "audio/m4a": "audio/mp4",
 }
 
+# Raw audio has no header to sniff: accepted only when declared, never stored for an
+# undeclared stream. `audio/pcm` is what OpenAI's speech endpoint calls its raw format
+# (signed 16-bit little-endian samples); the producer documents rate and channels.
+DECLARED_ONLY_TYPES: tuple[str, ...] = ("audio/pcm",)
+_ALIASES["audio/l16"] = "audio/pcm"
+
 SUPPORTED_CONTENT_TYPES: tuple[str, ...] = (
     "image/png",
     "image/jpeg",
@@ -51,6 +57,7 @@ SUPPORTED_CONTENT_TYPES: tuple[str, ...] = (
     "video/mp4",
     "audio/webm",
     "video/webm",
+    *DECLARED_ONLY_TYPES,
 )
 
 # MP4 major brands that are not MP4 media: HEIF/AVIF still images and QuickTime movies.
@@ -163,6 +170,11 @@ def resolve_content_type(declared: str | None, head: bytes) -> str:
     wanted = normalize(declared)
     if wanted not in SUPPORTED_CONTENT_TYPES:
         raise UnsupportedContentType(wanted, SUPPORTED_CONTENT_TYPES)
+    if wanted in DECLARED_ONLY_TYPES:
+        if not head or found:
+            # Empty, or bytes that are a known format: not raw samples, so not what was declared.
+            raise ContentTypeMismatch(wanted, found[0] if found else None)
+        return wanted
     if wanted not in found:
         raise ContentTypeMismatch(wanted, found[0] if found else None)
     return wanted

@@ -4,6 +4,8 @@
    refused stream leaves no trace.
 2. Stream every chunk into the sink (size and sha256 counted on the way, the cap enforced).
 3. Finish the blob, then commit the record that names it: from that moment the artifact exists.
+   Metadata given as a function is asked for here, once every byte has gone through (an audio
+   duration is known only at the end of its stream).
 4. On any failure, including cancellation, discard what is unfinished and re-raise unchanged.
 """
 
@@ -15,7 +17,7 @@ from typing import Protocol
 
 from artifacts._ingest import Ingest
 from artifacts._record import Record
-from artifacts.model import ArtifactMetadata
+from artifacts.model import MetadataSource
 
 
 class BlobSink(Protocol):
@@ -42,7 +44,7 @@ async def write_artifact(
     name: str,
     expires_at: float,
     content_type: str | None,
-    metadata: ArtifactMetadata | None,
+    metadata: MetadataSource,
     max_bytes: int | None,
     clock: Callable[[], float],
 ) -> Record:
@@ -63,7 +65,7 @@ async def write_artifact(
                 sha256=ingest.sha256,
                 created_at=clock(),
                 expires_at=expires_at,
-                metadata=metadata,
+                metadata=metadata() if callable(metadata) else metadata,
             )
             await sink.commit(record)
         except BaseException:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 
 from artifacts.errors import RangeNotSatisfiable
@@ -13,6 +15,10 @@ class ArtifactMetadata(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=
     duration_s: float | None = None  # audio, video
     width: int | None = None  # images, video
     height: int | None = None  # images, video
+
+
+# Metadata for a write: known up front, or a function called once the whole content was read.
+MetadataSource = ArtifactMetadata | Callable[[], ArtifactMetadata | None] | None
 
 
 class Artifact(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterable
 from typing import Protocol
 
 from artifacts._stream import ArtifactStream
-from artifacts.model import Artifact, ArtifactMetadata, ByteRange, StoreHealth, SweepReport
+from artifacts.model import Artifact, ByteRange, MetadataSource, StoreHealth, SweepReport
 
 # A temporary file or an unfinished upload untouched for this long belongs to a writer that died:
 # a live writer touches its file with every chunk.
@@ -32,7 +32,7 @@ class ArtifactStore(Protocol):
         *,
         expires_at: float,
         content_type: str | None = None,
-        metadata: ArtifactMetadata | None = None,
+        metadata: MetadataSource = None,
         max_bytes: int | None = None,
     ) -> Artifact:
         """Store `chunks` as artifact `name` of `job_id`, replacing any earlier one.
@@ -41,7 +41,9 @@ class ArtifactStore(Protocol):
         artifact becomes visible only once complete, and a failure (the source raising, the
         store failing, the task being cancelled) leaves nothing visible and no temporary file.
         `content_type=None` stores what the bytes are; a declared type must agree with them.
-        `max_bytes` caps the size while reading (`ArtifactTooLarge`)."""
+        `max_bytes` caps the size while reading (`ArtifactTooLarge`). `metadata` may be a
+        function, called once every chunk has been read (for what only the end tells, such as
+        an audio stream's duration)."""
         ...
 
     async def describe(self, job_id: str, name: str) -> Artifact:

@@ -14,11 +14,18 @@ class JobFailed(Exception):
         *,
         type: str = "server_error",
         code: str | None = None,
+        param: str | None = None,
         retryable: bool = False,
         status: int | None = None,
         retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.error = JobError(
-            message=message, type=type, code=code, retryable=retryable, status=status, retry_after=retry_after
+            message=message,
+            type=type,
+            code=code,
+            param=param,
+            retryable=retryable,
+            status=status,
+            retry_after=retry_after,
         )

@@ -14,9 +14,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import msgspec
 from redis.asyncio import Redis
 
+from artifacts import ArtifactStore
 from metrics.definitions import WorkerMetrics
 from metrics.jsonlog import log_context
 from queues import store
@@ -45,6 +47,8 @@ class WorkerRuntime:
     worker_id: str
     litellm: LiteLLMClient
     metrics: WorkerMetrics
+    store: ArtifactStore | None = None  # opened at start-up, closed at shutdown
+    downloads: httpx.AsyncClient | None = None  # for URLs that jobs and providers name
     cancel_events: dict[str, asyncio.Event] = field(default_factory=dict)
 
     def listen_for_cancel(self, job_id: str) -> bool:

@@ -7,21 +7,29 @@ retrying a dead provider costs seconds per request (`provider_outage`'s full run
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import msgspec
 from httpx_sse import EventSource, ServerSentEvent
 
 from queues.settings import Settings
+from workers._streams import closing
 
 CONNECT_TIMEOUT_S = 2.0
 # Time allowed for the first byte of an answer, and between stream chunks.
 READ_TIMEOUT_S = 60.0
+
+# Bytes read at a time from a streamed answer (speech audio).
+AUDIO_CHUNK_BYTES = 64 * 1024
+
+T = TypeVar("T")
 
 # Upstream answers that mean "this request is wrong": trying another model will not help.
 CLIENT_ERROR_STATUSES = frozenset({400, 401, 403, 413, 422})
@@ -89,12 +97,148 @@ class LiteLLMClient:
         finally:
             await response.aclose()
 
+    async def embeddings(self, body: dict[str, Any], *, timeout_s: float) -> dict[str, Any]:
+        return await self._json_call("/v1/embeddings", body, timeout_s)
+
+    async def image_generation(self, body: dict[str, Any], *, timeout_s: float) -> dict[str, Any]:
+        return await self._json_call("/v1/images/generations", body, timeout_s)
+
+    @asynccontextmanager
+    async def speech(self, body: dict[str, Any], *, timeout_s: float) -> AsyncIterator[SpeechAnswer]:
+        """Synthesised speech: yields once the answer's status is 200 (an error status raises
+        `UpstreamError` before any audio is read); the audio then streams as it arrives, each
+        chunk within `timeout_s` of the last."""
+        timeout = httpx.Timeout(timeout_s, connect=CONNECT_TIMEOUT_S)
+        request = self.http.build_request(
+            "POST", "/v1/audio/speech", content=msgspec.json.encode(body), timeout=timeout
+        )
+        response = await _within(timeout_s, self.http.send(request, stream=True))
+        try:
+            if response.status_code != 200:
+                raise status_error(response.status_code, await response.aread(), response.headers)
+            content_type = response.headers.get("content-type", "application/octet-stream")
+            yield SpeechAnswer(content_type, _audio_chunks(response))
+        finally:
+            await response.aclose()
+
+    async def transcription(
+        self,
+        fields: dict[str, str],
+        audio: AsyncIterable[bytes],
+        *,
+        size: int,
+        filename: str,
+        content_type: str,
+        timeout_s: float,
+    ) -> dict[str, Any] | str:
+        """A transcription: `fields` and the audio as one multipart body, streamed (the audio is
+        never whole in memory here; `size` gives the body its length). The answer is the
+        decoded JSON, or the text when LiteLLM answers text (text, srt, vtt formats)."""
+        body = _Multipart(fields, filename, content_type)
+        headers = {"Content-Type": body.content_type, "Content-Length": str(body.length(size))}
+        timeout = httpx.Timeout(timeout_s, connect=CONNECT_TIMEOUT_S)
+        call = self.http.post("/v1/audio/transcriptions", content=body.stream(audio), headers=headers, timeout=timeout)
+        response = await _within(timeout_s, call)
+        if response.status_code != 200:
+            raise status_error(response.status_code, response.content, response.headers)
+        if "json" not in response.headers.get("content-type", "application/json"):
+            return response.text
+        return _decoded(response.content)
+
+    async def _json_call(self, path: str, body: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        timeout = httpx.Timeout(timeout_s, connect=CONNECT_TIMEOUT_S)
+        response = await _within(timeout_s, self.http.post(path, content=msgspec.json.encode(body), timeout=timeout))
+        if response.status_code != 200:
+            raise status_error(response.status_code, response.content, response.headers)
+        return _decoded(response.content)
+
     async def liveliness(self) -> bool:
         try:
             response = await self.http.get("/health/liveliness", timeout=2.0)
         except httpx.HTTPError:
             return False
         return response.status_code == 200
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechAnswer:
+    content_type: str  # as the provider declared it (LiteLLM passes it on)
+    chunks: AsyncIterator[bytes]
+
+
+async def _audio_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in response.aiter_bytes(AUDIO_CHUNK_BYTES):
+            yield chunk
+    except httpx.HTTPError as exc:
+        raise transport_error(exc) from None
+
+
+async def _within(timeout_s: float, call: Awaitable[T]) -> T:
+    """`call` (an HTTP exchange) with an overall deadline on top of httpx's per-read one: a
+    provider trickling bytes must not hold a job past its timeout."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await call
+    except TimeoutError:
+        raise UpstreamError(
+            "The model provider did not answer in time.", status=504, code="upstream_timeout", fallback=True
+        ) from None
+    except httpx.HTTPError as exc:
+        raise transport_error(exc) from None
+
+
+def _decoded(content: bytes) -> dict[str, Any]:
+    try:
+        answer = msgspec.json.decode(content)
+    except msgspec.DecodeError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise UpstreamError("LiteLLM answered invalid JSON.", status=502, code="bad_upstream_response", fallback=True)
+    return answer
+
+
+class _Multipart:
+    """A multipart/form-data body of text fields and one file, produced as the file streams.
+
+    httpx's own `files=` reads file objects synchronously; this takes any async source (the
+    artifact store's stream) and knows its length up front, so no chunked upload is needed."""
+
+    def __init__(self, fields: dict[str, str], filename: str, content_type: str) -> None:
+        self.boundary = "mpc-" + secrets.token_hex(16)
+        head = bytearray()
+        for name, value in fields.items():
+            head += f'--{self.boundary}\r\nContent-Disposition: form-data; name="{_quoted(name)}"\r\n\r\n'.encode()
+            head += value.encode() + b"\r\n"
+        head += (
+            f'--{self.boundary}\r\nContent-Disposition: form-data; name="file"; filename="{_quoted(filename)}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n"
+        ).encode()
+        self.head = bytes(head)
+        self.tail = f"\r\n--{self.boundary}--\r\n".encode()
+
+    @property
+    def content_type(self) -> str:
+        return f"multipart/form-data; boundary={self.boundary}"
+
+    def length(self, file_size: int) -> int:
+        return len(self.head) + file_size + len(self.tail)
+
+    async def stream(self, audio: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+        yield self.head
+        async with closing(audio) as chunks:
+            async for chunk in chunks:
+                yield chunk
+        yield self.tail
+
+
+def _quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', "%22").replace("\r", "").replace("\n", "")
+
+
+def bad_response(message: str) -> UpstreamError:
+    """The provider answered 200 with something unusable: another model may do better."""
+    return UpstreamError(message, status=502, code="bad_upstream_response", fallback=True)
 
 
 def transport_error(exc: httpx.HTTPError) -> UpstreamError:

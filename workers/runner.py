@@ -33,6 +33,7 @@ import secrets
 import socket
 import time
 
+import httpx
 import msgspec
 import uvloop
 from arq.connections import RedisSettings, create_pool
@@ -42,6 +43,7 @@ from arq.worker import Function, Worker, func
 from prometheus_client import start_http_server
 from redis.exceptions import RedisError
 
+from artifacts import ArtifactStore, StoreConfig, open_store
 from catalog import Catalog
 from metrics.definitions import WorkerMetrics
 from metrics.jsonlog import configure_logging
@@ -53,6 +55,7 @@ from queues.settings import Settings
 from queues.submit import JOB_FUNCTION
 from workers.jobrun import CLAIM, WorkerRuntime, mpc_job
 from workers.litellm import LiteLLMClient
+from workers.media import MediaDeps, MediaTimeouts
 from workers.registry import builtin_handlers, load_handlers
 
 log = logging.getLogger("mpc.worker")
@@ -126,6 +129,10 @@ class MPCWorker(Worker):
             with contextlib.suppress(RedisError, OSError):
                 await presence.withdraw(self.runtime.redis, self.runtime.limits.name, self.runtime.worker_id)
             await self.runtime.litellm.close()
+            if self.runtime.downloads is not None:
+                await self.runtime.downloads.aclose()
+            if self.runtime.store is not None:
+                await self.runtime.store.aclose()
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         """Claim each job and start its attempt in one round trip (`queues.claim`), then run
@@ -317,11 +324,22 @@ class MPCWorker(Worker):
             log.warning("could not record LiteLLM status (%s)", type(exc).__name__)
 
 
-def build_worker(settings: Settings, catalog: Catalog, queue_class: str) -> MPCWorker:
+def build_worker(settings: Settings, catalog: Catalog, queue_class: str, store: ArtifactStore) -> MPCWorker:
     redis = connect(settings.redis_url)
     litellm = LiteLLMClient.from_settings(settings)
     metrics = WorkerMetrics()
-    builtin = builtin_handlers(catalog, litellm, redis, metrics, breaker_cool_off_s=settings.breaker_cool_off_s)
+    # Media URLs (fal's images, `audio_url`) are fetched with no credentials and no redirects.
+    downloads = httpx.AsyncClient(follow_redirects=False, timeout=httpx.Timeout(60.0, connect=5.0))
+    media = MediaDeps(litellm, store, MediaTimeouts.from_settings(settings), settings.max_upload_bytes)
+    builtin = builtin_handlers(
+        catalog,
+        litellm,
+        redis,
+        metrics,
+        breaker_cool_off_s=settings.breaker_cool_off_s,
+        media=media,
+        downloads=downloads,
+    )
     runtime = WorkerRuntime(
         redis=redis,
         handlers=load_handlers(builtin, settings.worker_handlers),
@@ -329,6 +347,8 @@ def build_worker(settings: Settings, catalog: Catalog, queue_class: str) -> MPCW
         limits=QUEUE_CLASS_LIMITS[queue_class],
         worker_id=f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}",
         litellm=litellm,
+        store=store,
+        downloads=downloads,
     )
     return MPCWorker(runtime, redis_url=settings.redis_url, shutdown_grace_s=settings.worker_shutdown_grace_s)
 
@@ -337,8 +357,14 @@ def run_worker(settings: Settings, catalog: Catalog, queue_class: str) -> None:
     configure_logging(settings.log_level)
     # arq's Worker takes the current event loop in __init__: make it uvloop's, which cuts
     # the cost of each Redis round trip on the pickup path.
-    asyncio.set_event_loop(uvloop.new_event_loop())
-    worker = build_worker(settings, catalog, queue_class)
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    # Opened on the loop the worker runs on (an S3 client belongs to its loop); the worker
+    # closes it when it stops.
+    store = loop.run_until_complete(
+        open_store(StoreConfig(**settings.artifact_store_options()), signing_key=settings.artifact_signing_key())
+    )
+    worker = build_worker(settings, catalog, queue_class, store)
     if settings.worker_metrics_port:
         # Each worker serves its own registry; Prometheus adds the processes up.
         start_http_server(settings.worker_metrics_port, addr=settings.host, registry=worker.runtime.metrics.registry)

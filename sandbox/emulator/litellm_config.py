@@ -56,7 +56,8 @@ UNREACHABLE_MEDIA: dict[str, str] = {
     "huggingface/sentence-transformers/all-MiniLM-L6-v2": (
         "LiteLLM sends every sentence-transformers model as a sentence-similarity request "
         "({source_sentence, sentences}), whatever the task, so Hugging Face answers similarity scores, "
-        "not vectors; the emulator answers that shape on the feature-extraction route with a 400"
+        "not vectors; the emulator answers that shape on the feature-extraction route with a 400 "
+        "(disabled in the catalog for this reason)"
     ),
 }
 

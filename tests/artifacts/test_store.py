@@ -61,6 +61,32 @@ async def test_a_written_artifact_reads_back_with_its_description(store: Artifac
     assert (described.sha256, described.bytes, described.metadata) == (written.sha256, written.bytes, meta)
 
 
+async def test_metadata_can_be_given_once_the_content_has_been_read(store: ArtifactStore) -> None:
+    content = wav_of(300 * 1024)
+    read = 0
+
+    async def counted() -> AsyncIterator[bytes]:
+        nonlocal read
+        for start in range(0, len(content), 64 * 1024):
+            read += len(content[start : start + 64 * 1024])
+            yield content[start : start + 64 * 1024]
+
+    def measured() -> ArtifactMetadata:
+        return ArtifactMetadata(duration_s=read / 48000)  # what only the end of the stream tells
+
+    written = await store.write(JOB, "speech.wav", counted(), expires_at=LATER, metadata=measured)
+
+    assert written.metadata == ArtifactMetadata(duration_s=len(content) / 48000)
+    assert (await store.describe(JOB, "speech.wav")).metadata == written.metadata
+
+
+async def test_raw_pcm_is_stored_when_declared(store: ArtifactStore) -> None:
+    samples = bytes(range(1, 255)) * 40
+    written = await store.write(JOB, "speech.pcm", stream(samples), expires_at=LATER, content_type="audio/pcm")
+    assert written.content_type == "audio/pcm"
+    assert await read_all(store, "speech.pcm") == samples
+
+
 async def test_the_content_type_is_what_the_bytes_are_when_none_is_declared(store: ArtifactStore) -> None:
     assert (await store.write(JOB, "a", stream(sample("image.png")), expires_at=LATER)).content_type == "image/png"
     declared = await store.write(JOB, "b", stream(WAV), expires_at=LATER, content_type="audio/x-wav; codecs=1")

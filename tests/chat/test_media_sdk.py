@@ -184,3 +184,11 @@ def test_provider_refusal_is_a_400_without_fallback(media_stack: Stack) -> None:
     with pytest.raises(openai.BadRequestError):
         client(media_stack).audio.speech.create(model=chain[0], voice="alloy", input="hello")
     assert not media_stack.emulator.requests(model=media_stack.upstream_name(chain[1]))
+
+
+def test_speech_after_a_fallback_names_the_model_that_spoke(media_stack: Stack) -> None:
+    chain = media_stack.chain(task="tts")
+    media_stack.emulator.set_model(media_stack.upstream_name(chain[0]), status=503)
+    audio, headers, _ = speak(media_stack, SPOKEN, "mp3")
+    assert audio and headers["x-mpc-model"] != chain[0]
+    assert headers["x-mpc-model"] in chain[1:]

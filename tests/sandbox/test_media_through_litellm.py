@@ -52,8 +52,7 @@ def media_models() -> list[tuple[str, str]]:
     catalog = load_catalog()
     return [
         (model.id, task)
-        for model in catalog.data.models
-        if model.enabled
+        for model in catalog.data.models  # disabled ones too: a client may still pin them
         for task in model.tasks
         if task in MEDIA_TASKS
     ]

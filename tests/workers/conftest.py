@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -9,7 +10,10 @@ import pytest
 from api.app import create_app
 from catalog import Catalog
 from queues.settings import Settings
+from sandbox.emulator.client import EmulatorClient
 from tests.support.auth import AUTH
+from tests.support.litellm import LiteLLMProxy, project_litellm_config, running_litellm
+from tests.support.media_stack import MediaStack, running_media_stack
 from tests.support.servers import running_server
 from tests.support.workers import TEST_HANDLERS, WorkerProcess
 
@@ -38,3 +42,20 @@ def start_worker(clean_redis: str) -> Iterator[Callable[..., WorkerProcess]]:
     yield start
     for worker in started:
         worker.stop(signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def litellm(emulator: EmulatorClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteLLMProxy]:
+    """A real LiteLLM proxy in front of the emulator, for the media tests."""
+    config = project_litellm_config(emulator.base_url)
+    with running_litellm(config, workdir=tmp_path_factory.mktemp("litellm")) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def media(
+    litellm: LiteLLMProxy, emulator: EmulatorClient, settings: Settings, catalog: Catalog, tmp_path: Path
+) -> Iterator[MediaStack]:
+    """Gateway, an interactive and a media worker, LiteLLM and the emulator; artifacts in tmp_path."""
+    with running_media_stack(litellm, emulator, settings, catalog, tmp_path / "artifacts") as stack:
+        yield stack
