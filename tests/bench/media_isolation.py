@@ -63,7 +63,7 @@ from tests.bench._ttft_model import MODEL, PROVIDER_ID, TOKENS, TPS, TTFT_MS
 from tests.bench.result import BenchResult, better_ratio
 
 STREAMS = 8
-STAGGER_S = (TTFT_MS / 1000 + (TOKENS - 1) / TPS) / STREAMS
+SMOKE_TOKENS = 10  # a smoke run's streams last 0.5 s, not 2 s: it only proves the scenario works
 GOAL_RATIO = 1.15  # loaded p50 / idle p50 at most
 SUBMIT_CONNECTIONS = 16
 PHASES = ("mpc_idle", "mpc_loaded", "direct_idle", "direct_loaded")
@@ -77,7 +77,7 @@ def run(*, smoke: bool) -> BenchResult:
     flush_redis()
     try:
         with chat_stack(workers=1, media_workers=1) as stack:
-            return _run(stack, rounds, per_phase, media_jobs, latency_ms)
+            return _run(stack, rounds, per_phase, media_jobs, latency_ms, SMOKE_TOKENS if smoke else TOKENS)
     finally:
         flush_redis()
 
@@ -146,12 +146,13 @@ def _wait_jobs(job_ids: list[str], timeout: float) -> tuple[dict[str, int], floa
         time.sleep(0.25)
 
 
-def _run(stack: ChatStack, rounds: int, per_phase: int, media_jobs: int, latency_ms: int) -> BenchResult:
+def _run(stack: ChatStack, rounds: int, per_phase: int, media_jobs: int, latency_ms: int, tokens: int) -> BenchResult:
     proxy = stack.litellm
     assert proxy is not None
     load_at_start = round(os.getloadavg()[0], 2)
     chat_upstream = stack.upstream_name(PROVIDER_ID)
-    stack.emulator.set_model(chat_upstream, ttft_ms=TTFT_MS, tps=TPS, tokens=TOKENS)
+    stack.emulator.set_model(chat_upstream, ttft_ms=TTFT_MS, tps=TPS, tokens=tokens)
+    stagger_s = (TTFT_MS / 1000 + (tokens - 1) / TPS) / STREAMS  # one stream's length spread over all
     for provider_id in (SPEECH_MODEL, IMAGE_MODEL):
         stack.emulator.set_model(stack.upstream_name(provider_id), latency_ms=latency_ms)
     bodies = _media_bodies(media_jobs)
@@ -173,7 +174,7 @@ def _run(stack: ChatStack, rounds: int, per_phase: int, media_jobs: int, latency
                 proxy.base_url,
                 lambda i: chat_litellm_request(proxy, PROVIDER_ID, chat_body(MODEL, text(tag, i), stream=True)),
             )
-        return stream_loop(base, request_for, n, STREAMS, stagger_s=STAGGER_S)
+        return stream_loop(base, request_for, n, STREAMS, stagger_s=stagger_s)
 
     for path in ("mpc", "direct"):  # connections, caches, LiteLLM's first calls; the emulator's media cache
         _check(asyncio.run(streams(path, STREAMS)), STREAMS, f"{path} warm-up")
@@ -246,7 +247,7 @@ def _run(stack: ChatStack, rounds: int, per_phase: int, media_jobs: int, latency
         "media_jobs_per_round": media_jobs,
         "media_models": {"speech": SPEECH_MODEL, "images": IMAGE_MODEL},
         "media_latency_ms": latency_ms,
-        "chat_emulator": {"model": MODEL, "ttft_ms": TTFT_MS, "tps": TPS, "tokens": TOKENS},
+        "chat_emulator": {"model": MODEL, "ttft_ms": TTFT_MS, "tps": TPS, "tokens": tokens},
         "loaded_over_idle_p50": slowdown,
         "ttft_ms": {
             phase: {"n": len(ttfts[phase]), "p50": pct(phase, 50), "p90": pct(phase, 90), "p99": pct(phase, 99)}
