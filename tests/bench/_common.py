@@ -127,6 +127,14 @@ def cpu_seconds(pid: int) -> float:
         return _stat_cpu_seconds(pid)
 
 
+def children_cpu_seconds(pid: int) -> float:
+    """CPU time of a process's reaped children (cutime + cstime in /proc/<pid>/stat): the
+    ffmpeg runs of a media worker, say."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[13]) + int(fields[14])) / CLK_TCK
+
+
 def _stat_cpu_seconds(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()

@@ -25,7 +25,10 @@ that time are counted (`extra.media.direct[].chat_failures`), not fatal.
 
 Each round runs mpc idle, mpc loaded (then waits for the media jobs to end), direct idle,
 direct loaded, so drift on the shared machine hits all alike. CPU of every process per
-phase is in `extra.cpu_pct_of_core`.
+phase is in `extra.cpu_pct_of_core` (with the ffmpeg processes the media worker runs, as
+`media_worker_children`), and each stream's TTFT is split as `chat_ttft` splits it
+(`extra.breakdown_p50_ms`, `_p90_ms`: `worker_to_provider` is the time from the job's start
+to the emulator's log of the provider request, i.e. the worker and LiteLLM).
 
 Goal: loaded TTFT p50 ≤ 1.15x idle.
 """
@@ -47,7 +50,7 @@ from tests.bench._chat_load import ChainCpu, StreamSample, chat_body, stream_loo
 from tests.bench._chat_load import gateway_request as chat_gateway_request
 from tests.bench._chat_load import litellm_request as chat_litellm_request
 from tests.bench._chat_stack import ChatStack, chat_stack
-from tests.bench._common import BENCH_REDIS_URL, flush_redis, ms, percentile, raise_nofile
+from tests.bench._common import BENCH_REDIS_URL, children_cpu_seconds, flush_redis, ms, percentile, raise_nofile
 from tests.bench._media_load import (
     IMAGE_MODEL,
     RESPOND_ASYNC,
@@ -193,17 +196,19 @@ def _run(stack: ChatStack, rounds: int, per_phase: int, media_jobs: int, latency
             tag = f"{phase} {round_number}"
             stack.emulator.clear_requests()
             watch = ChainCpu(stack.pids())
+            children = children_cpu_seconds(stack.media_workers[0].pid)
+            started = time.perf_counter()
             watch.start()
             if not loaded:
                 sample = asyncio.run(streams(path, per_phase, tag))
-                cpu[phase].append(watch.stop())
+                cpu[phase].append(_with_children(watch.stop(), stack, children, started))
                 _check(sample, per_phase, phase)
                 kept = sample.ttfts
             elif path == "mpc":
                 sample, report, chat_ended = asyncio.run(
                     _mpc_loaded(streams, tag, mpc_media, per_phase, stack.gateway_url)
                 )
-                cpu[phase].append(watch.stop())
+                cpu[phase].append(_with_children(watch.stop(), stack, children, started))
                 _check(sample, per_phase, phase)
                 counts, last_finished = _wait_jobs(report.pop("job_ids"), timeout=media_jobs * latency_ms / 1000 + 120)
                 report["final_statuses"] = counts
@@ -216,7 +221,7 @@ def _run(stack: ChatStack, rounds: int, per_phase: int, media_jobs: int, latency
                 sample, report, cutoff = asyncio.run(
                     _direct_loaded(streams, tag, direct_media, per_phase, proxy.base_url)
                 )
-                cpu[phase].append(watch.stop())
+                cpu[phase].append(_with_children(watch.stop(), stack, children, started))
                 # A shared proxy may fail some chats under the media burst: that is part of
                 # what this comparison shows, so they are counted, not fatal.
                 report["chat_failures"] = len(sample.failures)
@@ -325,6 +330,13 @@ async def _direct_loaded(
     last = max(arrived)
     cutoff = time.time() - (time.perf_counter() - last)
     return sample, {"statuses": statuses, "all_answered_s": round(last - started, 2)}, cutoff
+
+
+def _with_children(used: dict[str, float], stack: ChatStack, before: float, started: float) -> dict[str, float]:
+    """`used` plus the CPU of the processes the media worker ran (ffmpeg) since `before`."""
+    spent = children_cpu_seconds(stack.media_workers[0].pid) - before
+    used["media_worker_children_cpu_pct_of_core"] = round(spent / (time.perf_counter() - started) * 100, 1)
+    return used
 
 
 def _check(sample: StreamSample, expected: int, phase: str) -> None:

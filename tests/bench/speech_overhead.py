@@ -30,7 +30,6 @@ import os
 import statistics
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, cast
 
 import httpx
@@ -39,7 +38,7 @@ import redis
 from queues import keys
 from tests.bench._chat_load import ChainCpu
 from tests.bench._chat_stack import ChatStack, chat_stack
-from tests.bench._common import AUTH, BENCH_REDIS_URL, CLK_TCK, flush_redis, ms, percentile, raise_nofile
+from tests.bench._common import AUTH, BENCH_REDIS_URL, children_cpu_seconds, flush_redis, ms, percentile, raise_nofile
 from tests.bench._media_load import SPEECH_MODEL, gateway_request, litellm_request, speech_body
 from tests.bench._rawhttp import body_pieces, read_head
 from tests.bench.result import BenchResult, better_ratio
@@ -171,12 +170,12 @@ def _run(stack: ChatStack, rounds: int, per_round: int, warmup: int) -> BenchRes
     for _ in range(rounds):
         for name, (base, request) in requests.items():
             watch = ChainCpu(stack.pids())
-            children = _children_cpu_s(worker)
+            children = children_cpu_seconds(worker)
             watch.start()
             sample = asyncio.run(timed_loop(base, request, per_round, CONCURRENCY))
             used = watch.stop()
             used["media_worker_children_cpu_pct_of_core"] = round(
-                (_children_cpu_s(worker) - children) / sample.elapsed * 100, 1
+                (children_cpu_seconds(worker) - children) / sample.elapsed * 100, 1
             )
             cpu[name].append(used)
             samples[name].append(_expect(sample, per_round, name))
@@ -269,13 +268,6 @@ def _output_times(client: redis.Redis, job_id: str) -> list[float]:
     """Redis' own times (ms) in the ids of the job's `output` events."""
     entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(keys.job_events(job_id)))
     return [int(entry_id.split(b"-")[0]) / 1000 for entry_id, fields in entries if fields.get(b"type") == b"output"]
-
-
-def _children_cpu_s(pid: int) -> float:
-    """CPU time of a process's reaped children (cutime + cstime in /proc/<pid>/stat)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[13]) + int(fields[14])) / CLK_TCK
 
 
 def _expect(sample: Calls, n: int, what: str) -> Calls:
