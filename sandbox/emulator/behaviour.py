@@ -202,7 +202,8 @@ class ModelControl:
         """The model-level behaviour of the next request (consumes one ``fail_times``).
 
         ``counted``: the fault keys that concern this request; a request none of them is set
-        for consumes nothing (a video's status poll does not use up a create fault)."""
+        for consumes nothing (a video's status poll does not use up a create fault), and
+        ``()`` only reads the settings."""
         behaviour = Behaviour().overlay(self.directives)
         if self.failures_left is None:
             return behaviour

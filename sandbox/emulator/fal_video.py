@@ -14,6 +14,7 @@
 
 Size: ``resolution`` gives the short side (480p, 720p, 1080p, 4k; MiniMax's 768P, 2K, 4K),
 ``aspect_ratio`` the shape (default 720p, 16:9); ``duration`` in seconds (default 5).
+Image-to-video apps need ``image_url`` (422 without).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from sandbox.emulator.behaviour import Behaviour
 from sandbox.emulator.calls import Call, begin
 from sandbox.emulator.transport import EmulatedResponse, dump
 from sandbox.emulator.video_http import create_job, download_check, file_url, lookup, poll, resolve_create
-from sandbox.emulator.video_jobs import VideoJob, observe
+from sandbox.emulator.video_jobs import PEEK, VideoJob, observe
 
 WIRE = "fal"
 PROVIDER = "fal"
@@ -112,6 +113,8 @@ async def submit(call: Call) -> EmulatedResponse:
     body = call.json_body
     if body is None or not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
         return call.error(422, "prompt: field required")
+    if "image-to-video" in call.model and not (body.get("image_url") or body.get("reference_image_urls")):
+        return call.error(422, "image_url: field required")
     try:
         width, height = _size(body)
         seconds = _seconds(body)
@@ -160,7 +163,7 @@ async def result(request: Request) -> EmulatedResponse:
         return job
     # Not a poll (LiteLLM fetches the result inside the status call that sees COMPLETED):
     # no poll faults here, the content faults instead.
-    phase = observe(job, call.state.model_behaviour(job.model)).phase
+    phase = observe(job, call.state.model_behaviour(job.model, counted=PEEK)).phase
     if phase == "failed":
         return call.error(422, "Video generation failed (emulated).")
     if phase == "canceled":

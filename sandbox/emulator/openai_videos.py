@@ -22,7 +22,7 @@ from sandbox.emulator.media_http import read_form
 from sandbox.emulator.openai_wire import PREFIXES, error_shape
 from sandbox.emulator.transport import EmulatedResponse, dump
 from sandbox.emulator.video_http import create_job, download_check, lookup, mp4, poll, resolve_create
-from sandbox.emulator.video_jobs import Observed, VideoJob, observe
+from sandbox.emulator.video_jobs import PEEK, Observed, VideoJob, observe
 
 WIRE = "openai"
 PROVIDER = "openai"
@@ -160,7 +160,7 @@ async def list_videos(request: Request) -> EmulatedResponse:
 
 def poll_quietly(call: Call, job: VideoJob) -> Observed:
     """A listed video's state (the list is not a poll: no poll faults)."""
-    return observe(job, call.state.model_behaviour(job.model))
+    return observe(job, call.state.model_behaviour(job.model, counted=PEEK))
 
 
 def routes() -> list[Route]:

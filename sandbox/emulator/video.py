@@ -18,7 +18,9 @@ from pathlib import Path
 from sandbox.emulator.media import MediaError, _Cache, _digest, _run
 
 CONTENT_TYPE = "video/mp4"
-FRAME_RATE = 12  # low: the emulator encodes on demand, and a test only checks duration and size
+# Low (the emulator encodes on demand) and a divisor of 0.1 s, so every duration a wire can
+# ask for (HeyGen's are tenths of seconds) is a whole number of frames.
+FRAME_RATE = 10
 MAX_SIDE = 7680
 MAX_SECONDS = 120.0
 FALLBACK_NAME = "fallback.mp4"

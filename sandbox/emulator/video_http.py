@@ -18,6 +18,7 @@ from sandbox.emulator.transport import EmulatedResponse
 from sandbox.emulator.video_jobs import (
     CONTENT_FAULT_KEYS,
     CREATE_FAULT_KEYS,
+    PEEK,
     POLL_FAULT_KEYS,
     Observed,
     VideoJob,
@@ -58,7 +59,7 @@ def lookup(call: Call, video_id: str, wire: str | None, *, not_found: str) -> Vi
     if job is None:
         return call.error(404, not_found)
     call.entry.model = job.model
-    if call.state.model_behaviour(job.model).overlay(job.own).video_forget:
+    if call.state.model_behaviour(job.model, counted=PEEK).overlay(job.own).video_forget:
         return call.error(404, not_found)
     return job
 

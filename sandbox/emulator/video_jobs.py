@@ -42,6 +42,8 @@ STALLED_PROGRESS = 0.95
 POLL_FAULT_KEYS = ("video_poll_status",)
 CONTENT_FAULT_KEYS = ("video_content_status",)
 CREATE_FAULT_KEYS = REQUEST_FAULT_KEYS
+#: Reads the settings without using up a ``fail_times``.
+PEEK: tuple[str, ...] = ()
 
 Phase = Literal["queued", "in_progress", "completed", "failed", "canceled"]
 
