@@ -1,6 +1,6 @@
 """OpenAI's Videos API (sora) under the OpenAI prefix (``/openai/v1`` = LiteLLM ``api_base``).
 
-``POST {b}/videos`` (multipart, as the SDK and LiteLLM send it, or JSON): ``model``,
+``POST {b}/videos`` (multipart, as the SDK and LiteLLM send it, or a form or JSON): ``model``,
 ``prompt``, ``seconds`` ("4", "8", "12"), ``size`` (720x1280, 1280x720, 1024x1792,
 1792x1024), optional ``input_reference`` file; answers a VideoObject ``queued``.
 ``GET {b}/videos/{id}``: status (queued / in_progress with ``progress`` 0-100 / completed /
@@ -12,6 +12,7 @@ and answers 404 afterwards. ``GET {b}/videos``: the list. Bearer auth, OpenAI er
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.routing import Route
@@ -80,6 +81,9 @@ async def create(request: Request) -> EmulatedResponse:
     fields: dict[str, Any] = {}
     if form is not None:
         fields = {name: form.get(name) for name in ("model", "prompt", "seconds", "size")}
+    elif request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        fields = dict(parse_qsl(raw.decode(errors="replace")))
+        call.entry.body = fields
     elif isinstance(call.body, dict):
         fields = call.body
     else:
