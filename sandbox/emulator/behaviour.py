@@ -78,6 +78,9 @@ class Directives(BaseModel):
     video_never_finishes: bool | None = Field(default=None, description="stays in progress forever")
     video_forget: bool | None = Field(default=None, description="the provider forgets its videos (404)")
     video_fail: bool | None = Field(default=None, description="the provider reports the video failed")
+    tag: str | None = Field(
+        default=None, max_length=200, pattern=r"^[\w.:-]+$", description="a label kept with the request or video"
+    )
 
     @field_validator("hang", "video_never_finishes", "video_forget", "video_fail", mode="before")
     @classmethod
@@ -119,6 +122,7 @@ class Behaviour:
     video_never_finishes: bool = False
     video_forget: bool = False
     video_fail: bool = False
+    tag: str | None = None
 
     def overlay(self, directives: Directives) -> Behaviour:
         values = {k: v for k, v in directives.set_values().items() if k != "fail_times"}

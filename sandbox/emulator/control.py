@@ -10,7 +10,7 @@
 | DELETE /_emulator/models              | reset all models                                        |
 | GET    /_emulator/requests            | the request log; filters ``?model=&provider=&since=``   |
 | DELETE /_emulator/requests            | clear the log                                           |
-| GET    /_emulator/videos              | emulated video jobs: ``?wire=&model=`` (id, phase ...)  |
+| GET    /_emulator/videos              | video jobs ``?wire=&model=&tag=`` (phase, polls ...)    |
 | POST   /_emulator/reset               | reset all models, clear the log and the video jobs      |
 
 Model settings are ``behaviour.Directives``; the video keys (generation time, progress and
@@ -134,7 +134,8 @@ async def reset_everything(request: Request) -> JSONResponse:
 async def list_videos(request: Request) -> JSONResponse:
     query = request.query_params
     jobs = state_of(request).videos.of_wire(query.get("wire"))
-    return JSONResponse({"videos": [job.to_json() for job in jobs if query.get("model") in (None, job.model)]})
+    wanted = [job for job in jobs if query.get("model") in (None, job.model) and query.get("tag") in (None, job.tag)]
+    return JSONResponse({"videos": [job.to_json() for job in wanted]})
 
 
 def routes() -> list[Route]:

@@ -68,6 +68,7 @@ def poll(call: Call, job: VideoJob) -> Observed | EmulatedResponse:
     """A status poll's view of ``job``, or the injected poll error."""
     behaviour = call.state.model_behaviour(job.model, counted=POLL_FAULT_KEYS)
     observed = observe(job, behaviour)
+    job.polls += 1
     if observed.behaviour.video_poll_status is not None:
         return call.error(observed.behaviour.video_poll_status)
     call.entry.behaviour = observed.behaviour.describe()
@@ -82,6 +83,7 @@ def download_check(call: Call, job: VideoJob, *, not_ready: str) -> Behaviour | 
         return call.error(behaviour.video_content_status)
     if observe(job, behaviour).phase != "completed":
         return call.error(404, not_ready)
+    job.downloads += 1
     return behaviour.without_faults()
 
 

@@ -19,9 +19,12 @@ for one video):
 | ``video_never_finishes``| each poll | progress stops short of 100 and the video never completes   |
 | ``video_forget``       | each poll  | the provider no longer knows the id: polls and downloads 404 |
 | ``video_fail``         | each poll  | the provider reports the video failed                       |
+| ``tag``                | create     | a label listed with the video (``GET /_emulator/videos?tag=``) |
 
 ``fail_times`` counts only the requests its faults concern: with ``video_poll_status=503
-fail_times=2`` the next two polls fail and creates are untouched.
+fail_times=2`` the next two polls fail and creates are untouched. Each job counts its status
+polls and its result/content/file calls (``polls``, ``downloads`` in ``GET /_emulator/videos``): with more
+videos than the request log keeps (``state.LOG_LIMIT``), count creates there.
 """
 
 from __future__ import annotations
@@ -63,7 +66,12 @@ class VideoJob:
     queued_s: float
     #: the create request's own ``[emulate: ...]`` directives, overlaid on every poll
     own: Directives
+    #: ``[emulate: tag=...]`` of the create: lets a test find its video without the prompt
+    #: differing (identical prompts share one rendered MP4)
+    tag: str | None = None
     canceled: bool = False
+    polls: int = 0
+    downloads: int = 0
 
     @property
     def size(self) -> str:
@@ -97,6 +105,10 @@ class VideoJob:
             "size": self.size,
             "created_at": self.created_at,
             "generation_seconds": self.generation_s,
+            "prompt": self.prompt,
+            "tag": self.tag,
+            "polls": self.polls,
+            "downloads": self.downloads,
         }
 
 
@@ -141,6 +153,7 @@ def new_job(
         generation_s=generation,
         queued_s=min(queued, generation),
         own=own,
+        tag=behaviour.tag,
     )
 
 

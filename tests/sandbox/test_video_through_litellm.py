@@ -363,6 +363,24 @@ async def test_heygen_faults_pass_through_unchanged(client: httpx.AsyncClient, e
     assert [c["method"] for c in emulator.requests(model="avatar-iii")].count("POST") == 2
 
 
+async def test_another_proxy_process_resumes_the_polls(
+    client: httpx.AsyncClient, emulator: EmulatorClient, tmp_path: Path
+) -> None:
+    """LiteLLM restarted mid-poll: the create id (which names the deployment) works on a new
+    proxy process, and the provider's job has carried on; still one create per video."""
+    emulator.set_model("*", video_seconds=2.0)
+    created = {family: (await _create(client, model_id)).json()["id"] for family, model_id in FAMILIES.items()}
+    with running_litellm(_config(emulator.base_url), workdir=tmp_path) as restarted:
+        async with httpx.AsyncClient(base_url=restarted.base_url, headers=restarted.auth, timeout=60) as other:
+            for family, video_id in created.items():
+                seen = await _poll(other, video_id)
+                assert seen[-1]["status"] == "completed", family
+                content = await other.get(f"/v1/videos/{video_id}/content")
+                assert content.status_code == 200 and content.content[4:8] == b"ftyp"
+    jobs = emulator.videos()
+    assert len(jobs) == len(FAMILIES) and all(job["downloads"] >= 1 for job in jobs)
+
+
 # -- the model list cannot drift ----------------------------------------------------------
 def test_every_video_model_is_reached_or_listed_with_a_reason() -> None:
     assert set(UNREACHABLE_VIDEO) <= set(video_models())

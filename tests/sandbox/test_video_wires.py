@@ -271,6 +271,23 @@ async def test_heygen_wire_checks_its_inputs(http: httpx.AsyncClient, emulator: 
     assert emulator.videos() == []
 
 
+async def test_tagged_videos_share_one_render_and_count_their_polls(
+    http: httpx.AsyncClient, emulator: EmulatorClient
+) -> None:
+    """A benchmark's jobs: the same prompt (one MP4 rendered), told apart by their tag."""
+    emulator.set_model("sora-2", video_seconds=0)
+    first = await _sora(http, "a fox [emulate: tag=job-1]")
+    await _sora(http, "a fox [emulate: tag=job-2]")
+    for _ in range(3):
+        await http.get(f"/openai/v1/videos/{first['id']}", headers=SORA)
+    one = await http.get(f"/openai/v1/videos/{first['id']}/content", headers=SORA)
+    [job] = emulator.videos(tag="job-1")
+    assert (job["prompt"], job["polls"], job["downloads"]) == ("a fox", 3, 1)
+    [other] = emulator.videos(tag="job-2")
+    two = await http.get(f"/openai/v1/videos/video_{other['id']}/content", headers=SORA)
+    assert one.content == two.content
+
+
 async def test_reset_clears_the_videos(http: httpx.AsyncClient, emulator: EmulatorClient) -> None:
     await _sora(http)
     assert len(emulator.videos(model="sora-2")) == 1 and emulator.videos(wire="fal") == []
