@@ -16,6 +16,7 @@ Errors are ``{"error": message}``.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,7 +58,7 @@ def _ok(call: Call, body: dict[str, Any] | None, status: int = 200) -> EmulatedR
     return call.finish(EmulatedResponse(behaviour=Behaviour(), status=status, headers=call.headers(), body=raw))
 
 
-def _create(endpoint: str) -> Any:
+def _create(endpoint: str) -> Callable[[Request], Awaitable[EmulatedResponse]]:
     async def create(request: Request) -> EmulatedResponse:
         call = await begin(request, PROVIDER, error_shape)
         failed = _authorized(call)
