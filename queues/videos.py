@@ -10,7 +10,8 @@ fails the job (`video_create_interrupted`) instead of risking a second bill.
 Fields: `status` (creating, queued, in_progress, completed, failed: the provider's word),
 `model`, `provider`, `provider_id` (the chain entry that created it), `provider_video_id`
 (LiteLLM's create id: the one to poll, as status answers re-encode it without the deployment),
-`created_at`, `deadline_at` (created_at + the model's maximum generation time), `cancel`
+`created_at`, `max_generation_s` (the model's, from the catalog), `deadline_at` (created_at +
+max_generation_s), `cancel`
 ("1": the provider's API can cancel), `seconds`, `size`, `progress` (0..1), `polls`,
 `content_tries`, `error` (the provider's failure message, when it gave one).
 """
@@ -37,6 +38,7 @@ class VideoRecord(msgspec.Struct, frozen=True, kw_only=True):
     created_at: float
     provider_video_id: str | None = None
     deadline_at: float | None = None
+    max_generation_s: float | None = None
     cancel: bool = False
     seconds: int | None = None
     size: str | None = None
@@ -64,6 +66,7 @@ async def get(redis: Redis, job_id: str) -> VideoRecord | None:
         created_at=float(fields.get("created_at", "0")),
         provider_video_id=fields.get("provider_video_id") or None,
         deadline_at=float(fields["deadline_at"]) if "deadline_at" in fields else None,
+        max_generation_s=float(fields["max_generation_s"]) if "max_generation_s" in fields else None,
         cancel=fields.get("cancel") == "1",
         seconds=int(fields["seconds"]) if fields.get("seconds") else None,
         size=fields.get("size") or None,
@@ -111,6 +114,7 @@ async def created(
         "status": "queued",
         "created_at": repr(now),
         "deadline_at": repr(now + max_generation_s),
+        "max_generation_s": repr(max_generation_s),
         "cancel": "1" if cancel else "0",
     }
     if seconds is not None:

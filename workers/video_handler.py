@@ -43,6 +43,7 @@ class VideoHandler:
     walker: ChainWalker
     catalog: Catalog
     downloads: httpx.AsyncClient
+    first_poll_s: float = FIRST_POLL_S
 
     async def __call__(self, job: JobContext) -> HandOff:
         request: VideoInput = parse_task_input(job.task, job.input)
@@ -52,7 +53,7 @@ class VideoHandler:
                 raise interrupted()
         else:
             await self._create(job, request)
-        await schedule.schedule(job.redis, keys.VIDEO_POLLS, job.job_id, delay_s=FIRST_POLL_S)
+        await schedule.schedule(job.redis, keys.VIDEO_POLLS, job.job_id, delay_s=self.first_poll_s)
         return HANDED_OFF
 
     async def _create(self, job: JobContext, request: VideoInput) -> None:

@@ -58,9 +58,9 @@ CONTENT_TRIES = 3  # a finished video whose content is not found this often is l
 DEFAULT_CONCURRENCY = 64
 
 
-def next_interval(polls: int) -> float:
+def next_interval(polls: int, first_s: float = MIN_INTERVAL_S, cap_s: float = MAX_INTERVAL_S) -> float:
     """Seconds to the next poll after `polls` polls: 2 s, 3 s, 4.5 s … capped at 30 s."""
-    return min(MAX_INTERVAL_S, MIN_INTERVAL_S * BACKOFF ** max(0, polls))
+    return min(cap_s, first_s * BACKOFF ** max(0, polls))
 
 
 @dataclass
@@ -70,6 +70,8 @@ class VideoPoller:
     store: ArtifactStore
     concurrency: int = DEFAULT_CONCURRENCY
     lease_s: float = LEASE_S
+    min_interval_s: float = MIN_INTERVAL_S
+    max_interval_s: float = MAX_INTERVAL_S
     _running: set[asyncio.Task[None]] = field(default_factory=set)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -108,6 +110,9 @@ class VideoPoller:
                 task.cancel()
             await asyncio.gather(*self._running, return_exceptions=True)
 
+    def _interval(self, video: VideoRecord) -> float:
+        return next_interval(video.polls, self.min_interval_s, self.max_interval_s)
+
     def _done(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
         self._wake.set()
@@ -127,7 +132,7 @@ class VideoPoller:
         except Exception:
             log.exception("poll of %s failed; polling it again later", job_id)
             with contextlib.suppress(RedisError, OSError):
-                await schedule.reschedule(self.redis, keys.VIDEO_POLLS, job_id, delay_s=MAX_INTERVAL_S)
+                await schedule.reschedule(self.redis, keys.VIDEO_POLLS, job_id, delay_s=self.max_interval_s)
 
     async def _poll(self, job_id: str) -> None:
         job = await store.get_job(self.redis, job_id)
@@ -143,7 +148,7 @@ class VideoPoller:
             return
         if video.deadline_at is not None and time.time() > video.deadline_at:
             await self._stop_upstream(video)
-            limit = video.deadline_at - video.created_at
+            limit = video.max_generation_s or video.deadline_at - video.created_at
             message = f"The provider did not finish the video within {limit:g} s (the model's maximum generation time)."
             await self._end(job_id, error=JobError(message=message, code="video_timeout", retryable=True, status=504))
             return
@@ -160,7 +165,7 @@ class VideoPoller:
             await self._end(job_id, error=JobError(message=message, code="upstream_error", status=502))
         else:
             await self._progress(job_id, video, status)
-            await schedule.reschedule(self.redis, keys.VIDEO_POLLS, job_id, delay_s=next_interval(video.polls))
+            await schedule.reschedule(self.redis, keys.VIDEO_POLLS, job_id, delay_s=self._interval(video))
 
     async def _progress(self, job_id: str, video: VideoRecord, status: VideoStatus) -> None:
         """A progress event when the provider's status or progress moved (not on every poll)."""
@@ -176,7 +181,7 @@ class VideoPoller:
             await self._end(job_id, error=JobError(message=message, code="video_lost", status=502))
         elif exc.fallback:  # LiteLLM or the provider is down for now: wait it out
             await videos.polled(self.redis, job_id, status=video.status, progress=None)
-            await schedule.reschedule(self.redis, keys.VIDEO_POLLS, job_id, delay_s=next_interval(video.polls))
+            await schedule.reschedule(self.redis, keys.VIDEO_POLLS, job_id, delay_s=self._interval(video))
         else:
             await self._end(job_id, error=job_failed(exc).error)
 
@@ -206,7 +211,7 @@ class VideoPoller:
             return
         except JobFailed as exc:  # the store cannot be written now: try again later
             log.warning("video %s could not be stored (%s); trying again", job_id, exc.error.code)
-            await schedule.reschedule(self.redis, keys.VIDEO_POLLS, job_id, delay_s=MAX_INTERVAL_S)
+            await schedule.reschedule(self.redis, keys.VIDEO_POLLS, job_id, delay_s=self.max_interval_s)
             return
         found = artifact.metadata
         seconds = found.duration_s if found is not None and found.duration_s is not None else video.seconds
@@ -229,7 +234,7 @@ class VideoPoller:
             await self._end(job_id, error=JobError(message=message, code="video_lost", status=502))
             return
         if exc.status == 404 or exc.fallback:
-            await schedule.reschedule(self.redis, keys.VIDEO_POLLS, job_id, delay_s=next_interval(video.polls))
+            await schedule.reschedule(self.redis, keys.VIDEO_POLLS, job_id, delay_s=self._interval(video))
             return
         await self._end(job_id, error=job_failed(exc).error)
 
