@@ -134,8 +134,8 @@ class Engine:
             redis=self.redis,
         )
 
-    async def poll_until_final(self, job_id: str, timeout: float = 20) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
+    async def poll_until_final(self, job_id: str, within_s: float = 20) -> dict[str, Any]:
+        deadline = time.monotonic() + within_s
         while time.monotonic() < deadline:
             for due, _ in await schedule.claim_due(self.redis, keys.VIDEO_POLLS, lease_s=60, limit=10):
                 await self.poller.poll(due)
@@ -265,7 +265,7 @@ async def test_a_cancel_reaches_a_video_waiting_to_be_polled(engine: Engine, pro
     await schedule.reschedule(engine.redis, keys.VIDEO_POLLS, job.job_id, delay_s=3600)  # a long wait
     await store.request_cancel(engine.redis, job.job_id)
     engine.poller.cancel_requested(job.job_id)  # what a media worker does on the cancel channel
-    done = await engine.poll_until_final(job.job_id, timeout=5)
+    done = await engine.poll_until_final(job.job_id, within_s=5)
     assert done["status"] == "canceled"
     assert engine.wire.deletes == (["video_1"] if provider_can_cancel else [])
     assert await schedule.pending(engine.redis, keys.VIDEO_POLLS) == 0
