@@ -25,6 +25,7 @@ from workers.litellm import LiteLLMClient, UpstreamError, VideoReference, bad_re
 MAX_VIDEO_BYTES = 2 * 1024 * 1024 * 1024  # a 4K minute of H.264 is well under this
 HEYGEN = "heygen"
 _HEYGEN_AGENT = "heygen/video-agent"
+_HEYGEN_AVATAR_IV = "heygen/avatar-iv"
 # HeyGen's words -> the OpenAI video statuses LiteLLM answers for every other provider.
 _HEYGEN_STATUS = {
     "pending": "queued",
@@ -77,9 +78,12 @@ class VideoWires:
         width, height = (int(side) for side in size.split("x"))
         body: dict[str, Any]
         if model_id == _HEYGEN_AGENT:
-            path, body = "/v1/video_agent/generate", {"prompt": request.prompt}
+            orientation = "portrait" if height > width else "landscape"
+            path, body = "/v1/video_agent/generate", {"prompt": request.prompt, "config": {"orientation": orientation}}
         else:
-            character = {"type": "avatar", "avatar_id": request.avatar_id, "avatar_style": "normal"}
+            character: dict[str, Any] = {"type": "avatar", "avatar_id": request.avatar_id, "avatar_style": "normal"}
+            if model_id == _HEYGEN_AVATAR_IV:
+                character["use_avatar_iv_model"] = True
             voice = {"type": "text", "input_text": request.prompt or "", "voice_id": request.voice_id}
             body = {
                 "video_inputs": [{"character": character, "voice": voice}],
