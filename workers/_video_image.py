@@ -22,9 +22,11 @@ async def reference_of(
 ) -> VideoReference:
     if image.file_id is not None:
         content, param = await _upload(store, image.file_id), "input.image.file_id"
+        public_url = await _signed_link(store, image.file_id)
     else:
         assert image.url is not None  # ImageReference.check: exactly one of the two
         param = "input.image.url"
+        public_url = image.url
         try:
             content = await read_all(http, image.url, max_bytes=MAX_IMAGE_BYTES, timeout_s=timeout_s)
         except DownloadError as exc:
@@ -35,7 +37,24 @@ async def reference_of(
     if not found:
         where = image.file_id if image.file_id is not None else shown(image.url or "")
         raise _bad_image(f"{where} is not a PNG, JPEG, WebP or GIF image.", param, code="invalid_image")
-    return VideoReference(f"image.{_EXTENSIONS[found[0]]}", found[0], content)
+    return VideoReference(f"image.{_EXTENSIONS[found[0]]}", found[0], content, public_url)
+
+
+async def _signed_link(store: ArtifactStore, file_id: str) -> str:
+    """A short-lived signed link to the upload: how a provider that takes images only by URL
+    (fal) reads it. It reaches the provider only if the gateway's address is public."""
+    try:
+        return (await store.describe(file_id, "content")).url
+    except ArtifactNotFound:
+        raise JobFailed(
+            f"The file {file_id} does not exist any more (uploads expire after 24 hours).",
+            type="invalid_request_error",
+            code="file_not_found",
+            param="input.image.file_id",
+            status=404,
+        ) from None
+    except ArtifactStoreUnavailable as exc:
+        raise store_unavailable(exc) from None
 
 
 async def _upload(store: ArtifactStore, file_id: str) -> bytes:

@@ -10,6 +10,7 @@ provider's API has one.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ _HEYGEN_STATUS = {
     "completed": "completed",
     "failed": "failed",
 }
+_REFERENCE_BY_STRING = frozenset({"runwayml", "fal", "pika"})
 _STATUSES = frozenset({"queued", "in_progress", "completed", "failed"})
 
 
@@ -68,7 +70,13 @@ class VideoWires:
         fields = {"model": provider_id, "prompt": request.prompt or "", "size": size}
         if seconds is not None:
             fields["seconds"] = str(seconds)  # a string, as the SDK sends it
-        answer = await self.litellm.video_create(fields, reference, timeout_s=timeout_s)
+        upload = reference
+        if reference is not None and provider in _REFERENCE_BY_STRING:
+            # LiteLLM's Runway adapter passes `input_reference` on as Runway's `promptImage`
+            # (a URL or data URI) and its fal adapter wants a public URL: a file part fails both.
+            fields["input_reference"] = _data_uri(reference) if provider == "runwayml" else reference.public_url
+            upload = None
+        answer = await self.litellm.video_create(fields, upload, timeout_s=timeout_s)
         video_id = answer.get("id")
         if not isinstance(video_id, str) or not video_id:
             raise bad_response("The model's create answer has no video id.")
@@ -148,6 +156,10 @@ class VideoWires:
         """Ask the provider to stop (only for models whose catalog limits say `cancel`)."""
         if provider != HEYGEN:
             await self.litellm.video_delete(video_id, timeout_s=timeout_s)
+
+
+def _data_uri(reference: VideoReference) -> str:
+    return f"data:{reference.content_type};base64,{base64.b64encode(reference.content).decode()}"
 
 
 def _data(answer: dict[str, Any]) -> dict[str, Any]:

@@ -150,9 +150,15 @@ class LiteLLMClient:
         self, fields: dict[str, str], reference: VideoReference | None, *, timeout_s: float
     ) -> dict[str, Any]:
         """`POST /v1/videos` as the openai SDK sends it: multipart form data, the image (if
-        any) as `input_reference`. LiteLLM makes one upstream attempt (its `num_retries: 0`
-        setting): a create is billed, so a retry is MPC-API's decision, never LiteLLM's."""
-        body, content_type = _form(fields, reference)
+        any) as the `input_reference` file; an `input_reference` string in `fields` goes as
+        JSON. LiteLLM makes one upstream attempt (its `num_retries: 0` setting): a create is
+        billed, so a retry is MPC-API's decision, never LiteLLM's."""
+        if "input_reference" in fields:
+            # A reference given as a string (a URL, a data URI) must come as JSON: the proxy
+            # declares a form's `input_reference` as a file and answers a string field 422.
+            body, content_type = msgspec.json.encode(fields), "application/json"
+        else:
+            body, content_type = _form(fields, reference)
         timeout = httpx.Timeout(timeout_s, connect=CONNECT_TIMEOUT_S)
         call = self.http.post("/v1/videos", content=body, headers={"Content-Type": content_type}, timeout=timeout)
         response = await _within(timeout_s, call)
@@ -217,11 +223,13 @@ class LiteLLMClient:
 
 @dataclass(frozen=True, slots=True)
 class VideoReference:
-    """An image a video starts from, sent as the create's `input_reference` file."""
+    """An image a video starts from, for the create's `input_reference`: a file part (OpenAI),
+    or, where LiteLLM's adapter passes the field on as is, a string (`workers._video_wires`)."""
 
     filename: str
     content_type: str
     content: bytes
+    public_url: str  # where a provider can fetch it: the client's URL, or a signed store link
 
 
 def _form(fields: dict[str, str], reference: VideoReference | None) -> tuple[bytes, str]:
