@@ -6,16 +6,25 @@ per job, whatever happens to the worker."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import time
 from pathlib import Path
 from typing import Any
 
 import redis
+import yaml
 
+from catalog import Catalog
 from queues import keys
+from queues.settings import Settings
+from sandbox.emulator.client import EmulatorClient
+from sandbox.emulator.litellm_config import upstream_models
+from sandbox.litellm_proxy import litellm_executable, offline_env, start_litellm
+from sandbox.processes import free_port, stop_process
 from tests.support.jobs import job_state, wait_final, wait_for_job
-from tests.support.media_stack import MediaStack, probe
+from tests.support.litellm import LiteLLMProxy, project_litellm_config
+from tests.support.media_stack import MediaStack, probe, running_media_stack
 from tests.support.waiting import wait_until
 
 VEO = "gemini/veo-3.1-fast-generate-001"
@@ -83,15 +92,16 @@ def test_the_providers_progress_is_the_jobs(media: MediaStack) -> None:
 
 
 def test_kill_9_of_the_media_worker_with_videos_in_flight(media: MediaStack) -> None:
-    media.stack.emulator.set_model(media.upstream_name(VEO), video_seconds=8)
-    jobs = [media.submit("video_generate", {"prompt": f"scene {i}"}, model=VEO) for i in range(10)]
+    media.stack.emulator.set_model(media.upstream_name(VEO), video_seconds=20)
+    jobs = [media.submit("video_generate", {"prompt": f"scene {i}"}, model=VEO) for i in range(100)]
     # Every create answered and recorded: the videos exist at the provider, none is done.
-    assert wait_until(lambda: all(video_record(media, j).get("provider_video_id") for j in jobs), timeout=30)
+    assert wait_until(lambda: all(video_record(media, j).get("provider_video_id") for j in jobs), timeout=60)
+    assert not any(job_state(media.api, j)["status"] == "succeeded" for j in jobs)
 
     os.kill(media.worker_pid("media"), signal.SIGKILL)
     replacement = media.start_worker("media")
     try:
-        finished = [wait_final(media.api, job_id, timeout=90) for job_id in jobs]
+        finished = [wait_final(media.api, job_id, timeout=120) for job_id in jobs]
     finally:
         replacement.stop()
 
@@ -170,3 +180,34 @@ def test_a_heygen_avatar_video(media: MediaStack) -> None:
     assert job["output"]["artifacts"][0]["name"] == "video.mp4"
     assert len(creates(media, AVATAR)) == 1
     assert job_state(media.api, job["id"])["output"]["seconds"] > 0
+
+
+def test_litellm_restarted_mid_poll(
+    emulator: EmulatorClient, settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    """LiteLLM goes away while videos are being polled and comes back on the same address:
+    the polls in between fail, are waited out, and every video finishes with one create."""
+    config = project_litellm_config(emulator.base_url)
+    path = tmp_path / "litellm.yaml"
+    path.write_text(yaml.safe_dump(config))
+    master_key = "sk-test-" + secrets.token_hex(8)
+    env = offline_env(config, master_key)
+    port = free_port()
+    process = start_litellm(path, port, env, log=tmp_path / "litellm-1.log", executable=litellm_executable())
+    try:
+        proxy = LiteLLMProxy(f"http://127.0.0.1:{port}", master_key, process.pid, tmp_path, upstream_models(config), 0)
+        with running_media_stack(proxy, emulator, settings, catalog, tmp_path / "artifacts") as media:
+            media.stack.emulator.set_model(media.upstream_name(VEO), video_seconds=15)
+            jobs = [media.submit("video_generate", {"prompt": f"take {i}"}, model=VEO) for i in range(5)]
+            assert wait_until(lambda: all(video_record(media, j).get("provider_video_id") for j in jobs), timeout=30)
+            assert wait_until(lambda: all(int(video_record(media, j).get("polls", "0")) > 0 for j in jobs), timeout=30)
+
+            stop_process(process)
+            time.sleep(3)  # polls meanwhile find nobody listening
+            process = start_litellm(path, port, env, log=tmp_path / "litellm-2.log", executable=litellm_executable())
+
+            finished = [wait_final(media.api, job_id, timeout=120) for job_id in jobs]
+            assert [job["status"] for job in finished] == ["succeeded"] * len(jobs), [j["error"] for j in finished]
+            assert len(creates(media, VEO)) == len(jobs)
+    finally:
+        stop_process(process)
