@@ -36,7 +36,7 @@ import os
 import statistics
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import redis
@@ -175,7 +175,7 @@ def _job_rows(job_ids: list[str]) -> list[dict[str, Any]]:
         for job_id in job_ids:
             pipe.hmget(keys.job(job_id), ["status", "finished_at", "error"])
             pipe.hget(keys.video(job_id), "provider_video_id")
-        raw = cast(list[Any], pipe.execute())
+        raw: list[Any] = pipe.execute()
     finally:
         client.close()
     rows = []
