@@ -53,10 +53,12 @@ from queues.classes import QUEUE_CLASS_LIMITS
 from queues.redis import connect, database_of
 from queues.settings import Settings
 from queues.submit import JOB_FUNCTION
+from workers._outbound import guarded_client
 from workers.jobrun import CLAIM, WorkerRuntime, mpc_job
 from workers.litellm import LiteLLMClient
 from workers.media import MediaDeps, MediaTimeouts
 from workers.registry import builtin_handlers, load_handlers
+from workers.webhooks import DeliveryLoop, delivery_client
 
 log = logging.getLogger("mpc.worker")
 
@@ -98,6 +100,7 @@ class MPCWorker(Worker):
         self._announced: list[bytes] = []  # job ids from wake-up messages, not yet claimed
         self._poll_now = True  # (re)subscribed: read the queue for anything published meanwhile
         self._full = False  # a claim stopped at max_jobs: read the queue when a slot frees
+        self.webhooks: DeliveryLoop | None = None  # every worker process delivers webhooks too
 
     async def main(self) -> None:
         if self._pool is None:
@@ -107,6 +110,8 @@ class MPCWorker(Worker):
             asyncio.create_task(self._listen(), name="mpc-wake-listener"),
             asyncio.create_task(self._heartbeat(), name="mpc-heartbeat"),
         ]
+        if self.webhooks is not None:
+            background.append(asyncio.create_task(self.webhooks.run(), name="mpc-webhooks"))
         log.info("worker %s ready for queue class %s", self.runtime.worker_id, self.runtime.limits.name)
         try:
             next_poll = 0.0
@@ -126,6 +131,8 @@ class MPCWorker(Worker):
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            if self.webhooks is not None:
+                await self.webhooks.aclose()
             with contextlib.suppress(RedisError, OSError):
                 await presence.withdraw(self.runtime.redis, self.runtime.limits.name, self.runtime.worker_id)
             await self.runtime.litellm.close()
@@ -328,8 +335,9 @@ def build_worker(settings: Settings, catalog: Catalog, queue_class: str, store: 
     redis = connect(settings.redis_url)
     litellm = LiteLLMClient.from_settings(settings)
     metrics = WorkerMetrics()
-    # Media URLs (fal's images, `audio_url`) are fetched with no credentials and no redirects.
-    downloads = httpx.AsyncClient(follow_redirects=False, timeout=httpx.Timeout(60.0, connect=5.0))
+    # Media URLs (fal's images, `audio_url`) are fetched with no credentials and no redirects,
+    # and only from addresses the outbound policy allows (MPC_OUTBOUND_ALLOW).
+    downloads = guarded_client(settings.outbound_allow, timeout=httpx.Timeout(60.0, connect=5.0))
     media = MediaDeps(litellm, store, MediaTimeouts.from_settings(settings), settings.max_upload_bytes)
     builtin = builtin_handlers(
         catalog,
@@ -350,7 +358,9 @@ def build_worker(settings: Settings, catalog: Catalog, queue_class: str, store: 
         store=store,
         downloads=downloads,
     )
-    return MPCWorker(runtime, redis_url=settings.redis_url, shutdown_grace_s=settings.worker_shutdown_grace_s)
+    worker = MPCWorker(runtime, redis_url=settings.redis_url, shutdown_grace_s=settings.worker_shutdown_grace_s)
+    worker.webhooks = DeliveryLoop(redis, delivery_client(settings.outbound_allow), metrics)
+    return worker
 
 
 def run_worker(settings: Settings, catalog: Catalog, queue_class: str) -> None:
