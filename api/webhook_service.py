@@ -53,7 +53,7 @@ def checked_webhook(state: AppState, request: WebhookRequest | None, *, param: s
     if parts is None or parts.hostname is None:
         raise Unprocessable("The webhook URL must be an absolute https:// URL.", code="invalid_url", param=url_param)
     policy = OutboundPolicy(state.settings.outbound_allow)
-    if parts.scheme != "https" and not policy.host_allowed(parts.hostname):
+    if parts.scheme != "https" and not policy.host_listed(parts.hostname):
         raise Unprocessable(
             "The webhook URL must use https:// (http:// only for a host MPC_OUTBOUND_ALLOW names).",
             code="invalid_url",

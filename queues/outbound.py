@@ -20,8 +20,6 @@ from urllib.parse import SplitResult, urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-# Names that resolve to loopback without DNS (RFC 6761): refused like 127.0.0.1 itself.
-_LOOPBACK_NAMES = ("localhost", "localhost.")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
@@ -45,6 +43,16 @@ class OutboundPolicy:
         """The host name itself is on the allow-list (whatever it resolves to)."""
         return host.lower().rstrip(".") in self._hosts
 
+    def host_listed(self, host: str) -> bool:
+        """The allow-list names the host, or (for an address literal or a loopback name) a
+        CIDR holding its address: the hosts that may be called over plain http://."""
+        if self.host_allowed(host):
+            return True
+        address = _literal_address(host)
+        return address is not None and any(
+            address in network for network in self._networks if network.version == address.version
+        )
+
     def address_allowed(self, host: str, address: IPAddress) -> bool:
         """May a connection for `host` go to `address`?"""
         if self.host_allowed(host):
@@ -57,15 +65,19 @@ class OutboundPolicy:
         """A host that is an address literal or a loopback name and is refused: what can be
         decided without DNS (the gateway's check). A name that resolves to a refused address
         is caught when a worker connects."""
-        if self.host_allowed(host):
-            return False
-        if host.lower() in _LOOPBACK_NAMES or host.lower().endswith(".localhost"):
-            return not self.address_allowed(host, ipaddress.ip_address("127.0.0.1"))
-        try:
-            address = ipaddress.ip_address(host.strip("[]").split("%")[0])
-        except ValueError:
-            return False
-        return not self.address_allowed(host, address)
+        address = _literal_address(host)
+        return address is not None and not self.address_allowed(host, address)
+
+
+def _literal_address(host: str) -> IPAddress | None:
+    """The address a host names without DNS: an address literal, or loopback for `localhost`."""
+    lowered = host.lower().rstrip(".")
+    if lowered == "localhost" or lowered.endswith(".localhost"):
+        return ipaddress.IPv4Address("127.0.0.1")
+    try:
+        return ipaddress.ip_address(host.strip("[]").split("%")[0])
+    except ValueError:
+        return None
 
 
 def is_public(address: IPAddress) -> bool:

@@ -15,8 +15,8 @@ Policy, per attempt (10 s for the whole exchange; redirects are not followed):
   the same answer: a redirect is a URL to fix, not a moment to wait out.
 - a host that resolves to an address the policy refuses: failed at once.
 
-Concurrency is bounded per process (`MAX_CONCURRENT`) and per receiving host
-(`MAX_PER_HOST`): a receiver that hangs holds at most its own few slots for 10 s each, and a
+Concurrency is bounded per process (`MAX_CONCURRENT`) and per receiver (host and port)
+(`MAX_PER_RECEIVER`): a receiver that hangs holds at most its own few slots for 10 s each, and a
 delivery for a host at its limit goes back to the schedule for a second, so one slow or dead
 receiver delays no other.
 """
@@ -50,7 +50,7 @@ TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 5.0
 BACKOFF_S = (5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0)
 MAX_CONCURRENT = 32
-MAX_PER_HOST = 4
+MAX_PER_RECEIVER = 4
 HOST_BUSY_DELAY_S = 1.0
 # Longer than one attempt (10 s) and its Redis writes: a live holder never loses its claim.
 LEASE_S = 60.0
@@ -126,8 +126,8 @@ class DeliveryLoop:
             if delivery is None or delivery.state != "pending":
                 await schedule.remove(self._redis, keys.WEBHOOK_DELIVERIES, delivery_id)
                 return
-            host = _host(delivery.url)
-            if self._per_host[host] >= MAX_PER_HOST:
+            host = _receiver(delivery.url)
+            if self._per_host[host] >= MAX_PER_RECEIVER:
                 await schedule.reschedule(self._redis, keys.WEBHOOK_DELIVERIES, delivery_id, delay_s=HOST_BUSY_DELAY_S)
                 return
             self._per_host[host] += 1
@@ -199,9 +199,10 @@ class DeliveryLoop:
         return Sent(status=response.status_code, error=error, retry_after=retry_after)
 
 
-def _host(url: str) -> str:
+def _receiver(url: str) -> str:
+    """What the per-receiver limit counts by: host and port (one server)."""
     parts = parse_http_url(url)
-    return (parts.hostname or "") if parts is not None else ""
+    return f"{parts.hostname}:{parts.port or parts.scheme}" if parts is not None else ""
 
 
 @dataclass(frozen=True, slots=True)
