@@ -77,7 +77,7 @@ class DeliveryLoop:
         self._redis = redis
         self._client = client
         self._metrics = metrics
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: dict[asyncio.Task[None], str] = {}  # each send in flight: its delivery id
         self._per_host: Counter[str] = Counter()
         self._slot_freed = asyncio.Event()
 
@@ -96,7 +96,7 @@ class DeliveryLoop:
                     continue
             for delivery_id, _ in claimed:
                 task = asyncio.create_task(self._deliver(delivery_id), name=f"webhook-{delivery_id}")
-                self._running.add(task)
+                self._running[task] = delivery_id
                 task.add_done_callback(self._done)
             if claimed and len(claimed) == free:
                 continue  # more may be due: claim again once a slot frees
@@ -108,16 +108,21 @@ class DeliveryLoop:
                 await asyncio.wait_for(self._slot_freed.wait(), POLL_S)
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        self._running.discard(task)
+        self._running.pop(task, None)
         self._slot_freed.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("webhook delivery crashed", exc_info=task.exception())
 
     async def aclose(self) -> None:
-        """Stop the sends in flight (their leases run out and another process sends them)."""
-        for task in list(self._running):
+        """Stop the sends in flight and make them due again at once, for another process
+        (were this one killed instead, their leases would run out: the same, later)."""
+        stopped = dict(self._running)
+        for task in stopped:
             task.cancel()
-        await asyncio.gather(*self._running, return_exceptions=True)
+        await asyncio.gather(*stopped, return_exceptions=True)
+        with contextlib.suppress(RedisError, OSError):
+            for delivery_id in stopped.values():
+                await schedule.reschedule(self._redis, keys.WEBHOOK_DELIVERIES, delivery_id, delay_s=0)
         await self._client.aclose()
 
     async def _deliver(self, delivery_id: str) -> None:

@@ -4,6 +4,7 @@ on loopback, signatures verified with the reference `standardwebhooks` library."
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -294,3 +295,19 @@ def _stored(client: Any, key: bytes) -> bytes:
     if kind == b"string":
         return bytes(client.get(key) or b"")
     return b""
+
+
+def test_a_stopping_worker_hands_its_sends_to_another(
+    api: httpx.Client, start_worker: StartWorker, receiver: tuple[Receiver, str]
+) -> None:
+    hooks, base = receiver
+    hooks.delays["held"] = 20  # the first send hangs past the stop (its 10 s run out later)
+    first = start_worker("media")
+    job_id = _submit(api, "video_generate", {"sleep": 0}, f"{base}/hooks/held")
+    hooks.wait_for("held")
+    hooks.delays["held"] = 0
+    start_worker("media")
+    assert first.stop(signal.SIGTERM) == 0
+    calls = hooks.wait_for("held", count=2, timeout=15)  # well before the 60 s lease runs out
+    assert {call.headers["webhook-id"] for call in calls} == {webhooks.end_delivery_id(job_id)}
+    assert _settled(api, job_id)["state"] == "delivered"
