@@ -197,7 +197,7 @@ class WavDuration(DurationMeter):
         if not self._riff:
             if len(buf) < 12:
                 return 0
-            self._riff = buf[:4] in (b"RIFF", b"RF64") and buf[8:12] == b"WAVE"
+            self._riff = bytes(buf[:4]) in (b"RIFF", b"RF64") and buf[8:12] == b"WAVE"
             return 12 if self._riff else self._give_up()
         if len(buf) - pos < 8:
             return 0
