@@ -67,7 +67,7 @@ FINAL = {"succeeded", "failed", "canceled"}
 
 
 def run(*, smoke: bool) -> BenchResult:
-    videos, generation_s, idle_s = (20, 3.0, 1.0) if smoke else (VIDEOS, GENERATION_S, 10.0)
+    videos, generation_s, idle_s = (20, 2.0, 0.5) if smoke else (VIDEOS, GENERATION_S, 10.0)
     raise_nofile(4096)
     flush_redis()
     try:
