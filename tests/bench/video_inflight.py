@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import statistics
 import time
 from pathlib import Path
@@ -117,6 +118,7 @@ def _run(stack: ChatStack, videos: int, generation_s: float, idle_s: float) -> B
         if row["finished_at"] is not None and row["created_at"] is not None
     ]
 
+    provider_side = _provider_side(stack.emulator.requests(), made)
     run_s = ended - started
     worker_pct = round((worker_cpu + worker_children_cpu) / run_s * 100, 2)
     worker_own_pct = round(worker_cpu / run_s * 100, 2)
@@ -143,6 +145,9 @@ def _run(stack: ChatStack, videos: int, generation_s: float, idle_s: float) -> B
         "create_s_after_first_submit": _spread(created),
         "creates_per_s": round(len(created) / created[-1], 1) if created and created[-1] > 0 else None,
         "job_end_s_after_provider_done": _spread(after_done),
+        # From the emulator's log (its last 2,000 requests: the later part of the run).
+        "first_poll_s_after_provider_done": _spread(provider_side["poll"]),
+        "download_s_after_provider_done": _spread(provider_side["download"]),
         "worker_cpu_pct_of_core": worker_pct,
         "worker_own_cpu_pct_of_core": worker_own_pct,
         "worker_children_cpu_s": round(worker_children_cpu, 2),
@@ -220,6 +225,26 @@ def _wait_final(job_ids: list[str], timeout: float) -> list[dict[str, Any]]:
         time.sleep(1.0)
 
 
+def _provider_side(requests: list[dict[str, Any]], made: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """For the videos in the emulator's request log: how long after the provider finished
+    each was first polled, and its content asked for (`time` is the emulator's time.time())."""
+    done = {video["id"]: video["created_at"] + video["generation_seconds"] for video in made}
+    polled: dict[str, float] = {}
+    downloads: list[float] = []
+    for request in sorted(requests, key=lambda r: r["seq"]):
+        if request["method"] != "GET":
+            continue
+        video_id = next((part for part in re.split(r"[/.:]", request["path"]) if part in done), None)
+        if video_id is None or request["time"] < done[video_id]:
+            continue
+        path = request["path"]
+        if path.endswith((".mp4", "/content")) or "/files/" in path:  # the CDN, OpenAI's, Gemini's
+            downloads.append(request["time"] - done[video_id])
+        elif video_id not in polled:
+            polled[video_id] = request["time"] - done[video_id]
+    return {"poll": list(polled.values()), "download": downloads}
+
+
 def _memory_kib(pid: int) -> dict[str, int]:
     """VmRSS and VmHWM (peak) of a process, from /proc/<pid>/status (kB)."""
     out = {}
@@ -235,6 +260,7 @@ def _spread(values: list[float] | list[int]) -> dict[str, float]:
         return {}
     ordered = sorted(values)
     return {
+        "n": len(ordered),
         "mean": round(statistics.fmean(ordered), 2),
         "min": round(ordered[0], 2),
         "p50": round(percentile(ordered, 50), 2),
