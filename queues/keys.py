@@ -28,6 +28,8 @@ JOB_EVENTS_SUFFIX = ":events"  # job key + suffix -> stream of the job's events
 JOB_CANCEL_SUFFIX = ":cancel"  # job key + suffix -> flag: cancel requested
 FILE = f"{PREFIX}file:"  # + file id -> JSON: an upload's record (queues/files.py), expiring with it
 IDEMPOTENCY = f"{PREFIX}idem:"  # + owner digest + ":" + key digest -> "job_id body_digest"
+# + owner digest -> sorted set: the owner's video job ids by creation time (queues/video_index.py)
+OWNER_VIDEOS = f"{PREFIX}videos:"
 # Pub/sub channels are server-wide: Redis does not scope them by database, so the
 # database number is part of the name, or every worker on the server would wake for every
 # database's jobs (measured: an idle worker at 22 % of a core beside a busy neighbour).
@@ -69,6 +71,10 @@ def file(file_id: str) -> str:
 
 def idempotency(owner: str, key_digest: str) -> str:
     return f"{IDEMPOTENCY}{owner}:{key_digest}"
+
+
+def owner_videos(owner: str) -> str:
+    return f"{OWNER_VIDEOS}{owner}"
 
 
 def wake_channel(db: int, queue_class: str) -> str:
