@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -44,7 +44,10 @@ def job_keys(db: redis.Redis) -> list[bytes]:
 
 
 def index_of(db: redis.Redis) -> list[bytes]:
-    return [member for key in db.scan_iter(match=f"{keys.OWNER_VIDEOS}*") for member in db.zrange(key, 0, -1)]
+    members: list[bytes] = []
+    for key in db.scan_iter(match=f"{keys.OWNER_VIDEOS}*"):
+        members.extend(cast(list[bytes], db.zrange(key, 0, -1)))
+    return members
 
 
 def uploads(media_settings: Settings) -> list[Path]:

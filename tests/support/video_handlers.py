@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from artifacts import StoreConfig, open_store
+from artifacts import ArtifactMetadata, StoreConfig, open_store
 from queues.settings import load_settings
 from tests.support.handlers import SAMPLES
 from workers.context import Handler, JobContext
@@ -69,7 +69,7 @@ async def _store_clip(job_id: str) -> Any:
             chunks(),
             expires_at=time.time() + 86400,
             content_type="video/mp4",
-            metadata={"duration_s": 0.1, "width": 16, "height": 16},
+            metadata=ArtifactMetadata(duration_s=0.1, width=16, height=16),
         )
     finally:
         await store.aclose()
