@@ -76,8 +76,11 @@ async def create(state: AppState, request: Request, owner: str) -> tuple[dict[st
     fields, upload = body.fields, body.upload
     try:
         image = await _image(state, owner, fields.get(FILE_FIELD), upload)
-        value = {name: fields[field] for field, name in VIDEO_INPUT_FIELDS.items() if fields.get(field) is not None}
-        value.pop("image", None)
+        value: dict[str, Any] = {
+            name: fields[field]
+            for field, name in VIDEO_INPUT_FIELDS.items()
+            if field != FILE_FIELD and fields.get(field) is not None
+        }
         if image is not None:
             value["image"] = image
         try:
@@ -207,7 +210,8 @@ def _seconds_text(seconds: Any) -> str | None:
     """OpenAI's `seconds` is a string ("4"); a measured length keeps its fraction ("4.04")."""
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
         return None
-    return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:.2f}".rstrip("0")
+    text = f"{float(seconds):.2f}".rstrip("0").rstrip(".")
+    return text or "0"
 
 
 async def content(state: AppState, request: Request, owner: str, video_id: str, variant: str | None) -> Response:
