@@ -4,6 +4,7 @@ paginated list, against the real Redis and a real artifact directory."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,7 +114,14 @@ def test_form_steering_in_the_sdks_bracket_notation(media_client: httpx.Client) 
     assert response.json()["model"].startswith("pika/")
 
 
-def test_input_reference_file_becomes_an_uploaded_image(media_client: httpx.Client, media_settings: Settings) -> None:
+def job_input(db: redis.Redis, job_id: str) -> Any:
+    """What the worker will read as the job's input."""
+    return json.loads(cast(bytes, db.hget(keys.job(job_id), "input")))
+
+
+def test_input_reference_file_becomes_an_uploaded_image(
+    media_client: httpx.Client, media_settings: Settings, db: redis.Redis
+) -> None:
     response = media_client.post(
         "/api/videos",
         data={"prompt": "the picture, moving"},
@@ -128,9 +136,10 @@ def test_input_reference_file_becomes_an_uploaded_image(media_client: httpx.Clie
     uploaded = media_client.get(f"/api/files/{file_id}").json()
     assert (uploaded["filename"], uploaded["bytes"], uploaded["purpose"]) == ("still.png", len(PNG), "vision")
     assert media_client.get(f"/api/files/{file_id}/content").content == PNG
+    assert job_input(db, video["id"]) == {"prompt": "the picture, moving", "image": {"file_id": file_id}}
 
 
-def test_input_reference_by_file_id_and_url(media_client: httpx.Client) -> None:
+def test_input_reference_by_file_id_and_url(media_client: httpx.Client, db: redis.Redis) -> None:
     file_id = media_client.post(
         "/api/files", data={"purpose": "vision"}, files={"file": ("a.png", PNG, "image/png")}
     ).json()["id"]
@@ -142,6 +151,8 @@ def test_input_reference_by_file_id_and_url(media_client: httpx.Client) -> None:
         "/api/videos", json={"prompt": "x", "input_reference": {"image_url": "https://example.com/a.png"}}
     )
     assert by_url.status_code == 200, by_url.text
+    assert job_input(db, by_id.json()["id"]) == {"prompt": "x", "image": {"file_id": file_id}}
+    assert job_input(db, by_url.json()["id"]) == {"prompt": "x", "image": {"url": "https://example.com/a.png"}}
 
 
 @pytest.mark.parametrize(
