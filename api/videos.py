@@ -87,7 +87,10 @@ async def create(state: AppState, request: Request, owner: str) -> tuple[dict[st
             job_input = checked_input(VIDEO_TASK, value, prefix="")
         except Unprocessable as exc:
             raise named_in_body(exc, VIDEO_INPUT_FIELDS) from None
-        selection = select_for_media(state, VIDEO_TASK, job_input, steering(VIDEO_TASK, fields))
+        try:
+            selection = select_for_media(state, VIDEO_TASK, job_input, steering(VIDEO_TASK, fields))
+        except Unprocessable as exc:  # the chosen model's limits name the job's `input.seconds`
+            raise named_in_body(exc, VIDEO_INPUT_FIELDS, prefix="input.") from None
         if upload is not None:
             await record_upload(state, owner, upload, REFERENCE_PURPOSE)
     except BaseException:
