@@ -21,11 +21,11 @@ from api.sse import PING, PING_S, sse_frame
 from api.state import AppState
 from brain import UnknownTask
 from catalog.inputs import TranscribeInput
-from queues import store, video_index
+from queues import store
 from queues.events import STREAM_START, JobEvent, follow_events, read_events
 from queues.jobs import JobRecord, encode_json
 from queues.submit import IdempotencyConflict, Submission, submit_job
-from queues.video_index import VIDEO_TASK
+from queues.video_index import VIDEO_TASK, listing
 
 MAX_WAIT_S = 60
 # A finished job's events are replayed in one read: far more than any job writes.
@@ -83,7 +83,7 @@ async def submit(
         request_id=request_id,
         client_params_json=client_params_json,
         # A video made through the jobs API is one of the caller's videos too (/api/videos).
-        also_writes=video_index.listing(owner) if request.task == VIDEO_TASK else None,
+        also_writes=listing(owner) if request.task == VIDEO_TASK else None,
     )
     try:
         record, created = await submit_job(state.redis, submission)
