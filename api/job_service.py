@@ -79,11 +79,11 @@ async def submit(
         input_json=encode_json(request.input),
         params_json=params_json,
         owner=owner,
+        # A video made through the jobs API is one of the caller's videos too (/api/videos).
+        also_writes=listing(owner) if request.task == VIDEO_TASK else None,
         idempotency_key=idempotency_key,
         request_id=request_id,
         client_params_json=client_params_json,
-        # A video made through the jobs API is one of the caller's videos too (/api/videos).
-        also_writes=listing(owner) if request.task == VIDEO_TASK else None,
     )
     try:
         record, created = await submit_job(state.redis, submission)

@@ -23,13 +23,13 @@ WORKER_INFO = f"{PREFIX}worker:"  # + queue class + ":" + worker id -> JSON desc
 LIVE_WORKERS = f"{PREFIX}live_workers:"
 LITELLM_SEEN = f"{PREFIX}litellm:seen"  # what the workers last saw of LiteLLM
 BREAKER = f"{PREFIX}breaker:"  # + provider -> hash of breaker state
+# + owner digest -> sorted set: the owner's video job ids by creation time (queues/video_index.py)
+OWNER_VIDEOS = f"{PREFIX}videos:"
 JOB = f"{PREFIX}job:"  # + job id -> hash: the job record
 JOB_EVENTS_SUFFIX = ":events"  # job key + suffix -> stream of the job's events
 JOB_CANCEL_SUFFIX = ":cancel"  # job key + suffix -> flag: cancel requested
 FILE = f"{PREFIX}file:"  # + file id -> JSON: an upload's record (queues/files.py), expiring with it
 IDEMPOTENCY = f"{PREFIX}idem:"  # + owner digest + ":" + key digest -> "job_id body_digest"
-# + owner digest -> sorted set: the owner's video job ids by creation time (queues/video_index.py)
-OWNER_VIDEOS = f"{PREFIX}videos:"
 # Pub/sub channels are server-wide: Redis does not scope them by database, so the
 # database number is part of the name, or every worker on the server would wake for every
 # database's jobs (measured: an idle worker at 22 % of a core beside a busy neighbour).

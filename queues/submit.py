@@ -48,13 +48,13 @@ class Submission:
     owner: str
     idempotency_key: str | None = None
     request_id: str | None = None
+    # More writes in the job's own transaction (an owner's list of videos), so whatever lists
+    # the job exists exactly when the job does.
+    also_writes: Callable[[Pipeline, JobRecord], None] | None = None
     # The params as the client sent them, when the gateway added to them (a chat job's model
     # chain): an idempotent retry must match on what the client sent, not on what the
     # gateway decided, which may change with provider health.
     client_params_json: bytes | None = None
-    # More writes in the job's own transaction (an owner's list of videos), so whatever lists
-    # the job exists exactly when the job does.
-    also_writes: Callable[[Pipeline, JobRecord], None] | None = None
 
     def body_digest(self) -> str:
         digest = hashlib.sha256()
