@@ -1,11 +1,12 @@
-"""A bare FastAPI app: the baselines of the start-up and select_http benchmarks.
+"""A bare FastAPI app: the baselines of the start-up, select_http and artifact_download benchmarks.
 
 `python -m tests.bench._bare_app PORT` serves `GET /health` only (the start-up baseline);
 with `--select` it also serves `POST /select`, which parses a pydantic body shaped like
 select-model's and answers a constant dict of the gateway's answer shape: what plain
 FastAPI costs for that exchange with no work behind it. The route is opt-in because
 building it (pydantic models, FastAPI's body dependant) adds ~20-30 ms to the import,
-which would move the start-up baseline.
+which would move the start-up baseline. With `--file PATH` it serves `GET /file`: Starlette's
+`FileResponse` of that file.
 
 Either way it is served with the uvicorn settings `mpc-api serve` uses (uvloop, httptools,
 no access log).
@@ -67,9 +68,19 @@ def add_select_route(app: FastAPI) -> None:
         return selection
 
 
+def add_file_route(app: FastAPI, path: str) -> None:
+    from starlette.responses import FileResponse
+
+    @app.get("/file")
+    async def file() -> FileResponse:
+        return FileResponse(path, media_type="audio/wav")
+
+
 if __name__ == "__main__":
     if "--select" in sys.argv[2:]:
         add_select_route(app)
+    if "--file" in sys.argv[2:]:
+        add_file_route(app, sys.argv[sys.argv.index("--file") + 1])
     uvicorn.run(
         app,
         host="127.0.0.1",

@@ -10,6 +10,11 @@ wired as the chat tests wire it (`tests.support.litellm`): the LiteLLM config is
 a random master key. `chat_stack()` yields a `ChatStack` with every URL and pid; workers can
 be added and removed while the rest keeps running (LiteLLM takes ~12 s to start here).
 
+Every process shares one local artifact store, a temporary directory (`MPC_ARTIFACTS_URL`,
+`MPC_ARTIFACTS_SIGNING_KEY`), so media jobs write their outputs where the gateway serves them.
+`media_workers` starts workers of the `media` queue class too (`add_workers(n, "media")`
+adds more); `worker_handlers` names `MPC_WORKER_HANDLERS` modules for every worker.
+
 `upstream="emulator"` skips LiteLLM and points the workers straight at the emulator's
 OpenAI-compatible endpoint (the worker posts `{base}/v1/chat/completions`, the emulator
 answers any model name): for benchmarks of the gateway alone, whose side of the chain is
@@ -18,12 +23,14 @@ the same whatever answers the worker.
 
 from __future__ import annotations
 
+import secrets
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import httpx
 import redis
@@ -47,7 +54,9 @@ class ChatStack:
     gateway_pid: int
     litellm: LiteLLMProxy | None
     worker_env: dict[str, str]
+    artifacts_dir: Path
     workers: list[Child] = field(default_factory=list)
+    media_workers: list[Child] = field(default_factory=list)
     _exits: ExitStack = field(default_factory=ExitStack)
 
     @property
@@ -59,6 +68,8 @@ class ChatStack:
         out: dict[str, int | None] = {"gateway": self.gateway_pid}
         for i, worker in enumerate(self.workers, 1):
             out[f"worker{i}"] = worker.pid
+        for i, worker in enumerate(self.media_workers, 1):
+            out[f"media_worker{i}"] = worker.pid
         if self.litellm is not None:
             out["litellm"] = self.litellm.pid
         out["emulator"] = self.emulator_pid
@@ -79,33 +90,33 @@ class ChatStack:
         body = response.json()
         return [{k: m[k] for k in ("id", "provider", "provider_id")} for m in (body["model"], *body["fallbacks"])]
 
-    def add_workers(self, n: int) -> list[Child]:
-        """Start `n` more interactive workers; return once each has announced itself."""
+    def add_workers(self, n: int, queue: str = "interactive") -> list[Child]:
+        """Start `n` more workers of `queue`; return once each has announced itself."""
         started = [
-            self._exits.enter_context(child([PYTHON, "-m", "cli", "worker", "--queue", "interactive"], self.worker_env))
+            self._exits.enter_context(child([PYTHON, "-m", "cli", "worker", "--queue", queue], self.worker_env))
             for _ in range(n)
         ]
-        self.workers.extend(started)
+        (self.media_workers if queue == "media" else self.workers).extend(started)
         for worker in started:
-            _wait_worker_ready(worker)
+            _wait_worker_ready(worker, queue)
         return started
 
     def stop_last_worker(self) -> None:
         self.workers.pop().stop()
 
     def check_alive(self) -> None:
-        for worker in self.workers:
+        for worker in (*self.workers, *self.media_workers):
             worker.check_alive()
 
 
-def _wait_worker_ready(worker: Child, timeout: float = WORKER_READY_TIMEOUT_S) -> None:
+def _wait_worker_ready(worker: Child, queue: str, timeout: float = WORKER_READY_TIMEOUT_S) -> None:
     client = redis.Redis.from_url(BENCH_REDIS_URL)
-    live = keys.live_workers("interactive")
+    live = keys.live_workers(queue)
     marker = f"-{worker.pid}-".encode()
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            if any(marker in worker_id for worker_id in client.zrange(live, 0, -1)):
+            if any(marker in worker_id for worker_id in cast(list[bytes], client.zrange(live, 0, -1))):
                 return
             worker.check_alive()
             time.sleep(0.02)
@@ -129,10 +140,17 @@ def chat_stack(
     *,
     upstream: Upstream = "litellm",
     breaker_cool_off_s: int | None = None,
+    media_workers: int = 0,
+    worker_handlers: str = "",
 ) -> Iterator[ChatStack]:
-    """Emulator, LiteLLM (unless `upstream="emulator"`), gateway and `workers` interactive
-    workers, all on Redis db 10 (the caller flushes it)."""
+    """Emulator, LiteLLM (unless `upstream="emulator"`), gateway, `workers` interactive
+    and `media_workers` media workers, all on Redis db 10 (the caller flushes it)."""
     with ExitStack() as stack:
+        artifacts_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mpc-bench-artifacts-")))
+        store_env = {
+            "MPC_ARTIFACTS_URL": f"file://{artifacts_dir}",
+            "MPC_ARTIFACTS_SIGNING_KEY": secrets.token_hex(32),
+        }
         emulator, emulator_pid = stack.enter_context(running_emulator())
         proxy: LiteLLMProxy | None = None
         if upstream == "litellm":
@@ -141,10 +159,10 @@ def chat_stack(
         else:
             # The worker posts to {base}/v1/chat/completions: the emulator's OpenAI wire.
             worker_env = bench_env(MPC_LITELLM_BASE_URL=f"{emulator.base_url}/openai", MPC_LITELLM_API_KEY="sk-emu")
-        worker_env["MPC_WORKER_HANDLERS"] = ""
+        worker_env.update(store_env, MPC_WORKER_HANDLERS=worker_handlers)
         if breaker_cool_off_s is not None:
             worker_env["MPC_BREAKER_COOL_OFF_S"] = str(breaker_cool_off_s)
-        base, gateway_proc = stack.enter_context(gateway())
+        base, gateway_proc = stack.enter_context(gateway(**store_env))
         chat = ChatStack(
             emulator=emulator,
             emulator_pid=emulator_pid,
@@ -152,9 +170,11 @@ def chat_stack(
             gateway_pid=gateway_proc.pid,
             litellm=proxy,
             worker_env=worker_env,
+            artifacts_dir=artifacts_dir,
         )
         stack.enter_context(chat._exits)
         chat.add_workers(workers)
+        chat.add_workers(media_workers, "media")
         yield chat
         gateway_proc.check_alive()
         chat.check_alive()

@@ -106,10 +106,11 @@ def wait_http_ok(child: Child, url: str, *, timeout: float = 30, interval: float
 
 
 @contextmanager
-def gateway() -> Iterator[tuple[str, Child]]:
-    """`python -m cli serve` on a free port; yields its base URL once /health/live answers."""
+def gateway(**env: str) -> Iterator[tuple[str, Child]]:
+    """`python -m cli serve` on a free port (`env` on top of `bench_env`); yields its base
+    URL once /health/live answers."""
     port = free_port()
-    with child([PYTHON, "-m", "cli", "serve"], bench_env(MPC_PORT=str(port))) as proc:
+    with child([PYTHON, "-m", "cli", "serve"], {**bench_env(MPC_PORT=str(port)), **env}) as proc:
         base = f"http://127.0.0.1:{port}"
         wait_http_ok(proc, f"{base}/health/live", interval=0.02)
         yield base, proc
@@ -124,6 +125,14 @@ def cpu_seconds(pid: int) -> float:
         )
     except (OSError, ValueError, IndexError):
         return _stat_cpu_seconds(pid)
+
+
+def children_cpu_seconds(pid: int) -> float:
+    """CPU time of a process's reaped children (cutime + cstime in /proc/<pid>/stat): the
+    ffmpeg runs of a media worker, say."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[13]) + int(fields[14])) / CLK_TCK
 
 
 def _stat_cpu_seconds(pid: int) -> float:

@@ -57,6 +57,21 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[Head, bytes]:
     return head, body
 
 
+async def body_pieces(reader: asyncio.StreamReader, head: Head) -> AsyncIterator[bytes]:
+    """A response body as it arrives (chunked or Content-Length), to its end."""
+    if head.chunked:
+        async for chunk in _chunks(reader):
+            yield chunk
+        return
+    left = int(head.headers.get("content-length", "0"))
+    while left:
+        data = await reader.read(min(left, 1 << 20))
+        if not data:
+            raise asyncio.IncompleteReadError(b"", left)
+        left -= len(data)
+        yield data
+
+
 async def _chunks(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
     while True:
         size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0], 16)

@@ -33,22 +33,19 @@ import asyncio
 import os
 import statistics
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
-import redis
-
-from queues import keys
 from tests.bench._chat_load import (
     ChainCpu,
     StreamSample,
-    Trace,
     chat_body,
     gateway_request,
     litellm_request,
     stream_loop,
 )
 from tests.bench._chat_stack import ChatStack, chat_stack
-from tests.bench._common import BENCH_REDIS_URL, flush_redis, ms, percentile, raise_nofile
+from tests.bench._common import flush_redis, ms, percentile, raise_nofile
+from tests.bench._ttft_breakdown import ttft_breakdown
 from tests.bench._ttft_model import MODEL, PROVIDER_ID, STAGGER_S, STREAMS, TOKENS, TPS, TTFT_MS
 from tests.bench.result import BenchResult, better_ratio
 
@@ -115,7 +112,7 @@ def _run(stack: ChatStack, rounds: int, per_round: int, warmup: int, alone_n: in
             merged[name].totals += sample.totals
             merged[name].elapsed += sample.elapsed
             per_round_p50[name].append(ms(percentile(sample.ttfts, 50)))
-            for part, values in _breakdown(stack, upstream, sample.traces).items():
+            for part, values in ttft_breakdown(stack, upstream, sample.traces, _text).items():
                 parts[name].setdefault(part, []).extend(values)
     stack.check_alive()
 
@@ -175,57 +172,6 @@ def _one_at_a_time(stack: ChatStack, n: int) -> dict[str, float]:
         _check(sample, n, f"{name}, one at a time")
         p50[name] = ms(percentile(sample.ttfts, 50))
     return {**p50, "added_p50": round(p50["mpc"] - p50["direct"], 3)}
-
-
-def _breakdown(stack: ChatStack, upstream: str, traces: list[Trace]) -> dict[str, list[float]]:
-    """Each stream's TTFT split at the points the job record, its event stream and the
-    emulator's request log show (seconds)."""
-    received = {
-        entry["body"]["messages"][-1]["content"]: float(entry["time"])
-        for entry in stack.emulator.requests(model=upstream)
-        if isinstance(entry.get("body"), dict)
-    }
-    out: dict[str, list[float]] = {}
-
-    def add(part: str, seconds: float) -> None:
-        out.setdefault(part, []).append(seconds)
-
-    client = redis.Redis.from_url(BENCH_REDIS_URL)
-    try:
-        for trace in traces:
-            at_provider = received.get(_text(trace.index))
-            if at_provider is None:
-                continue
-            if trace.job_id is None:
-                add("client_to_provider", at_provider - trace.sent)
-                add("provider_to_first_token", trace.first - at_provider)
-                continue
-            created, started = cast(
-                list[bytes | None], client.hmget(keys.job(trace.job_id), ["created_at", "started_at"])
-            )
-            first_output = _first_output_s(client, trace.job_id)
-            if created is None or started is None or first_output is None:
-                continue
-            add("gateway_submit", float(created) - trace.sent)
-            add("queue_pickup", float(started) - float(created))
-            add("worker_to_provider", at_provider - float(started))
-            add("provider_to_first_output", first_output - at_provider)
-            add("relay_to_client", trace.first - first_output)
-            # MPC-API's own hops, the rest being LiteLLM's and the provider's time (the
-            # worker's few steps before its request leaves are in worker_to_provider).
-            add("mpc_own_hops", float(started) - trace.sent + trace.first - first_output)
-    finally:
-        client.close()
-    return out
-
-
-def _first_output_s(client: redis.Redis, job_id: str) -> float | None:
-    """Redis' own time (ms) in the id of the job's first `output` event."""
-    entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(keys.job_events(job_id), count=20))
-    for entry_id, fields in entries:
-        if fields.get(b"type") == b"output":
-            return int(entry_id.split(b"-")[0]) / 1000
-    return None
 
 
 def _check(sample: StreamSample, expected: int, path: str) -> None:
