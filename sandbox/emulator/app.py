@@ -4,8 +4,10 @@ Routes, by path prefix (the prefix is what a LiteLLM deployment puts in ``api_ba
 OpenAI-compatible providers (``openai_wire.PREFIXES``, with their media endpoints in
 ``openai_media``), ``/anthropic``, ``/gemini/v1beta``, ``/elevenlabs``, ``/fal``, Hugging Face
 embeddings (``/huggingface/hf-inference``), the generated media it serves by URL under
-``/media``, and the control API under ``/_emulator``. Any other path is logged (provider "unknown") and
-answered 404, so a wrong ``api_base`` shows up in the request log.
+``/media``, and the control API under ``/_emulator``. Video wires (``video_jobs``): OpenAI
+Videos (``openai_videos``), fal's queue (``fal_video``), ``/runway/v1`` (``runway_video``),
+Veo (``gemini_video``), ``/heygen`` (``heygen_wire``), finished videos under ``/videos``.
+Any other path is logged (provider "unknown") and answered 404, so a wrong ``api_base`` shows up in the request log.
 """
 
 from __future__ import annotations
@@ -19,11 +21,16 @@ from sandbox.emulator import (
     anthropic_wire,
     control,
     elevenlabs_wire,
+    fal_video,
     fal_wire,
     gemini_wire,
+    heygen_wire,
     huggingface_wire,
     openai_media,
+    openai_videos,
     openai_wire,
+    runway_video,
+    video_http,
 )
 from sandbox.emulator.calls import begin
 from sandbox.emulator.state import EmulatorState, state_of
@@ -57,6 +64,11 @@ def create_emulator(state: EmulatorState | None = None) -> Starlette:
         Route("/media/{name}", kept_media, methods=["GET"]),
         *openai_wire.routes(),
         *openai_media.routes(),
+        *openai_videos.routes(),
+        *video_http.routes(),
+        *fal_video.routes(),
+        *runway_video.routes(),
+        *heygen_wire.routes(),
         *anthropic_wire.routes(),
         *gemini_wire.routes(),
         *elevenlabs_wire.routes(),

@@ -11,7 +11,8 @@ Two sources, merged per request (later wins):
 A model's own entry replaces the ``"*"`` entry (they are not merged). ``Directives`` is the
 one schema for both; ``Behaviour`` is the resolved, flat result. Keys: status, retry_after
 (implies 429), latency_ms, ttft_ms, tps, tokens, hang, cut_after, truncate_after,
-malformed_after, stall_after, error_after, and (per model only) fail_times. Syntax:
+malformed_after, stall_after, error_after, the video keys (``video``), and (per model only)
+fail_times. Syntax:
 ``[emulate: status=503 retry_after=1]``; pairs may be separated by spaces, commas or
 semicolons; a bare ``hang`` means ``hang=true``; an unknown key or bad value is a 400.
 """
@@ -38,7 +39,12 @@ FAULT_KEYS = (
     "malformed_after",
     "stall_after",
     "error_after",
+    "video_poll_status",
+    "video_content_status",
 )
+#: The faults of a provider request (create, chat, media): the ones ``status`` and relatives
+#: set. On video wires they act on the create call only; polls and downloads have their own.
+REQUEST_FAULT_KEYS = FAULT_KEYS[:8]
 
 
 class DirectiveError(ValueError):
@@ -63,15 +69,27 @@ class Directives(BaseModel):
     error_after: int | None = Field(default=None, ge=0, description="N content chunks, then an in-stream error")
     tokens: int | None = Field(default=None, ge=1, le=100_000, description="answer length in tokens")
     fail_times: int | None = Field(default=None, ge=0, description="faults only for the next N requests")
+    # Emulated video jobs (sandbox/emulator/video_jobs.py). Generation time is fixed when the
+    # video is created; the rest is read on every status poll or download.
+    video_seconds: float | None = Field(default=None, ge=0, le=86_400, description="generation time of a video")
+    video_queued_seconds: float | None = Field(default=None, ge=0, le=86_400, description="its queued part")
+    video_poll_status: int | None = Field(default=None, ge=400, le=599, description="status polls answer this")
+    video_content_status: int | None = Field(default=None, ge=400, le=599, description="downloads answer this")
+    video_never_finishes: bool | None = Field(default=None, description="stays in progress forever")
+    video_forget: bool | None = Field(default=None, description="the provider forgets its videos (404)")
+    video_fail: bool | None = Field(default=None, description="the provider reports the video failed")
+    tag: str | None = Field(
+        default=None, max_length=200, pattern=r"^[\w.:-]+$", description="a label kept with the request or video"
+    )
 
-    @field_validator("hang", mode="before")
+    @field_validator("hang", "video_never_finishes", "video_forget", "video_fail", mode="before")
     @classmethod
     def _hang_flag(cls, value: Any) -> Any:
         if value == "":
             return True
         return value
 
-    @field_serializer("ttft_ms", "tps", "latency_ms", "retry_after")
+    @field_serializer("ttft_ms", "tps", "latency_ms", "retry_after", "video_seconds", "video_queued_seconds")
     def _compact_number(self, value: float | None) -> float | int | None:
         if value is not None and value.is_integer():
             return int(value)
@@ -97,6 +115,14 @@ class Behaviour:
     stall_after: int | None = None
     error_after: int | None = None
     tokens: int | None = None
+    video_seconds: float | None = None
+    video_queued_seconds: float | None = None
+    video_poll_status: int | None = None
+    video_content_status: int | None = None
+    video_never_finishes: bool = False
+    video_forget: bool = False
+    video_fail: bool = False
+    tag: str | None = None
 
     def overlay(self, directives: Directives) -> Behaviour:
         values = {k: v for k, v in directives.set_values().items() if k != "fail_times"}
@@ -108,8 +134,8 @@ class Behaviour:
     def without_faults(self) -> Behaviour:
         return replace(self, **{key: _DEFAULT_FAULTS[key] for key in FAULT_KEYS})
 
-    def has_fault(self) -> bool:
-        return any(getattr(self, key) != _DEFAULT_FAULTS[key] for key in FAULT_KEYS)
+    def has_fault(self, keys: tuple[str, ...] = FAULT_KEYS) -> bool:
+        return any(getattr(self, key) != _DEFAULT_FAULTS[key] for key in keys)
 
     def describe(self) -> dict[str, Any]:
         """The settings that differ from a plain, instant answer (for the request log)."""
@@ -176,10 +202,16 @@ class ModelControl:
             directives = directives.model_copy(update={"status": 503})
         return cls(directives=directives, failures_left=directives.fail_times)
 
-    def apply(self) -> Behaviour:
-        """The model-level behaviour of the next request (consumes one ``fail_times``)."""
+    def apply(self, counted: tuple[str, ...] | None = None) -> Behaviour:
+        """The model-level behaviour of the next request (consumes one ``fail_times``).
+
+        ``counted``: the fault keys that concern this request; a request none of them is set
+        for consumes nothing (a video's status poll does not use up a create fault), and
+        ``()`` only reads the settings."""
         behaviour = Behaviour().overlay(self.directives)
         if self.failures_left is None:
+            return behaviour
+        if counted is not None and not behaviour.has_fault(counted):
             return behaviour
         if self.failures_left > 0:
             self.failures_left -= 1

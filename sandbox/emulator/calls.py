@@ -61,9 +61,10 @@ class Call:
     def json_body(self) -> dict[str, Any] | None:
         return self.body if isinstance(self.body, dict) else None
 
-    def behaviour(self, text: str) -> Behaviour:
+    def behaviour(self, text: str, *, counted: tuple[str, ...] | None = None) -> Behaviour:
         """Resolve per-model and per-request settings; raises ``DirectiveError``."""
-        return self.state.resolve(self.entry.model, header=self.request.headers.get("x-emulator"), text=text)
+        header = self.request.headers.get("x-emulator")
+        return self.state.resolve(self.entry.model, header=header, text=text, counted=counted)
 
     def headers(self) -> dict[str, str]:
         return {self.request_id_header: new_id("req_")}
@@ -82,10 +83,10 @@ class Call:
         body = self.shape(status, message or status_message(status), behaviour.retry_after)
         return self.finish(EmulatedResponse(behaviour=behaviour, status=status, headers=headers, body=dump(body)))
 
-    def resolve_or_error(self, text: str) -> Behaviour | EmulatedResponse:
+    def resolve_or_error(self, text: str, *, counted: tuple[str, ...] | None = None) -> Behaviour | EmulatedResponse:
         """The behaviour, or the response to send instead (bad directive, injected status)."""
         try:
-            behaviour = self.behaviour(text)
+            behaviour = self.behaviour(text, counted=counted)
         except DirectiveError as exc:
             return self.error(400, str(exc))
         if behaviour.status is not None:

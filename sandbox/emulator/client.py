@@ -40,6 +40,17 @@ class EmulatorClient:
         entries: list[dict[str, Any]] = response.json()["requests"]
         return entries
 
+    def videos(
+        self, *, wire: str | None = None, model: str | None = None, tag: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The emulated provider video jobs (oldest first): id, wire, model, phase, progress,
+        prompt, tag, polls, downloads ..."""
+        params = {k: v for k, v in (("wire", wire), ("model", model), ("tag", tag)) if v is not None}
+        response = self._http.get("/_emulator/videos", params=params)
+        response.raise_for_status()
+        jobs: list[dict[str, Any]] = response.json()["videos"]
+        return jobs
+
     def clear_requests(self) -> None:
         self._http.delete("/_emulator/requests").raise_for_status()
 

@@ -10,7 +10,11 @@
 | DELETE /_emulator/models              | reset all models                                        |
 | GET    /_emulator/requests            | the request log; filters ``?model=&provider=&since=``   |
 | DELETE /_emulator/requests            | clear the log                                           |
-| POST   /_emulator/reset               | reset all models and clear the log                      |
+| GET    /_emulator/videos              | video jobs ``?wire=&model=&tag=`` (phase, polls ...)    |
+| POST   /_emulator/reset               | reset all models, clear the log and the video jobs      |
+
+Model settings are ``behaviour.Directives``; the video keys (generation time, progress and
+faults of emulated provider videos) are described in ``video_jobs``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from sandbox.emulator import anthropic_wire, elevenlabs_wire, fal_wire, gemini_wire, huggingface_wire, openai_wire
+from sandbox.emulator import (
+    anthropic_wire,
+    elevenlabs_wire,
+    fal_wire,
+    gemini_wire,
+    heygen_wire,
+    huggingface_wire,
+    openai_wire,
+    runway_video,
+)
 from sandbox.emulator.behaviour import DirectiveError, directives_from
 from sandbox.emulator.state import state_of
 
@@ -37,13 +50,21 @@ def providers() -> dict[str, str]:
         "elevenlabs": elevenlabs_wire.PREFIX,
         "fal": fal_wire.PREFIX,
         "huggingface_inference": huggingface_wire.PREFIX,
+        "runway": runway_video.PREFIX,
+        "heygen": heygen_wire.PREFIX,
     }
 
 
 async def health(request: Request) -> JSONResponse:
     state = state_of(request)
     return JSONResponse(
-        {"status": "ok", "providers": providers(), "requests": len(state.log), "models": sorted(state.controls)}
+        {
+            "status": "ok",
+            "providers": providers(),
+            "requests": len(state.log),
+            "models": sorted(state.controls),
+            "videos": len(state.videos),
+        }
     )
 
 
@@ -106,7 +127,15 @@ async def reset_everything(request: Request) -> JSONResponse:
     state = state_of(request)
     state.reset()
     state.clear_log()
+    state.videos.clear()
     return JSONResponse({"reset": "all"})
+
+
+async def list_videos(request: Request) -> JSONResponse:
+    query = request.query_params
+    jobs = state_of(request).videos.of_wire(query.get("wire"))
+    wanted = [job for job in jobs if query.get("model") in (None, job.model) and query.get("tag") in (None, job.tag)]
+    return JSONResponse({"videos": [job.to_json() for job in wanted]})
 
 
 def routes() -> list[Route]:
@@ -119,5 +148,6 @@ def routes() -> list[Route]:
         Route(f"{PREFIX}/models/{{model:path}}", reset_control, methods=["DELETE"]),
         Route(f"{PREFIX}/requests", list_requests, methods=["GET"]),
         Route(f"{PREFIX}/requests", clear_requests, methods=["DELETE"]),
+        Route(f"{PREFIX}/videos", list_videos, methods=["GET"]),
         Route(f"{PREFIX}/reset", reset_everything, methods=["POST"]),
     ]

@@ -1,4 +1,5 @@
-"""fal's synchronous image endpoints under ``/fal`` (= LiteLLM ``api_base``).
+"""fal's synchronous image endpoints under ``/fal`` (= LiteLLM ``api_base``); video models'
+queue API is ``fal_video``.
 
 LiteLLM posts ``{api_base}/{endpoint}`` where the endpoint is the model family's
 (``fal_endpoint``): e.g. ``fal-ai/imagen4/preview/fast`` is posted to ``fal-ai/imagen4/preview``.
@@ -16,7 +17,7 @@ from typing import Any, cast
 from starlette.requests import Request
 from starlette.routing import Route
 
-from sandbox.emulator import media
+from sandbox.emulator import fal_video, media
 from sandbox.emulator.behaviour import strip_directives
 from sandbox.emulator.calls import Call, begin
 from sandbox.emulator.media_http import media_url
@@ -102,6 +103,8 @@ def _size(call: Call, body: dict[str, Any]) -> tuple[int, int]:
 async def generate(request: Request) -> EmulatedResponse:
     path: str = request.path_params.get("path", "")
     call = await begin(request, PROVIDER, error_shape, model=path.strip("/") or "(bare base)")
+    if fal_video.is_video_model(call.model):
+        return await fal_video.submit(call)
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     if scheme != "Key" or not key.strip():
         return call.error(401, "No user found for Key ID and Secret (emulated: expected Authorization: Key <key>)")

@@ -4,7 +4,8 @@
 ``streamGenerateContent`` (``?alt=sse`` → SSE with CRLF line ends, otherwise a streamed JSON
 array), ``countTokens``, ``embedContent``, ``batchEmbedContents``, ``predict`` (Imagen), and
 ``POST /gemini/v1beta/interactions`` (transcription). Image and speech answers of
-``generateContent`` are in ``gemini_media``. Request fields are accepted in camelCase and
+``generateContent`` are in ``gemini_media``; Veo (``predictLongRunning``, its operations and
+file downloads) in ``gemini_video``. Request fields are accepted in camelCase and
 snake_case.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import Route
 
-from sandbox.emulator import gemini_media
+from sandbox.emulator import gemini_media, gemini_video
 from sandbox.emulator.behaviour import Behaviour
 from sandbox.emulator.calls import Call, begin
 from sandbox.emulator.gemini_fields import field, parts_text
@@ -144,6 +145,9 @@ def _check_key(call: Call) -> EmulatedResponse | None:
 
 async def model_action(request: Request) -> EmulatedResponse:
     rest: str = request.path_params["rest"]
+    if request.method == "GET" and gemini_video.OPERATIONS in rest:
+        call = await begin(request, PROVIDER, error_shape, model=rest.partition(gemini_video.OPERATIONS)[0])
+        return _check_key(call) or await gemini_video.operation(call, rest)
     model, _, action = rest.rpartition(":") if ":" in rest else (rest, "", "")
     call = await begin(request, PROVIDER, error_shape, model=model.removeprefix("models/"))
     if request.method == "GET" and not action:
@@ -162,6 +166,8 @@ async def model_action(request: Request) -> EmulatedResponse:
         return await gemini_media.generate_speech(call, body)
     if action == "predict":
         return await gemini_media.predict(call, body)
+    if action == "predictLongRunning":
+        return await gemini_video.create(call, body)
     handler = _ACTIONS.get(action)
     if handler is None:
         return call.error(404, f"Unknown action {action!r} for models/{call.model}")
@@ -245,8 +251,14 @@ async def interactions(request: Request) -> EmulatedResponse:
     return await gemini_media.interaction(call, call.json_body)
 
 
+async def file_download(request: Request) -> EmulatedResponse:
+    call = await begin(request, PROVIDER, error_shape)
+    return _check_key(call) or await gemini_video.download(call, request.path_params["name"])
+
+
 def routes() -> list[Route]:
     return [
+        Route(f"{PREFIX}/files/{{name}}", file_download, methods=["GET"]),
         Route(f"{PREFIX}/interactions", interactions, methods=["POST"]),
         Route(f"{PREFIX}/models", list_models, methods=["GET"]),
         Route(f"{PREFIX}/models/{{rest:path}}", model_action, methods=["GET", "POST"]),

@@ -10,6 +10,10 @@ model and the gateway falls back. Two adapters need more than the deployment's `
   needs `GEMINI_API_BASE` (`proxy_env`).
 - Gemini transcription posts `{api_base}/v1beta/interactions`, so its `api_base` is the
   emulator's `/gemini`, not `/gemini/v1beta`.
+- Veo (`video_generation` on gemini/) posts `{api_base}/v1beta/models/{m}:predictLongRunning`,
+  so its `api_base` is the emulator's `/gemini` too; Runway video deployments get
+  `/runway/v1` (Runway's image and TTS adapters poll a hard-coded host: left unemulated).
+- HeyGen is LiteLLM's `/heygen` pass-through, whose `target` becomes the emulator's `/heygen`.
 - Hugging Face embeddings post to the `api_base` itself, but first ask the Hub
   (`huggingface.co/api/models/...`, hard-coded) for the model's task unless the deployment
   names it (`input_type`).
@@ -61,12 +65,19 @@ UNREACHABLE_MEDIA: dict[str, str] = {
     ),
 }
 
+# Catalog video_generate models no emulator can serve through LiteLLM 1.106.12, and why.
+# tests/sandbox/test_video_through_litellm.py exercises every other one end to end, and
+# checks this table against docs/providers.md. Every wire is emulated today: empty.
+UNREACHABLE_VIDEO: dict[str, str] = {}
+
 
 def _api_base(route: str, model: str, mode: str | None, emulator_base: str) -> tuple[str, dict[str, Any]]:
     """The deployment's `api_base` and any other litellm_params the emulator needs."""
     prefixes = providers()
-    if route == "gemini" and mode == "audio_transcription":
+    if route == "gemini" and mode in ("audio_transcription", "video_generation"):
         return emulator_base + prefixes["gemini"].removesuffix("/v1beta"), {}
+    if route == "runwayml" and mode == "video_generation":
+        return emulator_base + prefixes["runway"], {}
     if route == "huggingface" and mode == "embedding":
         base = f"{emulator_base}{prefixes['huggingface_inference']}/{HF_EMBEDDING_TASK}/{model}"
         return base, {"input_type": HF_EMBEDDING_TASK}

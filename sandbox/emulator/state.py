@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlencode
 from starlette.requests import Request
 
 from sandbox.emulator.behaviour import Behaviour, Directives, ModelControl, parse_request_directives
+from sandbox.emulator.video_jobs import VideoStore
 
 WILDCARD = "*"
 LOG_LIMIT = 2000
@@ -99,6 +100,7 @@ class EmulatorState:
         self.log: deque[LoggedRequest] = deque(maxlen=LOG_LIMIT)
         self._seq = itertools.count(1)
         self.media: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
+        self.videos = VideoStore()
 
     # -- generated media served by URL ----------------------------------------------------
     def keep_media(self, data: bytes, content_type: str, extension: str) -> str:
@@ -121,15 +123,20 @@ class EmulatorState:
         else:
             self.controls.pop(model, None)
 
-    def resolve(self, model: str | None, *, header: str | None, text: str) -> Behaviour:
+    def resolve(
+        self, model: str | None, *, header: str | None, text: str, counted: tuple[str, ...] | None = None
+    ) -> Behaviour:
         """Model control (or the ``*`` default), overlaid with the request's directives.
 
         Raises ``DirectiveError`` for a malformed directive (before any ``fail_times`` is
-        consumed)."""
+        consumed). ``counted``: see ``ModelControl.apply``."""
         request_directives = parse_request_directives(header, text)
+        return self.model_behaviour(model, counted=counted).overlay(request_directives)
+
+    def model_behaviour(self, model: str | None, *, counted: tuple[str, ...] | None = None) -> Behaviour:
+        """The model's stored settings alone (or the ``*`` default)."""
         control = self.controls.get(model or "") or self.controls.get(WILDCARD)
-        base = control.apply() if control is not None else Behaviour()
-        return base.overlay(request_directives)
+        return control.apply(counted) if control is not None else Behaviour()
 
     # -- request log ----------------------------------------------------------------------
     def record(self, request: Request, *, provider: str, model: str | None, raw_body: bytes) -> LoggedRequest:

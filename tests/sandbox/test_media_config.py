@@ -36,6 +36,18 @@ def test_media_deployments_point_at_the_emulator() -> None:
     assert _params(config, "runwayml/eleven_multilingual_v2")["api_base"] == f"{BASE}/unemulated/runwayml"
 
 
+def test_video_deployments_point_at_the_emulator() -> None:
+    config = project_litellm_config(BASE)
+    assert _params(config, "gemini/veo-3.1-generate-001")["api_base"] == f"{BASE}/gemini"
+    assert _params(config, "runwayml/gen4.5")["api_base"] == f"{BASE}/runway/v1"
+    assert _params(config, "runwayml/gen4_image")["api_base"] == f"{BASE}/unemulated/runwayml"
+    assert _params(config, "fal_ai/fal-ai/pika/v2.2/text-to-video")["api_base"] == f"{BASE}/fal"
+    general = config["general_settings"]
+    assert isinstance(general, dict)
+    [heygen] = general["pass_through_endpoints"]
+    assert heygen["target"] == f"{BASE}/heygen"
+
+
 def test_the_proxy_gets_gemini_api_base() -> None:
     env = offline_env(project_litellm_config(BASE), "sk-test")
     assert env["GEMINI_API_BASE"] == f"{BASE}/gemini/v1beta"
