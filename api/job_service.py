@@ -20,7 +20,7 @@ from api.media_chain import checked_input, is_media_task, media_job_params
 from api.sse import PING, PING_S, sse_frame
 from api.state import AppState
 from brain import UnknownTask
-from catalog.inputs import TranscribeInput
+from catalog.inputs import TranscribeInput, VideoInput
 from queues import store
 from queues.events import STREAM_START, JobEvent, follow_events, read_events
 from queues.jobs import JobRecord, encode_json
@@ -70,6 +70,14 @@ async def submit(
         job_input = checked_input(request.task, request.input)
         if isinstance(job_input, TranscribeInput) and job_input.file_id is not None:
             await owned_file(state, owner, job_input.file_id, param="input.file_id")
+        if isinstance(job_input, VideoInput) and job_input.image is not None and job_input.image.file_id is not None:
+            image = await owned_file(state, owner, job_input.image.file_id, param="input.image.file_id")
+            if not image.content_type.startswith("image/"):
+                raise Unprocessable(
+                    f"The file '{image.id}' is {image.content_type}, not an image.",
+                    code="invalid_value",
+                    param="input.image.file_id",
+                )
         params_json = encode_json(
             {**request.params, **media_job_params(state, request.task, job_input, request.params)}
         )

@@ -11,12 +11,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
+
 from api.chat_chain import chain_params
 from api.errors import InvalidRequest, NotFound, Unprocessable
 from api.selection_views import select_body_from, select_counted, to_request
 from api.state import AppState
 from brain import Selection, estimate_tokens
-from catalog.inputs import INPUT_TYPES, EmbedInput, TaskInputError, TranscribeInput, parse_task_input
+from catalog.inputs import (
+    INPUT_TYPES,
+    EmbedInput,
+    TaskInputError,
+    TranscribeInput,
+    VideoInput,
+    check_video_limits,
+    parse_task_input,
+)
+from catalog.schema import Model
 
 # The select-model constraints a media request may carry.
 STEERING_FIELDS = ("tier", "speed", "domains", "providers", "fallbacks")
@@ -61,7 +72,46 @@ def select_for_media(state: AppState, task: str, job_input: Any, steering: Mappi
     if isinstance(job_input, EmbedInput):
         # Each input must fit the model's context window, not all of them together.
         fields["min_context"] = max(1, _longest_input_tokens(job_input))
+    if isinstance(job_input, VideoInput):
+        return _select_for_video(state, job_input, fields)
     return select_counted(state, to_request(select_body_from(fields)))
+
+
+def _select_for_video(state: AppState, job_input: VideoInput, fields: dict[str, Any]) -> Selection:
+    """The brain sees which inputs the request carries (a model requiring one it lacks is
+    never chosen) and what it asks of them (an image to animate needs an image-to-video
+    model, an avatar an avatar model). The primary must make the seconds and size asked
+    for, or the request is a 422 naming the field now rather than a provider error minutes
+    later; fallbacks that cannot are dropped from the chain."""
+    carried = job_input.carried
+    if "avatar" in carried:
+        fields["capabilities"] = ["avatar"]
+    elif "image" in carried:
+        fields["capabilities"] = ["image_to_video"]
+    request = msgspec.structs.replace(to_request(select_body_from(fields)), inputs=carried)
+    selection = select_counted(state, request)
+    primary = selection.model
+    try:
+        _check_video(job_input, primary)
+    except TaskInputError as exc:
+        param = f"input.{exc.field}" if exc.field else "input"
+        raise Unprocessable(f"{exc.problem} (at '{param}')", code="invalid_value", param=param) from None
+    fallbacks = tuple(model for model in selection.fallbacks if _makes(job_input, model))
+    return msgspec.structs.replace(selection, fallbacks=fallbacks)
+
+
+def _check_video(job_input: VideoInput, model: Model) -> None:
+    if model.video is None:  # the loader refuses a video model without limits
+        raise TaskInputError(f"model {model.id} has no video limits in the catalog", None)
+    check_video_limits(job_input, model.video, model.id)
+
+
+def _makes(job_input: VideoInput, model: Model) -> bool:
+    try:
+        _check_video(job_input, model)
+    except TaskInputError:
+        return False
+    return True
 
 
 def media_job_params(state: AppState, task: str, job_input: Any, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -141,10 +141,12 @@ def no_candidate_message(task_index: TaskIndex, constraints: Constraints, constr
     denied = ", ".join(sorted(constraints.providers_deny))
     allowed = ", ".join(sorted(constraints.providers_allow))
     domains = ", ".join(sorted(constraints.domains))
+    lacking = ", ".join(sorted(constraints.inputs_missing)) or "none"
     detail = {
         "task": "the catalog lists no model for it",
         "disabled": "every model for it is disabled",
         "capabilities": f"none has every required capability ({required})",
+        "inputs": f"the rest require an input the request lacks ({lacking})",
         "providers.deny": f"the rest are on denied providers ({denied})",
         "providers.allow": f"the rest are outside the allowed providers ({allowed})",
         "min_context": f"none of the rest has a context window of at least {constraints.min_context} tokens",

@@ -16,6 +16,7 @@ from brain.index import (
     SPEED_BIT,
     TIER_LEVEL,
     UNKNOWN_BIT,
+    WITHOUT_INPUT_BIT,
     DomainBits,
     Entry,
     TaskIndex,
@@ -28,6 +29,7 @@ from catalog.schema import Tier
 RULES: tuple[str, ...] = (
     "disabled",
     "capabilities",
+    "inputs",
     "providers.deny",
     "providers.allow",
     "min_context",
@@ -50,6 +52,8 @@ class Constraints:
         "context_needed",
         "domains",
         "domains_required",
+        "inputs",
+        "inputs_missing",
         "min_context",
         "only_provider_rules",
         "providers_allow",
@@ -61,8 +65,17 @@ class Constraints:
         "speed",
     )
 
-    def __init__(self, request: SelectionRequest, default_tier: Tier, domain_bits: DomainBits) -> None:
+    def __init__(
+        self,
+        request: SelectionRequest,
+        default_tier: Tier,
+        domain_bits: DomainBits,
+        task_required_inputs: frozenset[str] = _EMPTY,
+    ) -> None:
         self.capabilities = frozenset(request.capabilities) if request.capabilities else _EMPTY
+        self.inputs = frozenset(request.inputs) if request.inputs else _EMPTY
+        # Inputs some candidate requires and the request lacks: the only ones the rule can fail on.
+        self.inputs_missing = task_required_inputs - self.inputs if task_required_inputs else _EMPTY
         self.providers_deny = frozenset(request.providers_deny) if request.providers_deny else _EMPTY
         self.providers_allow = frozenset(request.providers_allow) if request.providers_allow else _EMPTY
         # 0 tokens is what an empty body estimates to: it constrains nothing, and must not
@@ -80,12 +93,18 @@ class Constraints:
         # No per-model rule beyond the provider lists (which the fast path applies to whole
         # providers): every live model passes, so the walk can skip `first_failure`.
         self.only_provider_rules = not (
-            self.capabilities or self.min_context is not None or self.speed or self.domains_required
+            self.capabilities
+            or self.inputs_missing
+            or self.min_context is not None
+            or self.speed
+            or self.domains_required
         )
         # `first_failure` as bitmasks and one number, for the fast path's `passes`.
         self.required_feature_mask = SPEED_BIT.get(self.speed, UNKNOWN_BIT) if self.speed else 0
         for capability in self.capabilities:
             self.required_feature_mask |= CAPABILITY_BIT.get(capability, UNKNOWN_BIT)
+        for kind in self.inputs_missing:
+            self.required_feature_mask |= WITHOUT_INPUT_BIT.get(kind, UNKNOWN_BIT)
         self.context_needed = self.min_context or 0
         self.required_domain_mask = (
             domain_bits.mask(self.domains) if self.domains_required else domain_bits.every_model_bit
@@ -100,6 +119,8 @@ def first_failure(entry: Entry, constraints: Constraints) -> str | None:
     """The first request rule `entry` fails, or None. Static rules are `entry.static_rule`."""
     if constraints.capabilities and not constraints.capabilities <= entry.capabilities:
         return "capabilities"
+    if entry.required_inputs and not entry.required_inputs <= constraints.inputs:
+        return "inputs"
     if entry.provider in constraints.providers_deny:
         return "providers.deny"
     if constraints.providers_allow and entry.provider not in constraints.providers_allow:

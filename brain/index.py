@@ -18,7 +18,7 @@ from functools import lru_cache
 from types import MappingProxyType
 
 from catalog import Catalog
-from catalog.schema import CAPABILITIES, TIERS, Model, Task, Tier
+from catalog.schema import CAPABILITIES, REQUIRED_INPUTS, TIERS, Model, Task, Tier
 
 # Tier levels: higher is better. "Up one tier" is level + 1.
 TIER_LEVEL: Mapping[str, int] = MappingProxyType({"draft": 0, "strong": 1, "flagship": 2})
@@ -49,6 +49,9 @@ SPEED_BIT: Mapping[str, int] = MappingProxyType({speed: 1 << (16 + rank) for spe
 # What a request naming a capability or speed outside the schema asks for (possible only
 # when a request is built in code): a bit no model sets, so nothing passes.
 UNKNOWN_BIT = 1 << 24
+# Required inputs turned around so they fit the same superset test: a model that does NOT
+# require input k carries bit k, and a request lacking input k requires that bit.
+WITHOUT_INPUT_BIT: Mapping[str, int] = MappingProxyType({kind: 1 << (26 + i) for i, kind in enumerate(REQUIRED_INPUTS)})
 # `Entry.context_limit` of a non-text model without a context window: it passes any min_context.
 NO_LIMIT = 1 << 62
 
@@ -87,6 +90,7 @@ class Entry:
         "measured_in_tokens",
         "model",
         "provider",
+        "required_inputs",
         "speed",
         "static_position",
         "static_rule",
@@ -102,6 +106,7 @@ class Entry:
         self.tier_level = TIER_LEVEL[model.tier]
         self.speed: str = model.speed
         self.capabilities = frozenset(model.capabilities)
+        self.required_inputs = frozenset(model.required_inputs)
         self.domains = frozenset(model.domains)
         self.context_window = model.context_window
         # Only text models are measured in tokens; an image or video model without a
@@ -119,6 +124,9 @@ class Entry:
         self.feature_mask = SPEED_BIT[model.speed]
         for capability in model.capabilities:
             self.feature_mask |= CAPABILITY_BIT[capability]
+        for kind, bit in WITHOUT_INPUT_BIT.items():
+            if kind not in self.required_inputs:
+                self.feature_mask |= bit
         if self.context_window is not None:
             self.context_limit = self.context_window
         else:
@@ -189,6 +197,7 @@ class TaskIndex:
         "domain_bits",
         "entries",
         "providers",
+        "required_inputs",
         "stream_by_provider",
         "streams",
         "task",
@@ -200,6 +209,9 @@ class TaskIndex:
         ordered = sorted(models, key=static_key)
         self.entries = tuple(Entry(model, task, i, domain_bits) for i, model in enumerate(ordered))
         self.by_id: Mapping[str, Entry] = MappingProxyType({entry.id: entry for entry in self.entries})
+        # Inputs some candidate requires: only a request lacking one of these has a per-model
+        # `inputs` rule to apply (for most tasks: none, and the fast path stays as it was).
+        self.required_inputs = frozenset(kind for entry in self.entries for kind in entry.required_inputs)
         live = [entry for entry in self.entries if entry.static_rule is None]
         self.by_level = tuple(
             tuple(entry for entry in live if entry.tier_level == level) for level in range(len(LEVEL_TIER))

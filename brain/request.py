@@ -7,7 +7,7 @@ from typing import Annotated
 
 import msgspec
 
-from catalog.schema import Capability, Speed, Tier
+from catalog.schema import Capability, RequiredInput, Speed, Tier
 
 MAX_FALLBACKS = 8
 DEFAULT_FALLBACKS = 3
@@ -21,7 +21,8 @@ CHARS_PER_TOKEN = 4
 class SelectionRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One selection: the task plus optional constraints and preferences.
 
-    Hard constraints (a model failing one is removed): `capabilities`, `providers_allow`,
+    Hard constraints (a model failing one is removed): `capabilities`, `inputs` (what the
+    request carries: a model requiring an input not listed is removed), `providers_allow`,
     `providers_deny`, `min_context`, `speed`, `domains` when `domains_required`, and the tier
     policy. Without `domains_required`, `domains` only ranks. `model` pins a model by any of
     its names. The Meta bounds apply when the struct is decoded; the brain clamps
@@ -34,6 +35,7 @@ class SelectionRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     domains: tuple[str, ...] = ()
     domains_required: bool = False
     capabilities: tuple[Capability, ...] = ()
+    inputs: tuple[RequiredInput, ...] = ()
     providers_allow: tuple[str, ...] = ()
     providers_deny: tuple[str, ...] = ()
     min_context: Annotated[int, msgspec.Meta(ge=0)] | None = None

@@ -4,7 +4,9 @@ The policy, as a user would state it:
 
 1. **Candidates** are the models whose `tasks` list the task.
 2. **Rules** remove candidates, in this order, each under its name: `disabled`,
-   `capabilities` (the task's required ones plus the request's), `providers.deny`,
+   `capabilities` (the task's required ones plus the request's), `inputs` (a model that
+   requires an input the request does not carry: Runway's gen4_turbo without an image, a
+   HeyGen avatar model without an avatar), `providers.deny`,
    `providers.allow`, `min_context` (text models need a `context_window` of at least
    `min_context`; a non-text model without one passes), `speed` (exact, when given),
    `domains` (only when `domains_required`; otherwise domains just rank) and `tier`.
@@ -78,7 +80,7 @@ def _task_index_for(index: Index, task: str) -> TaskIndex:
 
 def select_in(task_index: TaskIndex, request: SelectionRequest, health: HealthSnapshot, pin: Entry | None) -> Selection:
     """`select` once the task and the pin are resolved (plans call this per step)."""
-    constraints = Constraints(request, task_index.task.default_tier, task_index.domain_bits)
+    constraints = Constraints(request, task_index.task.default_tier, task_index.domain_bits, task_index.required_inputs)
     pinned: Entry | None = None
     rejected: tuple[str, str] | None = None
     if pin is not None:

@@ -52,6 +52,7 @@ def check_catalog(data: CatalogFile) -> None:
     tasks = _check_tasks(data.tasks)
     _check_model_names(data.models)
     _check_model_tasks(data.models, tasks)
+    _check_video_limits(data.models)
     _check_every_task_served(data.tasks, data.models)
     _check_plans(data.plans, tasks)
 
@@ -100,6 +101,26 @@ def _check_model_tasks(models: tuple[Model, ...], tasks: dict[str, Task]) -> Non
                     f"$.models[{i}].tasks[{k}]",
                     f"task {task_id!r} requires capabilities {missing} that model {model.id!r} lacks",
                 )
+
+
+def _check_video_limits(models: tuple[Model, ...]) -> None:
+    """A video model says what it accepts (the submission checks rely on it); no other does."""
+    for i, model in enumerate(models):
+        limits = model.video
+        if model.modality != "video":
+            if limits is not None:
+                raise CatalogError(
+                    f"$.models[{i}].video", f"only video models have video limits, {model.id!r} is {model.modality}"
+                )
+            continue
+        if limits is None:
+            raise CatalogError(f"$.models[{i}]", f"video model {model.id!r} needs 'video' limits")
+        if limits.default_seconds is not None and limits.default_seconds not in limits.seconds:
+            raise CatalogError(
+                f"$.models[{i}].video.default_seconds", f"{limits.default_seconds} is not one of 'seconds'"
+            )
+        if "image" in model.required_inputs and "image" not in model.inputs:
+            raise CatalogError(f"$.models[{i}].required_inputs", f"{model.id!r} requires an image it does not take")
 
 
 def _check_every_task_served(tasks: tuple[Task, ...], models: tuple[Model, ...]) -> None:

@@ -69,6 +69,12 @@ ModelName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 Price = Annotated[float, msgspec.Meta(ge=0)]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+# What a request may have to carry for a model to take it: an input image (image-to-video
+# models that animate a first frame), a provider avatar (HeyGen's avatar videos).
+RequiredInput = Literal["image", "avatar"]
+REQUIRED_INPUTS: tuple[RequiredInput, ...] = RequiredInput.__args__  # type: ignore[attr-defined]
+VideoSize = Annotated[str, msgspec.Meta(pattern=r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$")]
+VideoSeconds = Annotated[int, msgspec.Meta(ge=1, le=600)]
 
 
 class _Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -81,6 +87,21 @@ class Pricing(_Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
     unit: PricingUnit
     input: Price | None = None
     output: Price | None = None
+    source: Text | None = None
+
+
+class VideoLimits(_Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a video model accepts, checked at submission so a bad value is a 422 rather than
+    a provider error minutes later. `seconds` empty: the length follows the script (HeyGen)
+    and cannot be asked for. A request's `aspect_ratio` is one of its sizes' ratios.
+    `max_generation_s` bounds the wait on the provider: past it the job fails `video_timeout`.
+    `cancel` says whether the provider's API can stop a started video (OpenAI's DELETE)."""
+
+    seconds: tuple[VideoSeconds, ...] = ()
+    default_seconds: VideoSeconds | None = None
+    sizes: Annotated[tuple[VideoSize, ...], msgspec.Meta(min_length=1)]
+    max_generation_s: Annotated[int, msgspec.Meta(ge=10, le=86_400)]
+    cancel: bool = False
     source: Text | None = None
 
 
@@ -102,6 +123,9 @@ class Model(_Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
     aliases: tuple[ModelName, ...] = ()
     enabled: bool = True
     description: Text | None = None
+    # Inputs a request must carry for this model to be chosen (the brain's `inputs` rule).
+    required_inputs: tuple[RequiredInput, ...] = ()
+    video: VideoLimits | None = None  # required for video models (the loader checks)
 
 
 class Task(_Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):

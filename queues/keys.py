@@ -28,6 +28,9 @@ OWNER_VIDEOS = f"{PREFIX}videos:"
 JOB = f"{PREFIX}job:"  # + job id -> hash: the job record
 JOB_EVENTS_SUFFIX = ":events"  # job key + suffix -> stream of the job's events
 JOB_CANCEL_SUFFIX = ":cancel"  # job key + suffix -> flag: cancel requested
+VIDEO = f"{PREFIX}video:"  # + job id -> hash: the provider's video behind a video job (queues/videos.py)
+# queues.schedule sorted set: video job ids by when their provider is next polled
+VIDEO_POLLS = f"{PREFIX}video_polls"
 FILE = f"{PREFIX}file:"  # + file id -> JSON: an upload's record (queues/files.py), expiring with it
 IDEMPOTENCY = f"{PREFIX}idem:"  # + owner digest + ":" + key digest -> "job_id body_digest"
 # Pub/sub channels are server-wide: Redis does not scope them by database, so the
@@ -63,6 +66,10 @@ def job_events(job_id: str) -> str:
 
 def job_cancel(job_id: str) -> str:
     return f"{JOB}{job_id}{JOB_CANCEL_SUFFIX}"
+
+
+def video(job_id: str) -> str:
+    return f"{VIDEO}{job_id}"
 
 
 def file(file_id: str) -> str:

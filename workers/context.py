@@ -36,5 +36,18 @@ class JobContext:
         await store.record_event(self.redis, self.job_id, "log", {"message": message})
 
 
+class HandOff:
+    """What a handler returns when its job goes on outside the worker slot (a video waiting
+    on its provider, polled by `workers.video_poller`): the record stays `processing`, arq's
+    job ends, the slot is free. Whoever took the job over writes its final state."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "HANDED_OFF"
+
+
+HANDED_OFF = HandOff()
+
 Handler = Callable[[JobContext], Awaitable[Any]]
 Handlers = Mapping[str, Handler]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,7 @@ from queues import store
 from queues.claim import Claim, Started
 from queues.classes import QueueClassLimits
 from queues.jobs import JobError
-from workers.context import Handlers, JobContext
+from workers.context import Handlers, HandOff, JobContext
 from workers.errors import JobFailed
 from workers.litellm import LiteLLMClient
 
@@ -50,6 +51,9 @@ class WorkerRuntime:
     store: ArtifactStore | None = None  # opened at start-up, closed at shutdown
     downloads: httpx.AsyncClient | None = None  # for URLs that jobs and providers name
     cancel_events: dict[str, asyncio.Event] = field(default_factory=dict)
+    # Told of every cancel request this process hears, for jobs no attempt of it is running
+    # (a video handed to the poller).
+    cancel_listeners: list[Callable[[str], None]] = field(default_factory=list)
 
     def listen_for_cancel(self, job_id: str) -> bool:
         """Listen for a job's cancel before its attempt starts: a cancel that sees
@@ -67,6 +71,8 @@ class WorkerRuntime:
         event = self.cancel_events.get(job_id)
         if event is not None:
             event.set()
+        for listener in self.cancel_listeners:
+            listener(job_id)
 
 
 async def mpc_job(ctx: dict[str, Any], job_id: str) -> None:
@@ -156,6 +162,8 @@ async def _settle(redis: Redis, job_id: str, task: asyncio.Future[Any]) -> str:
         log.exception("handler raised %s", type(exc).__name__)
         message = f"The job failed with an internal error ({type(exc).__name__})."
         return await _finish(redis, job_id, error=JobError(message=message, code="internal_error"))
+    if isinstance(output, HandOff):
+        return "handed_off"  # still `processing`: its new owner writes the final state
     return await _finish(redis, job_id, output=output)
 
 

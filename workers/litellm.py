@@ -14,6 +14,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 import msgspec
@@ -145,6 +146,66 @@ class LiteLLMClient:
             return response.text
         return _decoded(response.content)
 
+    async def video_create(
+        self, fields: dict[str, str], reference: VideoReference | None, *, timeout_s: float
+    ) -> dict[str, Any]:
+        """`POST /v1/videos` as the openai SDK sends it: multipart form data, the image (if
+        any) as the `input_reference` file; an `input_reference` string in `fields` goes as
+        JSON. LiteLLM makes one upstream attempt (its `num_retries: 0` setting): a create is
+        billed, so a retry is MPC-API's decision, never LiteLLM's."""
+        if "input_reference" in fields:
+            # A reference given as a string (a URL, a data URI) must come as JSON: the proxy
+            # declares a form's `input_reference` as a file and answers a string field 422.
+            body, content_type = msgspec.json.encode(fields), "application/json"
+        else:
+            body, content_type = _form(fields, reference)
+        timeout = httpx.Timeout(timeout_s, connect=CONNECT_TIMEOUT_S)
+        call = self.http.post("/v1/videos", content=body, headers={"Content-Type": content_type}, timeout=timeout)
+        response = await _within(timeout_s, call)
+        if response.status_code != 200:
+            raise _video_error(response)
+        return _decoded(response.content)
+
+    async def video_status(self, video_id: str, *, timeout_s: float) -> dict[str, Any]:
+        """`GET /v1/videos/{id}` with the create's id (status answers re-encode the id without
+        the deployment: adopting theirs would send the next poll to the wrong place)."""
+        response = await _within(timeout_s, self.http.get(f"/v1/videos/{_path(video_id)}", timeout=timeout_s))
+        if response.status_code != 200:
+            raise _video_error(response)
+        return _decoded(response.content)
+
+    async def video_delete(self, video_id: str, *, timeout_s: float) -> None:
+        response = await _within(timeout_s, self.http.delete(f"/v1/videos/{_path(video_id)}", timeout=timeout_s))
+        if response.status_code not in (200, 204):
+            raise _video_error(response)
+
+    @asynccontextmanager
+    async def video_content(self, video_id: str, *, timeout_s: float) -> AsyncIterator[AsyncIterator[bytes]]:
+        """The finished video's bytes as they arrive (`GET /v1/videos/{id}/content`)."""
+        timeout = httpx.Timeout(timeout_s, connect=CONNECT_TIMEOUT_S)
+        request = self.http.build_request("GET", f"/v1/videos/{_path(video_id)}/content", timeout=timeout)
+        response = await _within(timeout_s, self.http.send(request, stream=True))
+        try:
+            if response.status_code != 200:
+                await response.aread()
+                raise _video_error(response)
+            yield _audio_chunks(response)
+        finally:
+            await response.aclose()
+
+    async def heygen(
+        self, method: str, path: str, *, body: dict[str, Any] | None = None, timeout_s: float
+    ) -> dict[str, Any]:
+        """A call through LiteLLM's `/heygen` pass-through (LiteLLM has no HeyGen provider):
+        the path and body are HeyGen's own, LiteLLM adds HeyGen's key."""
+        content = msgspec.json.encode(body) if body is not None else None
+        headers = {"Content-Type": "application/json"} if content is not None else {}
+        call = self.http.request(method, f"/heygen{path}", content=content, headers=headers, timeout=timeout_s)
+        response = await _within(timeout_s, call)
+        if response.status_code != 200:
+            raise _video_error(response)
+        return _decoded(response.content)
+
     async def _json_call(self, path: str, body: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         timeout = httpx.Timeout(timeout_s, connect=CONNECT_TIMEOUT_S)
         response = await _within(timeout_s, self.http.post(path, content=msgspec.json.encode(body), timeout=timeout))
@@ -158,6 +219,48 @@ class LiteLLMClient:
         except httpx.HTTPError:
             return False
         return response.status_code == 200
+
+
+@dataclass(frozen=True, slots=True)
+class VideoReference:
+    """An image a video starts from, for the create's `input_reference`: a file part (OpenAI),
+    or, where LiteLLM's adapter passes the field on as is, a string (`workers._video_wires`)."""
+
+    filename: str
+    content_type: str
+    content: bytes
+    public_url: str  # where a provider can fetch it: the client's URL, or a signed store link
+
+
+def _form(fields: dict[str, str], reference: VideoReference | None) -> tuple[bytes, str]:
+    """A multipart/form-data body (httpx sends url-encoding when there is no file; the SDK,
+    and so LiteLLM's tested path, always sends multipart)."""
+    boundary = "mpc-" + secrets.token_hex(16)
+    out = bytearray()
+    for name, value in fields.items():
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{_quoted(name)}"\r\n\r\n'.encode()
+        out += value.encode() + b"\r\n"
+    if reference is not None:
+        out += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="input_reference"; '
+            f'filename="{_quoted(reference.filename)}"\r\nContent-Type: {reference.content_type}\r\n\r\n'
+        ).encode()
+        out += reference.content + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), f"multipart/form-data; boundary={boundary}"
+
+
+def _path(video_id: str) -> str:
+    return quote(video_id, safe="")
+
+
+def _video_error(response: httpx.Response) -> UpstreamError:
+    """A 404 is kept as such: for a video the provider no longer knows, it is the answer
+    (`video_lost`), not a reason to try elsewhere."""
+    if response.status_code == 404:
+        message = _error_message(response.content) or "The provider does not know this video."
+        return UpstreamError(message, status=404, code="video_not_found", fallback=False)
+    return status_error(response.status_code, response.content, response.headers)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,12 @@
 """Which job handlers a worker runs, by task id.
 
 Built-in: every text task of the catalog runs through the chat handler (LiteLLM chat
-completions down the brain's fallback chain); embed_text, image_generate, tts and transcribe
-through their media handlers (LiteLLM's embeddings, images and audio endpoints, outputs in
-the artifact store). `MPC_WORKER_HANDLERS` names extra modules
-(comma-separated), each exposing `HANDLERS: Mapping[str, Handler]`, which override the
-built-ins for their tasks; the tests register their job functions this way.
+completions down the brain's fallback chain); embed_text, image_generate, tts, transcribe and
+video_generate through their media handlers (LiteLLM's embeddings, images, audio and video
+endpoints, outputs in the artifact store; a video's wait is the media worker's poller's).
+`MPC_WORKER_HANDLERS` names extra modules (comma-separated), each exposing
+`HANDLERS: Mapping[str, Handler]`, which override the built-ins for their tasks; the tests
+register their job functions this way.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from redis.asyncio import Redis
 from catalog import Catalog
 from metrics.definitions import WorkerMetrics
 from queues.breakers import BreakerView
-from workers import chat_handler, embed_handler, image_handler, speech_handler, transcribe_handler
+from workers import chat_handler, embed_handler, image_handler, speech_handler, transcribe_handler, video_handler
 from workers.chat_handler import ChatHandler
 from workers.context import Handler, Handlers
 from workers.embed_handler import EmbedHandler
@@ -29,6 +30,7 @@ from workers.litellm import LiteLLMClient
 from workers.media import MediaDeps
 from workers.speech_handler import SpeechHandler
 from workers.transcribe_handler import TranscribeHandler
+from workers.video_handler import VideoHandler
 
 
 def builtin_handlers(
@@ -56,6 +58,7 @@ def builtin_handlers(
             "image_generate": ImageHandler(media, walker(image_handler.OPERATION), downloads),
             "tts": SpeechHandler(media, walker(speech_handler.OPERATION)),
             "transcribe": TranscribeHandler(media, walker(transcribe_handler.OPERATION), downloads),
+            "video_generate": VideoHandler(media, walker(video_handler.OPERATION), catalog, downloads),
         }
         handlers.update({task: h for task, h in media_handlers.items() if task in catalog.tasks})
     return handlers

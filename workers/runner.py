@@ -53,10 +53,12 @@ from queues.classes import QUEUE_CLASS_LIMITS
 from queues.redis import connect, database_of
 from queues.settings import Settings
 from queues.submit import JOB_FUNCTION
+from workers._video_wires import VideoWires
 from workers.jobrun import CLAIM, WorkerRuntime, mpc_job
 from workers.litellm import LiteLLMClient
 from workers.media import MediaDeps, MediaTimeouts
 from workers.registry import builtin_handlers, load_handlers
+from workers.video_poller import VideoPoller
 
 log = logging.getLogger("mpc.worker")
 
@@ -77,7 +79,9 @@ ARQ_TIMEOUT_MARGIN_S = 30
 
 
 class MPCWorker(Worker):
-    def __init__(self, runtime: WorkerRuntime, *, redis_url: str, shutdown_grace_s: int) -> None:
+    def __init__(
+        self, runtime: WorkerRuntime, *, redis_url: str, shutdown_grace_s: int, poller: VideoPoller | None = None
+    ) -> None:
         limits = runtime.limits
         super().__init__(
             functions=[func(mpc_job, name=JOB_FUNCTION, timeout=limits.job_timeout_s + ARQ_TIMEOUT_MARGIN_S)],
@@ -92,6 +96,7 @@ class MPCWorker(Worker):
         )
         self.in_progress_timeout_s = IN_PROGRESS_TTL_S
         self.runtime = runtime
+        self.poller = poller  # media workers: the videos waiting on their providers
         self.redis_url = redis_url
         self.started_at = time.time()
         self._wake = asyncio.Event()
@@ -107,6 +112,9 @@ class MPCWorker(Worker):
             asyncio.create_task(self._listen(), name="mpc-wake-listener"),
             asyncio.create_task(self._heartbeat(), name="mpc-heartbeat"),
         ]
+        if self.poller is not None:
+            self.runtime.cancel_listeners.append(self.poller.cancel_requested)
+            background.append(asyncio.create_task(self.poller.run(), name="mpc-video-poller"))
         log.info("worker %s ready for queue class %s", self.runtime.worker_id, self.runtime.limits.name)
         try:
             next_poll = 0.0
@@ -350,7 +358,12 @@ def build_worker(settings: Settings, catalog: Catalog, queue_class: str, store: 
         store=store,
         downloads=downloads,
     )
-    return MPCWorker(runtime, redis_url=settings.redis_url, shutdown_grace_s=settings.worker_shutdown_grace_s)
+    poller = None
+    if queue_class == "media" and "video_generate" in runtime.handlers:
+        poller = VideoPoller(redis, VideoWires(litellm, downloads), store)
+    return MPCWorker(
+        runtime, redis_url=settings.redis_url, shutdown_grace_s=settings.worker_shutdown_grace_s, poller=poller
+    )
 
 
 def run_worker(settings: Settings, catalog: Catalog, queue_class: str) -> None:

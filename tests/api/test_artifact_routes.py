@@ -45,7 +45,11 @@ def media_worker(media_settings: Settings) -> Iterator[WorkerProcess]:
 def finished_job(client: httpx.Client, artifact: str = "image.png") -> dict[str, Any]:
     response = client.post(
         "/api/jobs",
-        json={"task": "video_generate", "input": {"sleep": 0, "artifact": artifact}},
+        json={
+            "task": "video_generate",
+            "input": {"prompt": "a test video"},
+            "params": {"sleep": 0, "artifact": artifact},
+        },
         headers={"Prefer": "wait=20"},
     )
     assert response.status_code == 200, response.text

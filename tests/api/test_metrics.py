@@ -39,7 +39,7 @@ def test_gateway_metrics_move_and_pass_promtool(gateway: str) -> None:
     with httpx.Client(base_url=gateway, headers=AUTH) as client:
         client.post("/api/select-model", json={"task": "tts"})
         client.post("/api/select-model", json={"task": "tts", "providers": {"allow": ["anthropic"]}})
-        client.post("/api/jobs", json={"task": "video_generate", "input": {}})
+        client.post("/api/jobs", json={"task": "video_generate", "input": {"prompt": "a test video"}})
     assert wait_until(lambda: scrape(f"{gateway}/metrics").get('mpc_queue_depth{queue="media"}') == 1, timeout=10)
     samples = scrape(f"{gateway}/metrics")
     assert any(k.startswith("mpc_selections_total{") and 'task="tts"' in k for k in samples)

@@ -17,6 +17,7 @@ from catalog import Catalog
 from catalog.breaker_states import BreakerState
 from catalog.loader import check_catalog
 from catalog.schema import (
+    REQUIRED_INPUTS,
     Capability,
     CatalogFile,
     Modality,
@@ -26,6 +27,7 @@ from catalog.schema import (
     PricingUnit,
     Provider,
     QueueClass,
+    RequiredInput,
     Speed,
     Task,
     Tier,
@@ -57,6 +59,7 @@ def make_model(
     enabled: bool = True,
     aliases: Sequence[str] = (),
     provider_id: str | None = None,
+    required_inputs: Sequence[RequiredInput] = (),
 ) -> Model:
     unit: PricingUnit = "usd_per_1m_tokens" if modality in ("text", "embedding") else "usd_per_image"
     return Model(
@@ -75,6 +78,7 @@ def make_model(
         pricing=Pricing(unit=unit, output=price),
         aliases=tuple(aliases),
         enabled=enabled,
+        required_inputs=tuple(required_inputs),
     )
 
 
@@ -170,6 +174,7 @@ def _model(
         price=rnd.choice(PRICES),
         enabled=anchor is not None or rnd.random() < 0.85,
         aliases=(f"alias-{i}",) if rnd.random() < 0.5 else (),
+        required_inputs=_subset(rnd, REQUIRED_INPUTS, 0.1),
     )
 
 
@@ -195,6 +200,7 @@ def requests(draw: st.DrawFn, catalog: Catalog) -> SelectionRequest:
         max_fallbacks=rnd.choice((3, 3, 3, -1, 0, 1, 2, 5, 8, 10)),
         explain=rnd.random() < 0.3,
         model=rnd.choice(names) if rnd.random() < 0.25 else None,
+        inputs=tuple(_subset(rnd, REQUIRED_INPUTS, 0.5)) if rnd.random() < 0.5 else (),
     )
 
 

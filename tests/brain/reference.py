@@ -20,6 +20,7 @@ STATE = {"closed": 0, "half_open": 1, "open": 2}
 RULE_ORDER = (
     "disabled",
     "capabilities",
+    "inputs",
     "providers.deny",
     "providers.allow",
     "min_context",
@@ -52,6 +53,8 @@ def verdict(m: Model, task: Task, req: SelectionRequest) -> str | None:
         return "disabled"
     if not set(task.required_capabilities) | set(req.capabilities) <= set(m.capabilities):
         return "capabilities"
+    if not set(m.required_inputs) <= set(req.inputs):
+        return "inputs"
     if m.provider in req.providers_deny:
         return "providers.deny"
     if req.providers_allow and m.provider not in req.providers_allow:

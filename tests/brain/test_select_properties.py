@@ -213,7 +213,8 @@ def test_pinned_names_resolve_to_the_canonical_model(catalog: Catalog, data: st.
     model = data.draw(st.sampled_from(catalog.data.models))
     name = data.draw(st.sampled_from((model.id, model.provider_id, *model.aliases)))
     task = data.draw(st.sampled_from(sorted(catalog.tasks)))
-    got = run(catalog, SelectionRequest(task=task, model=name), HealthSnapshot())
+    # The pin carries what the model requires, or the `inputs` rule rightly refuses it.
+    got = run(catalog, SelectionRequest(task=task, model=name, inputs=model.required_inputs), HealthSnapshot())
     if task not in model.tasks:
         assert isinstance(got, ModelNotForTask)
     elif model.enabled:
@@ -229,6 +230,6 @@ def test_the_bitmask_rules_match_the_named_rules(case: tuple[Catalog, SelectionR
     catalog, req, _ = case
     req = msgspec.structs.replace(req, providers_allow=(), providers_deny=())
     ti = Index(catalog).tasks[req.task]
-    c = Constraints(req, ti.task.default_tier, ti.domain_bits)
+    c = Constraints(req, ti.task.default_tier, ti.domain_bits, ti.required_inputs)
     for e in ti.entries:
         assert passes(e, c) == (first_failure(e, c) is None), e.id

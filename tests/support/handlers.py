@@ -38,15 +38,19 @@ SAMPLES = Path(__file__).resolve().parents[1] / "artifacts" / "samples"
 async def slow(job: JobContext) -> Any:
     """Sleeps `sleep` seconds (`sleep_first_attempt` on attempt 1), reporting progress; with
     `artifact` (a file of tests/artifacts/samples), stores it as the job's artifact through the
-    real store the worker's settings name, and lists it in the output as media tasks do."""
-    seconds = float(job.input.get("sleep_first_attempt" if job.attempt == 1 else "sleep", job.input.get("sleep", 0)))
+    real store the worker's settings name, and lists it in the output as media tasks do.
+
+    The knobs come in the job's `params` (the gateway checks a video job's `input` as a real
+    video input, and passes params on) or, for jobs submitted straight to Redis, its input."""
+    knobs = {**job.params, **(job.input if isinstance(job.input, dict) else {})}
+    seconds = float(knobs.get("sleep_first_attempt" if job.attempt == 1 else "sleep", knobs.get("sleep", 0)))
     steps = max(1, int(seconds / 0.1))
     for step in range(steps):
         await asyncio.sleep(seconds / steps)
         await job.progress((step + 1) / steps)
     output: dict[str, Any] = {"slept": seconds, "attempt": job.attempt}
-    if job.input.get("artifact"):
-        output["artifacts"] = [await _store_sample(job.job_id, str(job.input["artifact"]))]
+    if knobs.get("artifact"):
+        output["artifacts"] = [await _store_sample(job.job_id, str(knobs["artifact"]))]
     return output
 
 

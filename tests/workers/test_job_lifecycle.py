@@ -48,7 +48,9 @@ def test_prefer_wait_times_out_with_202(api: httpx.Client, start_worker: Callabl
     start_worker("media")
     started = time.monotonic()
     response = api.post(
-        "/api/jobs", json={"task": "video_generate", "input": {"sleep": 5}}, headers={"Prefer": "wait=1"}
+        "/api/jobs",
+        json={"task": "video_generate", "input": {"prompt": "a test video"}, "params": {"sleep": 5}},
+        headers={"Prefer": "wait=1"},
     )
     assert 0.9 <= time.monotonic() - started < 4
     assert response.status_code == 202
@@ -76,8 +78,8 @@ def test_handler_failure_and_crash_end_failed_without_leaking(
 
 
 def test_task_without_handler_fails_clearly(api: httpx.Client, start_worker: Callable[..., WorkerProcess]) -> None:
-    start_worker("media", handlers="")  # the built-in handlers only: none runs video yet
-    job = wait_final(api, api.post("/api/jobs", json={"task": "video_generate", "input": {"prompt": "x"}}).json()["id"])
+    start_worker("batch", handlers="")  # the built-in handlers only: none runs a plan yet
+    job = wait_final(api, api.post("/api/jobs", json={"task": "podcast_episode", "input": {"topic": "x"}}).json()["id"])
     assert job["status"] == "failed" and job["error"]["code"] == "task_not_runnable"
 
 
@@ -154,7 +156,7 @@ async def test_idempotency_race_makes_one_job(api: httpx.Client) -> None:
             *[
                 client.post(
                     "/api/jobs",
-                    json={"task": "video_generate", "input": {"sleep": 0}},
+                    json={"task": "video_generate", "input": {"prompt": "a test video"}, "params": {"sleep": 0}},
                     headers={"Idempotency-Key": "race"},
                 )
                 for _ in range(50)
@@ -226,7 +228,9 @@ def test_cancel_running_job_stops_within_a_second(
     api: httpx.Client, start_worker: Callable[..., WorkerProcess]
 ) -> None:
     start_worker("media")
-    job = api.post("/api/jobs", json={"task": "video_generate", "input": {"sleep": 30}}).json()
+    job = api.post(
+        "/api/jobs", json={"task": "video_generate", "input": {"prompt": "a test video"}, "params": {"sleep": 30}}
+    ).json()
     wait_for_job(api, job["id"], lambda state: state["status"] == "processing", timeout=10)
     asked = time.monotonic()
     api.post(f"/api/jobs/{job['id']}/cancel")
@@ -258,7 +262,9 @@ def test_sse_streams_events_and_resumes_without_gap_or_duplicate(
 
 def test_sse_live_stream_with_forced_disconnect(api: httpx.Client, start_worker: Callable[..., WorkerProcess]) -> None:
     start_worker("media")
-    job = api.post("/api/jobs", json={"task": "video_generate", "input": {"sleep": 1.0}}).json()
+    job = api.post(
+        "/api/jobs", json={"task": "video_generate", "input": {"prompt": "a test video"}, "params": {"sleep": 1.0}}
+    ).json()
     url = f"/api/jobs/{job['id']}/events"
     seen: list[dict[str, str]] = []
     with api.stream("GET", url) as response:

@@ -28,7 +28,14 @@ def test_killed_worker_job_is_rerun_by_another_within_15_s(
     api: httpx.Client, start_worker: Callable[..., WorkerProcess]
 ) -> None:
     first = start_worker("media")  # media: a one-hour class timeout
-    job = api.post("/api/jobs", json={"task": "video_generate", "input": {"sleep_first_attempt": 600, "sleep": 0.2}})
+    job = api.post(
+        "/api/jobs",
+        json={
+            "task": "video_generate",
+            "input": {"prompt": "a test video"},
+            "params": {"sleep_first_attempt": 600, "sleep": 0.2},
+        },
+    )
     job_id = job.json()["id"]
     wait_for_job(api, job_id, lambda s: s["status"] == "processing", timeout=10)
     second = start_worker("media")
@@ -49,11 +56,15 @@ def test_sigterm_lets_in_flight_jobs_finish_and_takes_no_new_ones(
 ) -> None:
     worker = start_worker("media", grace_s=10)
     # Long enough to outlast the worker's next heartbeat (every 2 s), which says it stopped taking jobs.
-    running = api.post("/api/jobs", json={"task": "video_generate", "input": {"sleep": 5}}).json()["id"]
+    running = api.post(
+        "/api/jobs", json={"task": "video_generate", "input": {"prompt": "a test video"}, "params": {"sleep": 5}}
+    ).json()["id"]
     wait_for_job(api, running, lambda s: s["status"] == "processing", timeout=10)
     worker.process.send_signal(signal.SIGTERM)
     assert wait_until(lambda: not_accepting(worker), timeout=10, interval=0.05)
-    later = api.post("/api/jobs", json={"task": "video_generate", "input": {"sleep": 0}}).json()["id"]
+    later = api.post(
+        "/api/jobs", json={"task": "video_generate", "input": {"prompt": "a test video"}, "params": {"sleep": 0}}
+    ).json()["id"]
     assert job_state(api, running)["status"] == "processing"  # still stopping: `later` was there to take
     assert worker.process.wait(timeout=15) is not None
     assert job_state(api, running)["status"] == "succeeded"
@@ -73,7 +84,12 @@ def test_sigterm_past_grace_requeues_the_job_for_another_worker(
 ) -> None:
     worker = start_worker("media", grace_s=1)
     job_id = api.post(
-        "/api/jobs", json={"task": "video_generate", "input": {"sleep_first_attempt": 60, "sleep": 0.1}}
+        "/api/jobs",
+        json={
+            "task": "video_generate",
+            "input": {"prompt": "a test video"},
+            "params": {"sleep_first_attempt": 60, "sleep": 0.1},
+        },
     ).json()["id"]
     wait_for_job(api, job_id, lambda s: s["status"] == "processing", timeout=10)
     worker.stop(signal.SIGTERM, timeout=15)
@@ -163,10 +179,13 @@ def test_redis_outage_is_503_with_retry_after_and_recovers(settings: Settings, c
     app = create_app(Settings(redis_url=own.url, api_key_hashes=settings.api_key_hashes), catalog)
     try:
         with running_server(app) as base, httpx.Client(base_url=base, headers=AUTH, timeout=10) as api:
-            assert api.post("/api/jobs", json={"task": "video_generate", "input": {}}).status_code == 202
+            assert (
+                api.post("/api/jobs", json={"task": "video_generate", "input": {"prompt": "a test video"}}).status_code
+                == 202
+            )
             own.stop()
             for call in (
-                lambda: api.post("/api/jobs", json={"task": "video_generate", "input": {}}),
+                lambda: api.post("/api/jobs", json={"task": "video_generate", "input": {"prompt": "a test video"}}),
                 lambda: api.get("/api/jobs/job_0123"),
                 lambda: api.get("/api/jobs/job_0123/events"),
                 # Served by the fast lane (api/fastlane.py), which maps Redis errors itself.
@@ -179,6 +198,9 @@ def test_redis_outage_is_503_with_retry_after_and_recovers(settings: Settings, c
                 assert response.json()["error"]["type"] == "service_unavailable"
                 assert time.monotonic() - started < 3
             own.start()
-            assert api.post("/api/jobs", json={"task": "video_generate", "input": {}}).status_code == 202
+            assert (
+                api.post("/api/jobs", json={"task": "video_generate", "input": {"prompt": "a test video"}}).status_code
+                == 202
+            )
     finally:
         own.close()
