@@ -8,18 +8,19 @@ A create is a job on the media class, its input checked like any `video_generate
 `in_progress`, `succeeded` is `completed`, `failed` and `canceled` (a cancel through the jobs
 API) are `failed` with the job's error; `progress` is the job's, in percent. The record says
 `seconds` and `size` from the job's output once it has one, else from the request while the
-job still holds it, and `model` likewise from the output, else the head of the brain's chain.
+job still holds it; `model` from the output, else the model the provider's video is being made
+with (queues.videos: a fallback may have made it), else the head of the brain's chain.
 
 Deleting a video ends it as a video: a running one is canceled through the jobs' cancel path
 (the worker stops polling and forwards the cancel where the provider can take one), a
-finished one loses its record and its artifacts; either way it leaves its owner's list, and
+finished one loses its job record, its provider record and its artifacts; either way it leaves its owner's list, and
 its id is then a 404 here. Another key's video, like an expired one, is a 404.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
@@ -34,7 +35,7 @@ from api.media_jobs import named_in_body, steering, submit_media_job
 from api.state import AppState
 from api.video_form import FILE_FIELD, read_video_body
 from artifacts import ArtifactError
-from queues import store, video_index
+from queues import store, video_index, videos
 from queues.jobs import JobRecord, record_from_hash
 from queues.video_index import VIDEO_TASK
 
@@ -68,6 +69,7 @@ class StoredVideo:
     record: JobRecord
     requested: dict[str, Any]  # the job's input, while the job holds it
     chain_head: str | None  # the model the brain put first
+    making: str | None = None  # the model the provider's video was created with (after a fallback)
 
 
 async def create(state: AppState, request: Request, owner: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -166,6 +168,10 @@ async def owned_video(state: AppState, owner: str, video_id: str) -> StoredVideo
         if raw is not None:  # listed, but its record has expired or gone
             await video_index.unlist(state.redis, owner, [video_id])
         raise NotFound(f"No video with id '{video_id[:64]}'.", code="video_not_found", param="video_id")
+    if not video.record.is_final:
+        provider_side = await videos.get(state.redis, video_id)
+        if provider_side is not None:
+            return replace(video, making=provider_side.model)
     return video
 
 
@@ -197,7 +203,7 @@ def video_object(video: StoredVideo) -> dict[str, Any]:
     return {
         "id": record.id,
         "object": "video",
-        "model": output.get("model") or video.chain_head,
+        "model": output.get("model") or video.making or video.chain_head,
         "status": status,
         "progress": progress,
         "created_at": int(record.created_at),
@@ -258,6 +264,7 @@ async def delete(state: AppState, owner: str, video_id: str) -> dict[str, Any]:
         record = after  # it finished meanwhile: delete it as a finished video
     await _delete_artifacts(state, video_id, record.output)
     await video_index.delete_finished(state.redis, owner, video_id)
+    await videos.delete(state.redis, video_id)  # the provider's ids, kept for a resumed attempt
     return _deleted(video_id)
 
 
