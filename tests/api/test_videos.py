@@ -228,6 +228,29 @@ def test_bad_requests_name_the_field_and_write_nothing(
     assert uploads(media_settings) == []
 
 
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"seconds": "4"}, "prompt"),
+        ({"prompt": "   "}, "prompt"),
+        ({"prompt": "x", "size": "wide"}, "size"),
+        ({"prompt": "x", "size": "1280x720", "aspect_ratio": "16:9"}, "aspect_ratio"),
+        ({"prompt": "x", "aspect_ratio": "2:1"}, "aspect_ratio"),
+        ({"prompt": "x", "model": "gemini/veo-3.1-fast-generate-001", "seconds": "30"}, "seconds"),
+        ({"prompt": "x", "avatar_id": "anna"}, "voice_id"),
+    ],
+)
+def test_the_video_input_is_checked_against_the_model_naming_the_body_field(
+    media_client: httpx.Client, db: redis.Redis, body: dict[str, str], param: str
+) -> None:
+    """The job input's checks (catalog.inputs) and the chosen model's limits, as the SDK's form sends them."""
+    response = media_client.post("/api/videos", data=body, files=[("_", (None, b""))])
+    error = assert_envelope(response, 422)
+    assert error["param"] == param, error
+    assert f"'{param}'" in error["message"] or param in error["message"]
+    assert job_keys(db) == [] and index_of(db) == []
+
+
 def test_another_keys_video_is_a_404(media_gateway: str, media_client: httpx.Client) -> None:
     video = create(media_client, prompt="mine")
     mine = media_client.post("/api/files", data={"purpose": "vision"}, files={"file": ("a.png", PNG, "image/png")})
