@@ -19,6 +19,7 @@ from api.file_service import owned_file
 from api.media_chain import checked_input, is_media_task, media_job_params
 from api.sse import PING, PING_S, sse_frame
 from api.state import AppState
+from api.webhook_service import WebhookRequest, checked_webhook
 from brain import UnknownTask
 from catalog.inputs import TranscribeInput, VideoInput
 from queues import store
@@ -38,6 +39,7 @@ class JobRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     task: str
     input: Any = None
     params: dict[str, Any] = {}
+    webhook: WebhookRequest | None = None
 
 
 _job_request = msgspec.json.Decoder(JobRequest)
@@ -57,6 +59,7 @@ async def submit(
 ) -> tuple[JobRecord, bool]:
     request = decode(raw, _job_request)
     queue = queue_for_task(state, request.task)
+    webhook = checked_webhook(state, request.webhook)
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
         raise InvalidRequest("Idempotency-Key must be 1 to 255 characters.", param="Idempotency-Key")
     params_json = client_params_json = encode_json(request.params)
@@ -92,6 +95,7 @@ async def submit(
         idempotency_key=idempotency_key,
         request_id=request_id,
         client_params_json=client_params_json,
+        webhook=webhook,
     )
     try:
         record, created = await submit_job(state.redis, submission)

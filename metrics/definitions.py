@@ -165,3 +165,15 @@ class WorkerMetrics:
             ["provider", "from_state", "to_state"],
             registry=r,
         )
+        self.webhook_deliveries = Counter(
+            "mpc_webhook_deliveries_total",
+            "Webhook delivery attempts this worker made, by outcome (delivered, retrying, failed, expired, refused).",
+            ["outcome"],
+            registry=r,
+        )
+        self.webhook_delivery_duration = Histogram(
+            "mpc_webhook_delivery_duration_seconds",
+            "Time one webhook delivery attempt took, from connecting to the receiver's answer.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )

@@ -25,6 +25,18 @@ class JobError(msgspec.Struct, frozen=True, kw_only=True):
     retry_after: float | None = None
 
 
+# The events a job's webhook may ask for; without `events`, a webhook gets the three ends.
+WEBHOOK_EVENTS = ("job.succeeded", "job.failed", "job.canceled", "job.progress")
+DEFAULT_WEBHOOK_EVENTS = ("job.succeeded", "job.failed", "job.canceled")
+
+
+class JobWebhook(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a job's events are POSTed (`queues/webhooks.py`), and which of them."""
+
+    url: str
+    events: tuple[str, ...] = DEFAULT_WEBHOOK_EVENTS
+
+
 class JobRecord(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     object: Literal["job"] = "job"
@@ -41,6 +53,7 @@ class JobRecord(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: float | None = None
     owner: str = ""
     request_id: str | None = None
+    webhook: JobWebhook | None = None
 
     @property
     def is_final(self) -> bool:
@@ -63,6 +76,8 @@ class PublicJob(msgspec.Struct, frozen=True, kw_only=True):
     started_at: float | None
     finished_at: float | None
     expires_at: float | None
+    # The job's webhook and its deliveries (`GET /api/jobs/{id}`), absent without one.
+    webhook: Any | msgspec.UnsetType = msgspec.UNSET
 
 
 def new_job_id() -> str:
@@ -91,6 +106,10 @@ def record_to_hash(record: JobRecord, *, input_json: bytes, params_json: bytes) 
     }
     if record.request_id:
         fields["request_id"] = record.request_id
+    if record.webhook is not None:
+        # Plain text, not JSON: the final-state Lua script reads them to schedule a delivery.
+        fields["webhook_url"] = record.webhook.url
+        fields["webhook_events"] = " ".join(record.webhook.events)
     return fields
 
 
@@ -129,7 +148,12 @@ def record_from_hash(raw: dict[bytes, bytes], *, now: float) -> JobRecord | None
         expires_at=expires_at,
         owner=text("owner") or "",
         request_id=text("request_id"),
+        webhook=_webhook(text("webhook_url"), text("webhook_events")),
     )
+
+
+def _webhook(url: str | None, events: str | None) -> JobWebhook | None:
+    return None if url is None else JobWebhook(url=url, events=tuple((events or "").split()))
 
 
 def public_view(record: JobRecord) -> PublicJob:

@@ -33,6 +33,13 @@ VIDEO = f"{PREFIX}video:"  # + job id -> hash: the provider's video behind a vid
 VIDEO_POLLS = f"{PREFIX}video_polls"
 FILE = f"{PREFIX}file:"  # + file id -> JSON: an upload's record (queues/files.py), expiring with it
 IDEMPOTENCY = f"{PREFIX}idem:"  # + owner digest + ":" + key digest -> "job_id body_digest"
+# Webhooks (queues/webhooks.py): a key's signing secrets, each delivery and its attempts, the
+# schedule of deliveries due (queues/schedule.py), and each job's list of its deliveries.
+WEBHOOK_SECRET = f"{PREFIX}webhook_secret:"  # + owner digest -> hash: current, previous, previous_until
+WEBHOOK_DELIVERY = f"{PREFIX}webhook:delivery:"  # + delivery id -> hash: the delivery and its state
+WEBHOOK_ATTEMPTS_SUFFIX = ":attempts"  # delivery key + suffix -> list of JSON attempts
+WEBHOOK_DELIVERIES = f"{PREFIX}webhook_deliveries"  # sorted set: delivery ids by when due
+JOB_WEBHOOKS_SUFFIX = ":webhooks"  # job key + suffix -> list of the job's delivery ids
 # Pub/sub channels are server-wide: Redis does not scope them by database, so the
 # database number is part of the name, or every worker on the server would wake for every
 # database's jobs (measured: an idle worker at 22 % of a core beside a busy neighbour).
@@ -70,6 +77,22 @@ def job_cancel(job_id: str) -> str:
 
 def video(job_id: str) -> str:
     return f"{VIDEO}{job_id}"
+
+
+def webhook_secret(owner: str) -> str:
+    return f"{WEBHOOK_SECRET}{owner}"
+
+
+def webhook_delivery(delivery_id: str) -> str:
+    return f"{WEBHOOK_DELIVERY}{delivery_id}"
+
+
+def webhook_attempts(delivery_id: str) -> str:
+    return f"{WEBHOOK_DELIVERY}{delivery_id}{WEBHOOK_ATTEMPTS_SUFFIX}"
+
+
+def job_webhooks(job_id: str) -> str:
+    return f"{JOB}{job_id}{JOB_WEBHOOKS_SUFFIX}"
 
 
 def file(file_id: str) -> str:

@@ -3,7 +3,8 @@
 A final state (`succeeded`, `failed`, `canceled`) is written at most once: every transition
 first reads the record's status and gives up if another writer got there first. The final
 writes themselves are one Lua function, shared by `finish` and `request_cancel`, so a job's
-end is one round trip. The start of an attempt, on the path of every chat's first token, is
+end is one round trip, and its webhook delivery (when its webhook asked for that end) is
+scheduled in the same script. The start of an attempt, on the path of every chat's first token, is
 part of taking the job from its queue: one Lua script, in `queues.claim`.
 """
 
@@ -17,7 +18,7 @@ from arq.constants import job_key_prefix
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from queues import keys
+from queues import keys, webhooks
 from queues.classes import QUEUE_CLASS_LIMITS
 from queues.events import MAX_EVENTS, EventType, add_event_keeping_ttl, add_event_setting_ttl
 from queues.jobs import JobError, JobRecord, encode_json, record_from_hash
@@ -73,6 +74,8 @@ async def record_event(
         def writes(pipe: Pipeline) -> None:
             if progress is not None:
                 pipe.hset(keys.job(job_id), "progress", repr(progress))
+                if record.webhook is not None and "job.progress" in record.webhook.events:
+                    webhooks.schedule_progress(pipe, record, time.time())
             add_event_setting_ttl(pipe, job_id, event_type, data, ttl_s=_ttl(record))
 
         return writes
@@ -96,10 +99,34 @@ async def append_outputs(redis: Redis, job_id: str, chunks: list[Any]) -> None:
 
 # A final state's writes, shared by `finish` and `request_cancel` (Lua: one round trip,
 # atomic, and no retry on a race, on the path of every answer). KEYS[1] the job's
-# hash, KEYS[2] its events, KEYS[3] its cancel flag; the queue classes come as ARGV triples
-# (class, record TTL, expires_at) from `base`.
+# hash, KEYS[2] its events, KEYS[3] its cancel flag, KEYS[4..6] the job's end delivery, the
+# job's list of deliveries and the delivery schedule (`queues/webhooks.py`); the queue
+# classes come as ARGV triples (class, record TTL, expires_at) from `base`.
 _FINAL_WRITES = """
 local FINAL = {succeeded = true, failed = true, canceled = true}
+
+-- The webhook's delivery of the job's end, in the same script as the end itself, so a job
+-- whose webhook asked for this event cannot end without one. The record as it ended is
+-- copied in (fields 'r.*'): the event's data, whatever becomes of the job later.
+local function schedule_webhook(status, now, delivery_id, delivery_ttl)
+  local url = redis.call('HGET', KEYS[1], 'webhook_url')
+  if not url then return end
+  local event = 'job.' .. status
+  local events = ' ' .. (redis.call('HGET', KEYS[1], 'webhook_events') or '') .. ' '
+  if not string.find(events, ' ' .. event .. ' ', 1, true) then return end
+  local fields = {'id', delivery_id, 'job_id', redis.call('HGET', KEYS[1], 'id'),
+    'owner', redis.call('HGET', KEYS[1], 'owner') or '', 'type', event, 'url', url,
+    'at', now, 'state', 'pending', 'attempts', '0'}
+  local record = redis.call('HGETALL', KEYS[1])
+  for i = 1, #record, 2 do
+    table.insert(fields, 'r.' .. record[i]); table.insert(fields, record[i + 1])
+  end
+  redis.call('HSET', KEYS[4], unpack(fields))
+  redis.call('EXPIRE', KEYS[4], delivery_ttl)
+  redis.call('RPUSH', KEYS[5], delivery_id)
+  redis.call('EXPIRE', KEYS[5], delivery_ttl)
+  redis.call('ZADD', KEYS[6], 0, delivery_id)  -- 0: due at once, ahead of any retry
+end
 
 local function class_of(base)
   local queue = redis.call('HGET', KEYS[1], 'queue')
@@ -109,7 +136,7 @@ local function class_of(base)
   return nil
 end
 
-local function write_final(now, status, output, err, event_type, event_data, cap, ttl, expires_at)
+local function write_final(now, status, output, err, event_type, event_data, cap, ttl, expires_at, hook_id, hook_ttl)
   local fields = {'status', status, 'finished_at', now, 'expires_at', expires_at}
   if status == 'succeeded' then
     table.insert(fields, 'progress'); table.insert(fields, '1.0')
@@ -124,37 +151,40 @@ local function write_final(now, status, output, err, event_type, event_data, cap
   redis.call('DEL', KEYS[3])
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', cap, '*', 'type', event_type, 'data', event_data)
   redis.call('EXPIRE', KEYS[2], ttl)
+  schedule_webhook(status, now, hook_id, hook_ttl)
 end
 """
 
 # ARGV: status, now, output JSON, error JSON or '', event type, event data, events cap,
-# then the class triples. Returns 1 when written, 0 when the job is gone or already final.
+# webhook delivery id, delivery TTL, then the class triples. Returns 1 when written, 0 when
+# the job is gone or already final.
 _FINISH = LuaScript(
     _FINAL_WRITES
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or FINAL[status] then return 0 end
-local _, ttl, expires_at = class_of(8)
+local _, ttl, expires_at = class_of(10)
 if not ttl then return redis.error_reply('job has an unknown queue class') end
-write_final(ARGV[2], ARGV[1], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ttl, expires_at)
+write_final(ARGV[2], ARGV[1], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ttl, expires_at, ARGV[8], ARGV[9])
 return 1
 """
 )
 
-# KEYS 4: the arq job; 5…: the queue classes' arq queues, in the order of the triples.
+# KEYS 7: the arq job; 8…: the queue classes' arq queues, in the order of the triples.
 # ARGV: now, the `done` event's data, events cap, cancel flag TTL, cancel channel, job id,
-# then the class triples. Returns 1 when the cancel was requested, 0 when gone or final.
+# webhook delivery id, delivery TTL, then the class triples. Returns 1 when the cancel was
+# requested, 0 when gone or final.
 _CANCEL = LuaScript(
     _FINAL_WRITES
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or FINAL[status] then return 0 end
 if status == 'queued' then
-  local n, ttl, expires_at = class_of(7)
+  local n, ttl, expires_at = class_of(9)
   if not ttl then return redis.error_reply('job has an unknown queue class') end
-  write_final(ARGV[1], 'canceled', '', '', 'done', ARGV[2], ARGV[3], ttl, expires_at)
-  redis.call('ZREM', KEYS[4 + n], ARGV[6])
-  redis.call('DEL', KEYS[4])
+  write_final(ARGV[1], 'canceled', '', '', 'done', ARGV[2], ARGV[3], ttl, expires_at, ARGV[7], ARGV[8])
+  redis.call('ZREM', KEYS[7 + n], ARGV[6])
+  redis.call('DEL', KEYS[7])
 end
 -- Set after write_final (which clears it): a worker that already took the job from the
 -- queue sees the flag when it starts, and a running one hears the message.
@@ -166,7 +196,18 @@ return 1
 
 
 def _final_keys(job_id: str) -> list[str]:
-    return [keys.job(job_id), keys.job_events(job_id), keys.job_cancel(job_id)]
+    return [
+        keys.job(job_id),
+        keys.job_events(job_id),
+        keys.job_cancel(job_id),
+        keys.webhook_delivery(webhooks.end_delivery_id(job_id)),
+        keys.job_webhooks(job_id),
+        keys.WEBHOOK_DELIVERIES,
+    ]
+
+
+def _webhook_args(job_id: str) -> list[str]:
+    return [webhooks.end_delivery_id(job_id), str(webhooks.DELIVERY_TTL_S)]
 
 
 def _class_triples(now: float) -> list[str]:
@@ -201,6 +242,7 @@ async def finish(
         event_type,
         event_data,
         str(MAX_EVENTS),
+        *_webhook_args(job_id),
         *_class_triples(now),
     ]
     return bool(await _FINISH(redis, _final_keys(job_id), args))
@@ -234,6 +276,7 @@ async def request_cancel(redis: Redis, job_id: str) -> JobRecord | None:
         str(CANCEL_FLAG_TTL_S),
         keys.cancel_channel(database_of(redis)),
         job_id,
+        *_webhook_args(job_id),
         *_class_triples(now),
     ]
     await _CANCEL(redis, [*_final_keys(job_id), job_key_prefix + job_id, *queues], args)

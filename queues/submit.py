@@ -22,7 +22,7 @@ from redis.asyncio.client import Pipeline
 from queues import keys
 from queues.classes import MAX_QUEUED_S, QUEUE_CLASS_LIMITS
 from queues.events import add_event_setting_ttl
-from queues.jobs import JobRecord, new_job_id, record_to_hash
+from queues.jobs import JobRecord, JobWebhook, encode_json, new_job_id, record_to_hash
 from queues.redis import database_of
 from queues.store import get_job
 
@@ -55,11 +55,15 @@ class Submission:
     # chain): an idempotent retry must match on what the client sent, not on what the
     # gateway decided, which may change with provider health.
     client_params_json: bytes | None = None
+    webhook: JobWebhook | None = None
 
     def body_digest(self) -> str:
         digest = hashlib.sha256()
         params = self.client_params_json if self.client_params_json is not None else self.params_json
-        for part in (self.task.encode(), self.input_json, params):
+        parts = [self.task.encode(), self.input_json, params]
+        if self.webhook is not None:  # only then: digests of requests without one stay as they were
+            parts.append(encode_json(self.webhook))
+        for part in parts:
             digest.update(len(part).to_bytes(8, "big"))
             digest.update(part)
         return digest.hexdigest()
@@ -96,6 +100,7 @@ async def submit_job(redis: Redis, submission: Submission) -> tuple[JobRecord, b
             created_at=now,
             owner=submission.owner,
             request_id=submission.request_id,
+            webhook=submission.webhook,
         )
         pipe.multi()  # type: ignore[no-untyped-call]
         _queue_writes(pipe, record, submission, limits.queue_name, now, database_of(redis))

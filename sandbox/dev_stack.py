@@ -32,6 +32,7 @@ from sandbox.processes import StartError, free_port, port_answers, stop_process,
 
 REPO = Path(__file__).resolve().parents[1]
 EMULATOR_START_TIMEOUT_S = 20.0
+DEV_OUTBOUND_ALLOW = "localhost,127.0.0.0/8,::1"
 
 
 def run_dev_stack(*, prefer_fake_redis: bool = False) -> int:
@@ -50,6 +51,10 @@ def run_dev_stack(*, prefer_fake_redis: bool = False) -> int:
             env["MPC_API_KEYS"] = key
             say(f"no MPC_API_KEYS given; generated this key (send 'Authorization: Bearer {key}')")
         env.update(_artifact_env(stack, env))
+        if "MPC_OUTBOUND_ALLOW" not in env:
+            # A webhook receiver or media URL on this machine is the common case in development.
+            env["MPC_OUTBOUND_ALLOW"] = DEV_OUTBOUND_ALLOW
+            say(f"outbound calls (webhooks, media URLs) may reach loopback: MPC_OUTBOUND_ALLOW={DEV_OUTBOUND_ALLOW}")
         if "MPC_LITELLM_BASE_URL" not in env:
             env.update(_start_litellm(stack, env))
         stack.children.update(_start_children(env))

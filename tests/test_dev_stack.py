@@ -15,11 +15,14 @@ import httpx
 import openai
 import pytest
 import yaml
+from standardwebhooks import Webhook
 
 from catalog.litellm_config import DEFAULT_LITELLM_CONFIG, env_references
 from sandbox.processes import free_port, stop_process
 from tests.support.processes import REPO
+from tests.support.servers import running_server
 from tests.support.waiting import wait_until
+from tests.support.webhooks import Receiver
 
 pytestmark = pytest.mark.slow
 
@@ -94,6 +97,19 @@ def test_dev_runs_the_offline_stack_and_ctrl_c_stops_every_process(
     client = openai.OpenAI(base_url=f"{base}/api", api_key=key, max_retries=0, timeout=60)
     answer = client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hello sandbox"}])
     assert "hello sandbox" in (answer.choices[0].message.content or "")
+
+    # A job's webhook reaches a receiver on loopback (dev allows it), signed with the key's secret.
+    auth = {"Authorization": f"Bearer {key}"}
+    secret = httpx.get(f"{base}/api/webhooks/secret", headers=auth, timeout=5).json()["secret"]
+    hooks = Receiver()
+    with running_server(hooks.app) as receiver:
+        job = {"task": "chat_general", "input": {"messages": [{"role": "user", "content": "hi"}]}}
+        job["webhook"] = {"url": f"{receiver}/hooks/dev"}
+        submitted = httpx.post(f"{base}/api/jobs", headers=auth, json=job, timeout=5)
+        assert submitted.status_code == 202, submitted.text
+        [call] = hooks.wait_for("dev", timeout=60)
+    event = Webhook(secret).verify(call.body, call.headers)
+    assert (event["type"], event["data"]["id"]) == ("job.succeeded", submitted.json()["id"])
 
     started = _descendants(process.pid)
     assert len(started) >= 6, started  # Redis, emulator, LiteLLM, gateway, three workers

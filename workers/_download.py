@@ -1,7 +1,8 @@
 """Fetching media from a URL the job names or a provider answers with: http(s) only, no
 redirects, a size cap enforced while reading, a time cap on the whole exchange.
 
-The outbound-URL rules of the security issue (no private addresses, ...) will live here.
+The client passed in is the worker's guarded one (`workers/_outbound.py`): it connects only to
+addresses the outbound policy allows, checked when it connects; a refusal is a `DownloadError`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from queues.outbound import shown_url
+from workers._outbound import OutboundRefused
 from workers._streams import closing
 
 CONNECT_TIMEOUT_S = 5.0
@@ -37,9 +40,8 @@ class Download:
 
 
 def shown(url: str) -> str:
-    """The URL without its query and fragment (which may carry a signature)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
+    """The URL without credentials, query and fragment (which may carry a signature)."""
+    return shown_url(url)
 
 
 def check_url(url: str) -> None:
@@ -59,6 +61,8 @@ async def download(http: httpx.AsyncClient, url: str, *, max_bytes: int, timeout
             response = await http.send(request, stream=True, follow_redirects=False)
     except TimeoutError:
         raise DownloadError(f"{shown(url)} did not answer within {timeout_s:g} s") from None
+    except OutboundRefused as exc:
+        raise DownloadError(f"{shown(url)} cannot be fetched: {exc.message}") from None
     except httpx.HTTPError as exc:
         raise DownloadError(f"{shown(url)} could not be fetched ({type(exc).__name__})") from None
     try:

@@ -27,9 +27,6 @@ CONNECT_TIMEOUT_S = 2.0
 # Time allowed for the first byte of an answer, and between stream chunks.
 READ_TIMEOUT_S = 60.0
 
-# Bytes read at a time from a streamed answer (speech audio).
-AUDIO_CHUNK_BYTES = 64 * 1024
-
 T = TypeVar("T")
 
 # Upstream answers that mean "this request is wrong": trying another model will not help.
@@ -271,7 +268,9 @@ class SpeechAnswer:
 
 async def _audio_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
     try:
-        async for chunk in response.aiter_bytes(AUDIO_CHUNK_BYTES):
+        # As the network gives them (up to 64 KiB a read): a fixed size would hold the first
+        # bytes back until that many came; the speech handler joins small reads into its deltas.
+        async for chunk in response.aiter_bytes():
             yield chunk
     except httpx.HTTPError as exc:
         raise transport_error(exc) from None

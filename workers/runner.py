@@ -53,12 +53,14 @@ from queues.classes import QUEUE_CLASS_LIMITS
 from queues.redis import connect, database_of
 from queues.settings import Settings
 from queues.submit import JOB_FUNCTION
+from workers._outbound import guarded_client
 from workers._video_wires import VideoWires
 from workers.jobrun import CLAIM, WorkerRuntime, mpc_job
 from workers.litellm import LiteLLMClient
 from workers.media import MediaDeps, MediaTimeouts
 from workers.registry import builtin_handlers, load_handlers
 from workers.video_poller import VideoPoller
+from workers.webhooks import DeliveryLoop, delivery_client
 
 log = logging.getLogger("mpc.worker")
 
@@ -103,6 +105,7 @@ class MPCWorker(Worker):
         self._announced: list[bytes] = []  # job ids from wake-up messages, not yet claimed
         self._poll_now = True  # (re)subscribed: read the queue for anything published meanwhile
         self._full = False  # a claim stopped at max_jobs: read the queue when a slot frees
+        self.webhooks: DeliveryLoop | None = None  # every worker process delivers webhooks too
 
     async def main(self) -> None:
         if self._pool is None:
@@ -115,6 +118,8 @@ class MPCWorker(Worker):
         if self.poller is not None:
             self.runtime.cancel_listeners.append(self.poller.cancel_requested)
             background.append(asyncio.create_task(self.poller.run(), name="mpc-video-poller"))
+        if self.webhooks is not None:
+            background.append(asyncio.create_task(self.webhooks.run(), name="mpc-webhooks"))
         log.info("worker %s ready for queue class %s", self.runtime.worker_id, self.runtime.limits.name)
         try:
             next_poll = 0.0
@@ -134,6 +139,8 @@ class MPCWorker(Worker):
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            if self.webhooks is not None:
+                await self.webhooks.aclose()
             with contextlib.suppress(RedisError, OSError):
                 await presence.withdraw(self.runtime.redis, self.runtime.limits.name, self.runtime.worker_id)
             await self.runtime.litellm.close()
@@ -336,8 +343,9 @@ def build_worker(settings: Settings, catalog: Catalog, queue_class: str, store: 
     redis = connect(settings.redis_url)
     litellm = LiteLLMClient.from_settings(settings)
     metrics = WorkerMetrics()
-    # Media URLs (fal's images, `audio_url`) are fetched with no credentials and no redirects.
-    downloads = httpx.AsyncClient(follow_redirects=False, timeout=httpx.Timeout(60.0, connect=5.0))
+    # Media URLs (fal's images, `audio_url`) are fetched with no credentials and no redirects,
+    # and only from addresses the outbound policy allows (MPC_OUTBOUND_ALLOW).
+    downloads = guarded_client(settings.outbound_allow, timeout=httpx.Timeout(60.0, connect=5.0))
     media = MediaDeps(litellm, store, MediaTimeouts.from_settings(settings), settings.max_upload_bytes)
     builtin = builtin_handlers(
         catalog,
@@ -361,9 +369,11 @@ def build_worker(settings: Settings, catalog: Catalog, queue_class: str, store: 
     poller = None
     if queue_class == "media" and "video_generate" in runtime.handlers:
         poller = VideoPoller(redis, VideoWires(litellm, downloads), store)
-    return MPCWorker(
+    worker = MPCWorker(
         runtime, redis_url=settings.redis_url, shutdown_grace_s=settings.worker_shutdown_grace_s, poller=poller
     )
+    worker.webhooks = DeliveryLoop(redis, delivery_client(settings.outbound_allow), metrics)
+    return worker
 
 
 def run_worker(settings: Settings, catalog: Catalog, queue_class: str) -> None:

@@ -2,8 +2,10 @@
 
 Text within the chosen model's limit (`_speech_text`) is one call. When the provider's
 audio is already the asked format it goes to the store as it arrives (and, with params
-`stream_audio: true`, as `speech.audio.delta` output events too); a decoder counts its
-duration on the side. Otherwise, and for longer text, split at sentences, each piece's
+`stream_audio: true`, as `speech.audio.delta` output events too: the first bytes at once,
+then joined up to 64 KiB or 20 ms); its duration is read from its frame or container
+headers on the way past (`_audio_duration`), by a decoder beside it only where they do
+not give it. Otherwise, and for longer text, split at sentences, each piece's
 audio is decoded by ffmpeg to raw PCM (24 kHz mono s16le) and all of it is piped into one
 encoder of the asked format, whose output streams into the store: one file, never whole
 in memory, its duration the PCM's length.
@@ -21,13 +23,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from artifacts import ArtifactMetadata, sniff
 from catalog.inputs import SpeechInput, parse_task_input
 from workers import _ffmpeg
+from workers._audio_duration import DurationMeter, meter_for
 from workers._speech_text import split_text, text_limit
 from workers._streams import closing
 from workers._voices import provider_voice
@@ -38,6 +41,9 @@ from workers.litellm import UpstreamError, bad_response
 from workers.media import MediaDeps, encoded, write_artifact
 
 OPERATION = "generate_content"  # OTel gen_ai.operation.name
+# Audio deltas (stream_audio): a batch is sent at this size, or this long after its first byte.
+DELTA_BYTES = 64 * 1024
+DELTA_WAIT_S = 0.02
 
 # format -> (artifact extension, content type, ffmpeg encoder arguments from PCM)
 FORMATS: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -138,11 +144,13 @@ class _Single:
         async with handler.deps.litellm.speech(body, timeout_s=handler.deps.timeouts.speech_s) as answer:
             head = await _first(answer.chunks)
             if content_type in sniff(head[:64]):
-                counter = _DurationOfAudio()
-                async with closing(counter.through(_prefixed(head, answer.chunks))) as passed:
-                    async for chunk in passed:
+                passed, seconds = _measured(request.format, head, answer.chunks)
+                if self.stream_audio:
+                    passed = _coalesced(passed)
+                async with closing(passed) as audio:
+                    async for chunk in audio:
                         yield await self._sent(chunk)
-                self.duration_s = counter.seconds
+                self.duration_s = seconds()
             else:
                 # Not the asked format (a provider that ignores response_format): convert.
                 meter = _PcmCount()
@@ -208,6 +216,71 @@ class _PcmCount:
             async for chunk in chunks:
                 self.bytes += len(chunk)
                 yield chunk
+
+
+def _measured(
+    fmt: str, head: bytes, rest: AsyncIterator[bytes]
+) -> tuple[AsyncIterator[bytes], Callable[[], float | None]]:
+    """The audio passed through as is, and its duration once all of it has gone past: from its
+    headers as it goes, or (where they do not give it: FLAC written to a pipe) from a decoder
+    beside it."""
+    meter = meter_for(fmt)
+    if meter is not None:
+        meter.feed(head)
+        if meter.measurable:
+            return _metered(meter, head, rest), lambda: meter.seconds
+    counter = _DurationOfAudio()
+    return counter.through(_prefixed(head, rest)), lambda: counter.seconds
+
+
+async def _metered(meter: DurationMeter, head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """`head` (already fed to `meter`), then the rest, fed to it on the way past."""
+    yield head
+    async with closing(rest) as chunks:
+        async for chunk in chunks:
+            meter.feed(chunk)
+            yield chunk
+
+
+async def _coalesced(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The first chunk at once, then what arrives within `DELTA_WAIT_S` of a batch's first
+    byte joined up to `DELTA_BYTES`: each delta is a Redis write and an SSE event, and a
+    stream comes in many network reads (LiteLLM sends a speech as fast as it can write)."""
+    loop = asyncio.get_running_loop()
+    upcoming: asyncio.Task[bytes | None] | None = None  # a read that outlived its batch's wait
+    async with closing(source) as chunks:
+        try:
+            first = await _pull(chunks)
+            if first is None:
+                return
+            yield first
+            while True:
+                chunk = await (upcoming or _pull(chunks))
+                upcoming = None
+                if chunk is None:
+                    return
+                batch, deadline, ended = bytearray(chunk), loop.time() + DELTA_WAIT_S, False
+                while len(batch) < DELTA_BYTES and not ended:
+                    upcoming = asyncio.ensure_future(_pull(chunks))
+                    done, _ = await asyncio.wait({upcoming}, timeout=max(deadline - loop.time(), 0))
+                    if not done:
+                        break  # the batch goes now; that read starts the next one
+                    chunk, upcoming = upcoming.result(), None
+                    if chunk is None:
+                        ended = True
+                    else:
+                        batch += chunk
+                yield bytes(batch)
+                if ended:
+                    return
+        finally:
+            if upcoming is not None and not upcoming.done():
+                upcoming.cancel()
+                await asyncio.gather(upcoming, return_exceptions=True)
+
+
+async def _pull(chunks: AsyncIterator[bytes]) -> bytes | None:
+    return await anext(chunks, None)
 
 
 class _DurationOfAudio:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import msgspec
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response, StreamingResponse
 
-from api import job_service
+from api import job_service, webhook_service
 from api.artifact_views import job_view
 from api.body import read_body
 from api.deps import Owner, State, caller
@@ -56,7 +57,11 @@ async def submit_job(request: Request) -> Response:
 @router.get("/{job_id}")
 async def get_job(job_id: str, request: Request, state: State, owner: Owner) -> Response:
     record = await job_service.owned_job(state, owner, job_id)
-    return MsgspecResponse(await job_view(state, request, record))
+    view = await job_view(state, request, record)
+    webhook = await webhook_service.job_webhook(state, record)
+    if webhook is not None:
+        view = msgspec.structs.replace(view, webhook=webhook)
+    return MsgspecResponse(view)
 
 
 @router.post("/{job_id}/cancel")

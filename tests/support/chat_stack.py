@@ -21,7 +21,7 @@ from sandbox.emulator.client import EmulatorClient
 from tests.support.auth import AUTH
 from tests.support.litellm import LiteLLMProxy
 from tests.support.servers import running_server
-from tests.support.workers import WorkerProcess
+from tests.support.workers import LOOPBACK_ALLOW, WorkerProcess
 
 # Short, so a test can see an open breaker close again.
 BREAKER_COOL_OFF_S = 2
@@ -70,6 +70,7 @@ def running_chat_stack(
         "MPC_BREAKER_COOL_OFF_S": str(BREAKER_COOL_OFF_S),
         "MPC_ARTIFACTS_URL": store_url,
         "MPC_ARTIFACTS_SIGNING_KEY": SIGNING_KEY,
+        "MPC_OUTBOUND_ALLOW": LOOPBACK_ALLOW,  # the emulator's media URLs are on loopback
         **(worker_env or {}),
     }
     workers = [

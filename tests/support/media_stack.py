@@ -28,7 +28,7 @@ from tests.support.auth import AUTH
 from tests.support.chat_stack import BREAKER_COOL_OFF_S, SIGNING_KEY, Stack, running_chat_stack
 from tests.support.jobs import wait_final
 from tests.support.litellm import LiteLLMProxy
-from tests.support.workers import WorkerProcess
+from tests.support.workers import LOOPBACK_ALLOW, WorkerProcess
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,7 @@ class MediaStack:
             "MPC_BREAKER_COOL_OFF_S": str(BREAKER_COOL_OFF_S),
             "MPC_ARTIFACTS_URL": f"file://{self.artifacts_dir}",
             "MPC_ARTIFACTS_SIGNING_KEY": SIGNING_KEY,
+            "MPC_OUTBOUND_ALLOW": LOOPBACK_ALLOW,
         }
         worker = WorkerProcess(self.stack.redis_url, queue_class, extra_env=env, handlers="")
         worker.wait_ready()

@@ -18,6 +18,9 @@ from tests.support.waiting import wait_until
 
 # The job handlers test workers run unless told otherwise (tests/support/handlers.py).
 TEST_HANDLERS = "tests.support.handlers"
+# MPC_OUTBOUND_ALLOW for workers that fetch from, or deliver to, servers a test runs on
+# loopback (the emulator's media URLs, a webhook receiver): the policy refuses loopback otherwise.
+LOOPBACK_ALLOW = "localhost,127.0.0.0/8,::1"
 
 
 class WorkerProcess:

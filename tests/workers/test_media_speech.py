@@ -16,7 +16,13 @@ SENTENCE = "The quick brown fox jumps over the lazy dog while the band plays on.
 
 @pytest.mark.parametrize(
     ("fmt", "codec", "content_type"),
-    [("mp3", "mp3", "audio/mpeg"), ("wav", "pcm_s16le", "audio/wav"), ("opus", "opus", "audio/ogg")],
+    [
+        ("mp3", "mp3", "audio/mpeg"),
+        ("wav", "pcm_s16le", "audio/wav"),
+        ("opus", "opus", "audio/ogg"),
+        ("aac", "aac", "audio/aac"),
+        ("flac", "flac", "audio/flac"),  # streamed without a total: its duration from a decoder
+    ],
 )
 def test_speech_in_the_asked_format(media: MediaStack, fmt: str, codec: str, content_type: str) -> None:
     job = media.run("tts", {"text": "Hello from the media worker.", "format": fmt}, model=OPENAI_TTS)
@@ -71,6 +77,18 @@ def test_streamed_speech_sends_the_audio_as_it_comes(media: MediaStack) -> None:
     assert deltas
     streamed = b"".join(base64.b64decode(e["audio"]) for e in deltas)
     assert streamed == media.read_artifact(job["id"], "speech.mp3")
+
+
+def test_streamed_speech_goes_out_in_few_large_deltas(media: MediaStack) -> None:
+    job = media.run("tts", {"text": SENTENCE * 12, "format": "wav"}, model=OPENAI_TTS, stream_audio=True)
+
+    assert job["status"] == "succeeded", job["error"]
+    deltas = [e for e in media.output_events(job["id"]) if e.get("type") == "speech.audio.delta"]
+    streamed = b"".join(base64.b64decode(e["audio"]) for e in deltas)
+    assert streamed == media.read_artifact(job["id"], "speech.wav")
+    assert len(streamed) > 4 * 65536
+    # The first bytes alone, then batches of up to 64 KiB (LiteLLM sends the whole body at once).
+    assert len(deltas) <= 2 + len(streamed) // 65536
 
 
 @pytest.mark.parametrize("fault", [{"status": 500}, {"status": 429, "retry_after": 0}])
