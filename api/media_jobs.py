@@ -37,7 +37,7 @@ from api.state import AppState
 from brain import Selection
 from queues.classes import QUEUE_CLASS_LIMITS
 from queues.events import follow_events
-from queues.jobs import JobRecord, encode_json
+from queues.jobs import JobRecord, JobWebhook, encode_json
 from queues.submit import Submission, submit_job
 
 # A client waits at most its job's class timeout, plus this for queueing and hand-over.
@@ -120,6 +120,7 @@ async def submit_media_job(
     body_fields: Mapping[str, str],
     extra_params: Mapping[str, Any] | None = None,
     also_writes: Callable[[Pipeline, JobRecord], None] | None = None,
+    webhook: JobWebhook | None = None,
 ) -> MediaJob:
     """A job on the task's queue class, to run down `selection`'s chain (`select_for_media`)."""
     queue = state.catalog.tasks[task].queue
@@ -132,6 +133,7 @@ async def submit_media_job(
         owner=owner,
         request_id=request_id_of(request.scope),
         also_writes=also_writes,
+        webhook=webhook,
     )
     record, _ = await submit_job(state.redis, submission)
     state.metrics.jobs_submitted.labels(queue, task).inc()

@@ -30,10 +30,10 @@ from api.state import AppState
 # takes), and the file part.
 VIDEO_BODY_FIELDS = ("prompt", "seconds", "size", "aspect_ratio", "avatar_id", "voice_id")
 FILE_FIELD = "input_reference"
-_KEPT = frozenset({*VIDEO_BODY_FIELDS, FILE_FIELD, "model", "task", *STEERING_FIELDS})
+_KEPT = frozenset({*VIDEO_BODY_FIELDS, FILE_FIELD, "model", "task", "webhook", *STEERING_FIELDS})
 _NAME = re.compile(r"^(?P<head>[A-Za-z_][A-Za-z0-9_]*)(?P<path>(?:\[[A-Za-z0-9_]*\])*)$")
 _SEGMENT = re.compile(r"\[([A-Za-z0-9_]*)\]")
-_JSON_TEXT_FIELDS = ("providers", "domains", FILE_FIELD)
+_JSON_TEXT_FIELDS = ("providers", "domains", "webhook", FILE_FIELD)
 _INTEGER_FIELDS = ("seconds", "fallbacks")
 _JSON_TYPES = {"application/json", "text/json"}
 

@@ -28,15 +28,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.artifact_serving import artifact_response
+from api.body import split_validation_error
 from api.errors import Conflict, InvalidRequest, NotFound, Unprocessable, UnsupportedMedia, artifact_error
 from api.file_service import Upload, discard, owned_file, record_upload
 from api.media_chain import checked_input, select_for_media
 from api.media_jobs import named_in_body, steering, submit_media_job
 from api.state import AppState
 from api.video_form import FILE_FIELD, read_video_body
+from api.webhook_service import WebhookRequest, checked_webhook
 from artifacts import ArtifactError
 from queues import store, video_index, videos
-from queues.jobs import JobRecord, record_from_hash
+from queues.jobs import JobRecord, JobWebhook, record_from_hash
 from queues.video_index import VIDEO_TASK
 
 # Body field -> the job input's field (`named_in_body` renames an input error back).
@@ -93,6 +95,7 @@ async def create(state: AppState, request: Request, owner: str) -> tuple[dict[st
             selection = select_for_media(state, VIDEO_TASK, job_input, steering(VIDEO_TASK, fields))
         except Unprocessable as exc:  # the chosen model's limits name the job's `input.seconds`
             raise named_in_body(exc, VIDEO_INPUT_FIELDS, prefix="input.") from None
+        webhook = _webhook(state, fields.get("webhook"))
         if upload is not None:
             await record_upload(state, owner, upload, REFERENCE_PURPOSE)
     except BaseException:
@@ -108,6 +111,7 @@ async def create(state: AppState, request: Request, owner: str) -> tuple[dict[st
         selection,
         VIDEO_INPUT_FIELDS,
         also_writes=video_index.listing(owner),
+        webhook=webhook,
     )
     requested = msgspec.to_builtins(job_input)
     video = StoredVideo(job.record, requested if isinstance(requested, dict) else {}, selection.model.id)
@@ -147,6 +151,19 @@ async def _image(state: AppState, owner: str, reference: Any, upload: Upload | N
             param=param,
         )
     return {"url": target}
+
+
+def _webhook(state: AppState, value: Any) -> JobWebhook | None:
+    """The extension field `webhook` ({url, events?}) as `POST /api/jobs` takes it."""
+    if value is None:
+        return None
+    try:
+        request = msgspec.convert(value, WebhookRequest)
+    except msgspec.ValidationError as exc:
+        problem, path = split_validation_error(exc)
+        param = f"webhook.{path}" if path else "webhook"
+        raise Unprocessable(f"{problem} (at '{param}')", code="invalid_value", param=param) from None
+    return checked_webhook(state, request)
 
 
 def _must_be_image(content_type: str, param: str) -> None:

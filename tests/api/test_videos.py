@@ -346,3 +346,19 @@ def test_an_expired_video_is_gone_and_leaves_the_list(media_client: httpx.Client
     assert [v["id"] for v in media_client.get("/api/videos").json()["data"]] == [current["id"]]
     assert_envelope(media_client.get(f"/api/videos/{old['id']}"), 404, "video_not_found")
     assert [m.decode() for m in index_of(db)] == [current["id"]]
+
+
+def test_a_webhook_rides_along_as_on_the_jobs_api(media_client: httpx.Client, db: redis.Redis) -> None:
+    """`extra_body={"webhook": {...}}` reaches the SDK's form as `webhook[url]`, `webhook[events][]`."""
+    fields = [("prompt", "x"), ("webhook[url]", "https://example.com/hooks"), ("webhook[events][]", "job.succeeded")]
+    response = media_client.post("/api/videos", files=[(name, (None, value.encode())) for name, value in fields])
+    assert response.status_code == 200, response.text
+    job = media_client.get(f"/api/jobs/{response.json()['id']}").json()
+    assert job["webhook"]["url"] == "https://example.com/hooks" and job["webhook"]["events"] == ["job.succeeded"]
+    for bad, param in (
+        ({"url": "http://127.0.0.1/hooks"}, "webhook.url"),
+        ({"url": "https://example.com/hooks", "events": ["job.exploded"]}, "webhook.events[0]"),
+    ):
+        refused = media_client.post("/api/videos", json={"prompt": "x", "webhook": bad})
+        assert assert_envelope(refused, 422)["param"] == param
+    assert len(index_of(db)) == 1
