@@ -142,9 +142,11 @@ def chat_stack(
     breaker_cool_off_s: int | None = None,
     media_workers: int = 0,
     worker_handlers: str = "",
+    env: dict[str, str] | None = None,
 ) -> Iterator[ChatStack]:
     """Emulator, LiteLLM (unless `upstream="emulator"`), gateway, `workers` interactive
-    and `media_workers` media workers, all on Redis db 10 (the caller flushes it)."""
+    and `media_workers` media workers, all on Redis db 10 (the caller flushes it); `env` is
+    set for the gateway and every worker (`MPC_OUTBOUND_ALLOW`, say)."""
     with ExitStack() as stack:
         artifacts_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mpc-bench-artifacts-")))
         store_env = {
@@ -160,9 +162,10 @@ def chat_stack(
             # The worker posts to {base}/v1/chat/completions: the emulator's OpenAI wire.
             worker_env = bench_env(MPC_LITELLM_BASE_URL=f"{emulator.base_url}/openai", MPC_LITELLM_API_KEY="sk-emu")
         worker_env.update(store_env, MPC_WORKER_HANDLERS=worker_handlers)
+        worker_env.update(env or {})
         if breaker_cool_off_s is not None:
             worker_env["MPC_BREAKER_COOL_OFF_S"] = str(breaker_cool_off_s)
-        base, gateway_proc = stack.enter_context(gateway(**store_env))
+        base, gateway_proc = stack.enter_context(gateway(**store_env, **(env or {})))
         chat = ChatStack(
             emulator=emulator,
             emulator_pid=emulator_pid,
