@@ -21,6 +21,7 @@ from api.responses import error_response
 from api.routes import artifacts as artifact_routes
 from api.routes import catalog as catalog_routes
 from api.routes import chat, files, health, jobs, media, selection, webhooks
+from api.routes import videos as video_routes
 from api.state import AppState
 from artifacts import StoreConfig, open_store
 from brain import Index
@@ -91,6 +92,7 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(chat.router)
     app.include_router(media.router)
+    app.include_router(video_routes.router)
     app.include_router(files.router)
     app.include_router(webhooks.router)
     app.include_router(artifact_routes.router)

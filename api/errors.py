@@ -7,6 +7,7 @@
      ├── Unauthorized             401 authentication_error
      ├── Forbidden                403 invalid_request_error (a bad or expired artifact link)
      ├── NotFound                 404 invalid_request_error
+     ├── Conflict                 409 invalid_request_error (not in a state for that: a video still generating)
      ├── Unprocessable            422 invalid_request_error
      ├── NotImplementedYet        501 not_implemented
      └── ServiceUnavailable       503 service_unavailable (with Retry-After)
@@ -114,6 +115,12 @@ class NotFound(APIError):
     status = 404
     type = "invalid_request_error"
     default_code = "not_found"
+
+
+class Conflict(APIError):
+    status = 409
+    type = "invalid_request_error"
+    default_code = "conflict"
 
 
 class Unprocessable(APIError):

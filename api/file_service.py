@@ -47,12 +47,23 @@ def _check_purpose(value: str) -> None:
         raise InvalidRequest(f"'purpose' must be one of {', '.join(PURPOSES)}.", code="invalid_value", param="purpose")
 
 
-async def read_upload(
-    state: AppState, request: Request, *, checks: Mapping[str, FieldCheck], required: tuple[str, ...] = ()
-) -> Upload:
-    """Read a multipart form whose `file` part is stored as an upload. `checks` names the text
-    fields kept (each checked as soon as it is read, so a bad field sent before the file stores
-    nothing); other fields are skipped. A form refused after its file was stored deletes it."""
+@dataclass(slots=True)
+class Form:
+    """A multipart form read by `read_form`: its kept text fields in the order sent (a name
+    may repeat: `domains[]`), and its file, stored as an upload, if one was sent."""
+
+    fields: list[tuple[str, str]]
+    upload: Upload | None
+
+
+async def read_form(
+    state: AppState, request: Request, *, accept: Callable[[str], FieldCheck | None], file_field: str = "file"
+) -> Form:
+    """Read a multipart form whose `file_field` part is stored as an upload (unless `accept`
+    takes that name as text too: then only a part with a filename is the file). `accept` gives
+    the check of each text field kept (run as soon as it is read, so a bad field sent before
+    the file stores nothing), or None for a field to skip. A form refused after its file was
+    stored deletes it."""
     limit = state.settings.max_upload_bytes + FORM_OVERHEAD_BYTES
     boundary = boundary_of(request.headers.get("content-type"))
     declared = request.headers.get("content-length")
@@ -60,25 +71,44 @@ async def read_upload(
         raise BodyTooLarge(
             f"The upload is {declared} bytes; files are limited to {state.settings.max_upload_bytes} bytes.",
             code="file_too_large",
-            param="file",
+            param=file_field,
         )
     reader = MultipartReader(request.stream(), boundary, max_bytes=limit)
     file_id = new_file_id()
     stored: Upload | None = None
-    fields: dict[str, str] = {}
+    fields: list[tuple[str, str]] = []
     try:
         while (part := await reader.next_part()) is not None:
-            if part.name == "file":
+            check = accept(part.name)
+            if part.name == file_field and (part.filename is not None or check is None):
                 if stored is not None:
-                    raise InvalidRequest("Send one 'file' per request.", code="invalid_value", param="file")
-                artifact = await _store(state, file_id, reader)
+                    one = f"Send one '{file_field}' per request."
+                    raise InvalidRequest(one, code="invalid_value", param=file_field)
+                artifact = await _store(state, file_id, reader, file_field)
                 stored = Upload(file_id=file_id, filename=part.filename or "upload", artifact=artifact)
-            elif part.name in checks:
+            elif check is not None:
                 value = await reader.text(part.name)
-                checks[part.name](value)
-                fields[part.name] = value
+                check(value)
+                fields.append((part.name, value))
+    except BaseException:
+        if stored is not None:
+            await discard(state, stored)
+        raise
+    return Form(fields, stored)
+
+
+async def read_upload(
+    state: AppState, request: Request, *, checks: Mapping[str, FieldCheck], required: tuple[str, ...] = ()
+) -> Upload:
+    """Read a multipart form whose `file` part is stored as an upload. `checks` names the text
+    fields kept (each checked as soon as it is read); other fields are skipped. A form
+    refused after its file was stored deletes it."""
+    form = await read_form(state, request, accept=checks.get)
+    stored = form.upload
+    try:
         if stored is None:
             raise InvalidRequest("The form has no 'file' field.", code="missing_required_parameter", param="file")
+        fields = dict(form.fields)
         for name in required:
             if name not in fields:
                 raise InvalidRequest(f"The form has no '{name}' field.", code="missing_required_parameter", param=name)
@@ -90,7 +120,7 @@ async def read_upload(
     return stored
 
 
-async def _store(state: AppState, file_id: str, reader: MultipartReader) -> Artifact:
+async def _store(state: AppState, file_id: str, reader: MultipartReader, field: str) -> Artifact:
     try:
         return await state.store.write(
             file_id,
@@ -100,7 +130,7 @@ async def _store(state: AppState, file_id: str, reader: MultipartReader) -> Arti
             max_bytes=state.settings.max_upload_bytes,
         )
     except ArtifactError as exc:
-        raise artifact_error(exc, param="file") from None
+        raise artifact_error(exc, param=field) from None
 
 
 async def discard(state: AppState, upload: Upload) -> None:

@@ -26,6 +26,7 @@ from queues import store
 from queues.events import STREAM_START, JobEvent, follow_events, read_events
 from queues.jobs import JobRecord, encode_json
 from queues.submit import IdempotencyConflict, Submission, submit_job
+from queues.video_index import VIDEO_TASK, listing
 
 MAX_WAIT_S = 60
 # A finished job's events are replayed in one read: far more than any job writes.
@@ -89,6 +90,8 @@ async def submit(
         input_json=encode_json(request.input),
         params_json=params_json,
         owner=owner,
+        # A video made through the jobs API is one of the caller's videos too (/api/videos).
+        also_writes=listing(owner) if request.task == VIDEO_TASK else None,
         idempotency_key=idempotency_key,
         request_id=request_id,
         client_params_json=client_params_json,

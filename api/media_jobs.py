@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from redis.asyncio.client import Pipeline
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -36,7 +37,7 @@ from api.state import AppState
 from brain import Selection
 from queues.classes import QUEUE_CLASS_LIMITS
 from queues.events import follow_events
-from queues.jobs import JobRecord, encode_json
+from queues.jobs import JobRecord, JobWebhook, encode_json
 from queues.submit import Submission, submit_job
 
 # A client waits at most its job's class timeout, plus this for queueing and hand-over.
@@ -118,6 +119,8 @@ async def submit_media_job(
     selection: Selection,
     body_fields: Mapping[str, str],
     extra_params: Mapping[str, Any] | None = None,
+    also_writes: Callable[[Pipeline, JobRecord], None] | None = None,
+    webhook: JobWebhook | None = None,
 ) -> MediaJob:
     """A job on the task's queue class, to run down `selection`'s chain (`select_for_media`)."""
     queue = state.catalog.tasks[task].queue
@@ -129,6 +132,8 @@ async def submit_media_job(
         params_json=encode_json(params),
         owner=owner,
         request_id=request_id_of(request.scope),
+        also_writes=also_writes,
+        webhook=webhook,
     )
     record, _ = await submit_job(state.redis, submission)
     state.metrics.jobs_submitted.labels(queue, task).inc()

@@ -23,6 +23,8 @@ WORKER_INFO = f"{PREFIX}worker:"  # + queue class + ":" + worker id -> JSON desc
 LIVE_WORKERS = f"{PREFIX}live_workers:"
 LITELLM_SEEN = f"{PREFIX}litellm:seen"  # what the workers last saw of LiteLLM
 BREAKER = f"{PREFIX}breaker:"  # + provider -> hash of breaker state
+# + owner digest -> sorted set: the owner's video job ids by creation time (queues/video_index.py)
+OWNER_VIDEOS = f"{PREFIX}videos:"
 JOB = f"{PREFIX}job:"  # + job id -> hash: the job record
 JOB_EVENTS_SUFFIX = ":events"  # job key + suffix -> stream of the job's events
 JOB_CANCEL_SUFFIX = ":cancel"  # job key + suffix -> flag: cancel requested
@@ -99,6 +101,10 @@ def file(file_id: str) -> str:
 
 def idempotency(owner: str, key_digest: str) -> str:
     return f"{IDEMPOTENCY}{owner}:{key_digest}"
+
+
+def owner_videos(owner: str) -> str:
+    return f"{OWNER_VIDEOS}{owner}"
 
 
 def wake_channel(db: int, queue_class: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
@@ -47,6 +48,9 @@ class Submission:
     owner: str
     idempotency_key: str | None = None
     request_id: str | None = None
+    # More writes in the job's own transaction (an owner's list of videos), so whatever lists
+    # the job exists exactly when the job does.
+    also_writes: Callable[[Pipeline, JobRecord], None] | None = None
     # The params as the client sent them, when the gateway added to them (a chat job's model
     # chain): an idempotent retry must match on what the client sent, not on what the
     # gateway decided, which may change with provider health.
@@ -122,3 +126,5 @@ def _queue_writes(
     pipe.psetex(job_key_prefix + record.id, MAX_QUEUED_S * 1000, job_bytes)
     pipe.zadd(queue_name, {record.id: enqueue_ms})
     pipe.publish(keys.wake_channel(db, record.queue), record.id)
+    if submission.also_writes is not None:
+        submission.also_writes(pipe, record)
