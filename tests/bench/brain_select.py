@@ -30,6 +30,7 @@ from catalog.schema import (
     QueueClass,
     Task,
     Tier,
+    VideoLimits,
 )
 from tests.bench.result import BenchResult, better_ratio
 
@@ -107,6 +108,9 @@ def synthetic_catalog(rnd: random.Random) -> Catalog:
                     pricing=Pricing(unit=UNIT[modality], output=round(rnd.uniform(0.05, 30.0), 2)),
                     aliases=(f"alias-{index:04d}",),
                     enabled=anchor or rnd.random() < 0.95,
+                    video=VideoLimits(seconds=(4, 8), sizes=("1280x720",), max_generation_s=600)
+                    if modality == "video"
+                    else None,
                 )
             )
     data = CatalogFile(version="bench", tasks=tuple(tasks), models=tuple(models))
