@@ -12,8 +12,8 @@ most `concurrency` at a time, and for each:
   a progress event when something changed, the next poll 2 s → 30 s later (1.5 times
   longer each poll);
   `failed`: the job fails with the provider's reason; `completed`: the content streams into
-  the artifact store as `video.mp4` (the store checks it is MP4; ffprobe reads its duration
-  and size on the way) and the job succeeds. A 404 means the provider forgot the video:
+  the artifact store as `video.mp4` (the store checks it is MP4; its `moov` box gives duration
+  and size on the way, ffprobe when it cannot) and the job succeeds. A 404 means the provider forgot the video:
   the job fails `video_lost` and nothing is created again. LiteLLM down or a provider 5xx
   is waited out with the same back-off, until the deadline.
 
