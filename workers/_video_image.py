@@ -46,13 +46,7 @@ async def _signed_link(store: ArtifactStore, file_id: str) -> str:
     try:
         return (await store.describe(file_id, "content")).url
     except ArtifactNotFound:
-        raise JobFailed(
-            f"The file {file_id} does not exist any more (uploads expire after 24 hours).",
-            type="invalid_request_error",
-            code="file_not_found",
-            param="input.image.file_id",
-            status=404,
-        ) from None
+        raise _upload_gone(file_id) from None
     except ArtifactStoreUnavailable as exc:
         raise store_unavailable(exc) from None
 
@@ -66,13 +60,7 @@ async def _upload(store: ArtifactStore, file_id: str) -> bytes:
             async for chunk in stream:
                 out += chunk
     except ArtifactNotFound:
-        raise JobFailed(
-            f"The file {file_id} does not exist any more (uploads expire after 24 hours).",
-            type="invalid_request_error",
-            code="file_not_found",
-            param="input.image.file_id",
-            status=404,
-        ) from None
+        raise _upload_gone(file_id) from None
     except ArtifactStoreUnavailable as exc:
         raise store_unavailable(exc) from None
     return bytes(out)
@@ -80,3 +68,13 @@ async def _upload(store: ArtifactStore, file_id: str) -> bytes:
 
 def _bad_image(message: str, param: str, *, code: str = "invalid_image") -> JobFailed:
     return JobFailed(message, type="invalid_request_error", code=code, param=param, status=400)
+
+
+def _upload_gone(file_id: str) -> JobFailed:
+    return JobFailed(
+        f"The file {file_id} does not exist any more (uploads expire after 24 hours).",
+        type="invalid_request_error",
+        code="file_not_found",
+        param="input.image.file_id",
+        status=404,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -24,3 +25,19 @@ def litellm(emulator: EmulatorClient, tmp_path_factory: pytest.TempPathFactory) 
 def stack(litellm: LiteLLMProxy, emulator: EmulatorClient, settings: Settings, catalog: Catalog) -> Iterator[Stack]:
     with running_chat_stack(litellm, emulator, settings, catalog) as chat:
         yield chat
+
+
+@pytest.fixture
+def media_stack(
+    litellm: LiteLLMProxy, emulator: EmulatorClient, settings: Settings, catalog: Catalog, tmp_path: Path
+) -> Iterator[Stack]:
+    """The chat stack with a media worker and an artifact store shared by gateway and workers."""
+    with running_chat_stack(
+        litellm,
+        emulator,
+        settings,
+        catalog,
+        queue_classes=("interactive", "media"),
+        artifacts_url=(tmp_path / "artifacts").as_uri(),
+    ) as stack:
+        yield stack

@@ -7,39 +7,18 @@ from __future__ import annotations
 import base64
 import math
 import struct
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
-from catalog import Catalog
-from queues.settings import Settings
-from sandbox.emulator.client import EmulatorClient
 from tests.support.auth import AUTH, TEST_API_KEY
-from tests.support.chat_stack import Stack, running_chat_stack
-from tests.support.litellm import LiteLLMProxy
+from tests.support.chat_stack import Stack
 
 pytestmark = pytest.mark.slow
 
 SPOKEN = "The quick brown fox jumps over the lazy dog."
-
-
-@pytest.fixture
-def media_stack(
-    litellm: LiteLLMProxy, emulator: EmulatorClient, settings: Settings, catalog: Catalog, tmp_path: Path
-) -> Iterator[Stack]:
-    with running_chat_stack(
-        litellm,
-        emulator,
-        settings,
-        catalog,
-        queue_classes=("interactive", "media"),
-        artifacts_url=(tmp_path / "artifacts").as_uri(),
-    ) as stack:
-        yield stack
 
 
 def client(stack: Stack) -> openai.OpenAI:

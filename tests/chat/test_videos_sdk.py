@@ -23,8 +23,7 @@ from queues.settings import Secret, Settings
 from sandbox.emulator.client import EmulatorClient
 from tests.support.artifacts import sample
 from tests.support.auth import AUTH, OTHER_API_KEY, TEST_API_KEY
-from tests.support.chat_stack import Stack, running_chat_stack
-from tests.support.litellm import LiteLLMProxy
+from tests.support.chat_stack import Stack
 from tests.support.media_probe import probe
 from tests.support.servers import running_server
 from tests.support.waiting import wait_until
@@ -129,29 +128,14 @@ VEO = "gemini/veo-3.1-fast-generate-001"
 VEO_UPSTREAM = "veo-3.1-fast-generate-001"
 
 
-@pytest.fixture
-def video_stack(
-    litellm: LiteLLMProxy, emulator: EmulatorClient, settings: Settings, catalog: Catalog, tmp_path: Path
-) -> Iterator[Stack]:
-    with running_chat_stack(
-        litellm,
-        emulator,
-        settings,
-        catalog,
-        queue_classes=("interactive", "media"),
-        artifacts_url=(tmp_path / "artifacts").as_uri(),
-    ) as stack:
-        yield stack
-
-
 def provider_creates(emulator: EmulatorClient) -> list[dict[str, Any]]:
     return [r for r in emulator.requests() if r["method"] == "POST" and VEO_UPSTREAM in (r.get("model") or "")]
 
 
 @pytest.mark.slow
-def test_the_sdk_through_the_real_video_engine(video_stack: Stack) -> None:
-    sdk = client(video_stack.base_url)
-    emulator = video_stack.emulator
+def test_the_sdk_through_the_real_video_engine(media_stack: Stack) -> None:
+    sdk = client(media_stack.base_url)
+    emulator = media_stack.emulator
     emulator.set_model(VEO_UPSTREAM, video_seconds=3)
     video = sdk.videos.create_and_poll(
         prompt="a lighthouse at dusk", model=VEO, seconds="4", size="1280x720", poll_interval_ms=250
@@ -163,7 +147,7 @@ def test_the_sdk_through_the_real_video_engine(video_stack: Stack) -> None:
     assert (played.width, played.height) == (1280, 720) and played.codec == "h264"
     assert len(provider_creates(emulator)) == 1
     assert [v.id for v in sdk.videos.list()] == [video.id]
-    db = redis.Redis.from_url(video_stack.redis_url)
+    db = redis.Redis.from_url(media_stack.redis_url)
     try:
         assert db.exists(keys.video(video.id))
         sdk.videos.delete(video.id)
@@ -183,7 +167,7 @@ def test_the_sdk_through_the_real_video_engine(video_stack: Stack) -> None:
     assert sdk.videos.delete(running.id).deleted is True
     with pytest.raises(openai.NotFoundError):
         sdk.videos.retrieve(running.id)
-    with httpx.Client(base_url=video_stack.base_url, headers=AUTH, timeout=10) as api:
+    with httpx.Client(base_url=media_stack.base_url, headers=AUTH, timeout=10) as api:
         assert wait_until(lambda: api.get(f"/api/jobs/{running.id}").json()["status"] == "canceled", timeout=10)
     assert len(provider_creates(emulator)) == 2  # one per video, never a second
     assert [r for r in emulator.requests() if r["method"] == "DELETE"] == []
