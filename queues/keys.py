@@ -45,6 +45,7 @@ JOB_WEBHOOKS_SUFFIX = ":webhooks"  # job key + suffix -> list of the job's deliv
 # database's jobs (measured: an idle worker at 22 % of a core beside a busy neighbour).
 WAKE_CHANNEL = f"{PREFIX}wake:"  # + db + ":" + queue class: "a job was enqueued"
 CANCEL_CHANNEL = f"{PREFIX}cancel:"  # + db: job ids whose cancel was requested
+WEBHOOK_WAKE_CHANNEL = f"{PREFIX}webhook_wake:"  # + db: "a webhook delivery is due now"
 
 
 def worker_info(queue_class: str, worker_id: str) -> str:
@@ -113,3 +114,7 @@ def wake_channel(db: int, queue_class: str) -> str:
 
 def cancel_channel(db: int) -> str:
     return f"{CANCEL_CHANNEL}{db}"
+
+
+def webhook_wake_channel(db: int) -> str:
+    return f"{WEBHOOK_WAKE_CHANNEL}{db}"

@@ -75,7 +75,7 @@ async def record_event(
             if progress is not None:
                 pipe.hset(keys.job(job_id), "progress", repr(progress))
                 if record.webhook is not None and "job.progress" in record.webhook.events:
-                    webhooks.schedule_progress(pipe, record, time.time())
+                    webhooks.schedule_progress(pipe, record, time.time(), database_of(redis))
             add_event_setting_ttl(pipe, job_id, event_type, data, ttl_s=_ttl(record))
 
         return writes
@@ -108,7 +108,7 @@ local FINAL = {succeeded = true, failed = true, canceled = true}
 -- The webhook's delivery of the job's end, in the same script as the end itself, so a job
 -- whose webhook asked for this event cannot end without one. The record as it ended is
 -- copied in (fields 'r.*'): the event's data, whatever becomes of the job later.
-local function schedule_webhook(status, now, delivery_id, delivery_ttl)
+local function schedule_webhook(status, now, delivery_id, delivery_ttl, wake_channel)
   local url = redis.call('HGET', KEYS[1], 'webhook_url')
   if not url then return end
   local event = 'job.' .. status
@@ -125,7 +125,13 @@ local function schedule_webhook(status, now, delivery_id, delivery_ttl)
   redis.call('EXPIRE', KEYS[4], delivery_ttl)
   redis.call('RPUSH', KEYS[5], delivery_id)
   redis.call('EXPIRE', KEYS[5], delivery_ttl)
-  redis.call('ZADD', KEYS[6], 0, delivery_id)  -- 0: due at once, ahead of any retry
+  -- Due now by Redis's clock (the schedule's): first come, first served, behind nothing but
+  -- what came due before it. (Scored 0, ties were served by id, at random: in a backlog a
+  -- delivery could wait for all of it.)
+  local time = redis.call('TIME')
+  redis.call('ZADD', KEYS[6], tonumber(time[1]) + tonumber(time[2]) / 1e6, delivery_id)
+  -- Delivery loops wait on this rather than polling the schedule for what is due at once.
+  redis.call('PUBLISH', wake_channel, delivery_id)
 end
 
 local function class_of(base)
@@ -136,7 +142,8 @@ local function class_of(base)
   return nil
 end
 
-local function write_final(now, status, output, err, event_type, event_data, cap, ttl, expires_at, hook_id, hook_ttl)
+local function write_final(now, status, output, err, event_type, event_data, cap, ttl, expires_at,
+                           hook_id, hook_ttl, hook_wake)
   local fields = {'status', status, 'finished_at', now, 'expires_at', expires_at}
   if status == 'succeeded' then
     table.insert(fields, 'progress'); table.insert(fields, '1.0')
@@ -151,28 +158,28 @@ local function write_final(now, status, output, err, event_type, event_data, cap
   redis.call('DEL', KEYS[3])
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', cap, '*', 'type', event_type, 'data', event_data)
   redis.call('EXPIRE', KEYS[2], ttl)
-  schedule_webhook(status, now, hook_id, hook_ttl)
+  schedule_webhook(status, now, hook_id, hook_ttl, hook_wake)
 end
 """
 
 # ARGV: status, now, output JSON, error JSON or '', event type, event data, events cap,
-# webhook delivery id, delivery TTL, then the class triples. Returns 1 when written, 0 when
+# webhook delivery id, delivery TTL, webhook wake channel, then the class triples. Returns 1 when written, 0 when
 # the job is gone or already final.
 _FINISH = LuaScript(
     _FINAL_WRITES
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or FINAL[status] then return 0 end
-local _, ttl, expires_at = class_of(10)
+local _, ttl, expires_at = class_of(11)
 if not ttl then return redis.error_reply('job has an unknown queue class') end
-write_final(ARGV[2], ARGV[1], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ttl, expires_at, ARGV[8], ARGV[9])
+write_final(ARGV[2], ARGV[1], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ttl, expires_at, ARGV[8], ARGV[9], ARGV[10])
 return 1
 """
 )
 
 # KEYS 7: the arq job; 8…: the queue classes' arq queues, in the order of the triples.
 # ARGV: now, the `done` event's data, events cap, cancel flag TTL, cancel channel, job id,
-# webhook delivery id, delivery TTL, then the class triples. Returns 1 when the cancel was
+# webhook delivery id, delivery TTL, webhook wake channel, then the class triples. Returns 1 when the cancel was
 # requested, 0 when gone or final.
 _CANCEL = LuaScript(
     _FINAL_WRITES
@@ -180,9 +187,9 @@ _CANCEL = LuaScript(
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or FINAL[status] then return 0 end
 if status == 'queued' then
-  local n, ttl, expires_at = class_of(9)
+  local n, ttl, expires_at = class_of(10)
   if not ttl then return redis.error_reply('job has an unknown queue class') end
-  write_final(ARGV[1], 'canceled', '', '', 'done', ARGV[2], ARGV[3], ttl, expires_at, ARGV[7], ARGV[8])
+  write_final(ARGV[1], 'canceled', '', '', 'done', ARGV[2], ARGV[3], ttl, expires_at, ARGV[7], ARGV[8], ARGV[9])
   redis.call('ZREM', KEYS[7 + n], ARGV[6])
   redis.call('DEL', KEYS[7])
 end
@@ -206,8 +213,12 @@ def _final_keys(job_id: str) -> list[str]:
     ]
 
 
-def _webhook_args(job_id: str) -> list[str]:
-    return [webhooks.end_delivery_id(job_id), str(webhooks.DELIVERY_TTL_S)]
+def _webhook_args(redis: Redis, job_id: str) -> list[str]:
+    return [
+        webhooks.end_delivery_id(job_id),
+        str(webhooks.DELIVERY_TTL_S),
+        keys.webhook_wake_channel(database_of(redis)),
+    ]
 
 
 def _class_triples(now: float) -> list[str]:
@@ -242,7 +253,7 @@ async def finish(
         event_type,
         event_data,
         str(MAX_EVENTS),
-        *_webhook_args(job_id),
+        *_webhook_args(redis, job_id),
         *_class_triples(now),
     ]
     return bool(await _FINISH(redis, _final_keys(job_id), args))
@@ -276,7 +287,7 @@ async def request_cancel(redis: Redis, job_id: str) -> JobRecord | None:
         str(CANCEL_FLAG_TTL_S),
         keys.cancel_channel(database_of(redis)),
         job_id,
-        *_webhook_args(job_id),
+        *_webhook_args(redis, job_id),
         *_class_triples(now),
     ]
     await _CANCEL(redis, [*_final_keys(job_id), job_key_prefix + job_id, *queues], args)

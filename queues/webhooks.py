@@ -144,9 +144,10 @@ def _secrets(raw: list[bytes | None]) -> SigningSecrets:
     )
 
 
-def schedule_progress(pipe: Pipeline, record: JobRecord, now: float) -> None:
-    """Queue a `job.progress` delivery in the progress write's transaction. Its data is the
-    job as it is at the delivery's first attempt (no copy: progress moves on anyway)."""
+def schedule_progress(pipe: Pipeline, record: JobRecord, now: float, db: int) -> None:
+    """Queue a `job.progress` delivery in the progress write's transaction, and wake the
+    delivery loops. Its data is the job as it is at the delivery's first attempt (no copy:
+    progress moves on anyway)."""
     assert record.webhook is not None
     delivery_id = _progress_delivery_id(record.id)
     key = keys.webhook_delivery(delivery_id)
@@ -165,6 +166,7 @@ def schedule_progress(pipe: Pipeline, record: JobRecord, now: float) -> None:
     pipe.rpush(keys.job_webhooks(record.id), delivery_id)
     pipe.expire(keys.job_webhooks(record.id), DELIVERY_TTL_S)
     pipe.zadd(keys.WEBHOOK_DELIVERIES, {delivery_id: 0})
+    pipe.publish(keys.webhook_wake_channel(db), delivery_id)
 
 
 async def read_delivery(redis: Redis, delivery_id: str) -> Delivery | None:
@@ -190,7 +192,8 @@ async def read_delivery(redis: Redis, delivery_id: str) -> Delivery | None:
 
 
 async def freeze_body(redis: Redis, delivery_id: str, body: bytes) -> bytes:
-    """Keep the first attempt's body for every retry (HSETNX: a racing claimant's wins)."""
+    """Keep a body built from the live record before its first attempt, so every retry and a
+    racing claimant send the same one (HSETNX: the first writer's wins)."""
     key = keys.webhook_delivery(delivery_id)
     async with redis.pipeline(transaction=True) as pipe:
         pipe.hsetnx(key, "body", body.decode())  # JSON: UTF-8 text
@@ -203,16 +206,57 @@ _attempt_json = msgspec.json.Encoder()
 _attempt_decoder = msgspec.json.Decoder(Attempt)
 
 
-async def record_attempt(redis: Redis, delivery_id: str, attempt: Attempt, state: DeliveryState) -> None:
-    key = keys.webhook_delivery(delivery_id)
-    attempts_key = keys.webhook_attempts(delivery_id)
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.hincrby(key, "attempts", 1)
-        pipe.hset(key, "state", state)
-        pipe.rpush(attempts_key, _attempt_json.encode(attempt))
-        pipe.ltrim(attempts_key, -MAX_ATTEMPTS_KEPT, -1)
-        pipe.expire(attempts_key, DELIVERY_TTL_S)
-        await pipe.execute()
+# KEYS[1] the delivery, KEYS[2] its attempts, KEYS[3] the delivery schedule. ARGV: the
+# attempt (JSON), the state after it, the body to keep ('' when already kept), the seconds
+# to the next attempt ('' when there is none), attempts kept, the attempts' TTL, the delivery
+# id. One round trip after each POST; a delivery that expired meanwhile is only unscheduled.
+_RECORD_ATTEMPT = LuaScript(
+    """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('ZREM', KEYS[3], ARGV[7])
+  return 0
+end
+if ARGV[3] ~= '' then redis.call('HSETNX', KEYS[1], 'body', ARGV[3]) end
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HSET', KEYS[1], 'state', ARGV[2])
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[5]), -1)
+redis.call('EXPIRE', KEYS[2], ARGV[6])
+if ARGV[4] == '' then
+  redis.call('ZREM', KEYS[3], ARGV[7])
+else
+  local now = redis.call('TIME')
+  local at = tonumber(now[1]) + tonumber(now[2]) / 1e6 + tonumber(ARGV[4])
+  redis.call('ZADD', KEYS[3], 'XX', at, ARGV[7])
+end
+return 1
+"""
+)
+
+
+async def record_attempt(
+    redis: Redis,
+    delivery_id: str,
+    attempt: Attempt,
+    state: DeliveryState,
+    *,
+    body: bytes | None,
+    retry_in_s: float | None,
+) -> None:
+    """Record an attempt, keep the body it sent (`body`, unless kept already) for every retry,
+    and take the delivery off the schedule or move it to its next attempt, all at once."""
+    args = [
+        _attempt_json.encode(attempt).decode(),
+        state,
+        body.decode() if body is not None else "",  # JSON: UTF-8 text
+        "" if retry_in_s is None else repr(max(0.0, retry_in_s)),
+        str(MAX_ATTEMPTS_KEPT),
+        str(DELIVERY_TTL_S),
+        delivery_id,
+    ]
+    await _RECORD_ATTEMPT(
+        redis, [keys.webhook_delivery(delivery_id), keys.webhook_attempts(delivery_id), keys.WEBHOOK_DELIVERIES], args
+    )
 
 
 async def job_deliveries(redis: Redis, job_id: str) -> list[DeliveryView]:

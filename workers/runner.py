@@ -252,15 +252,20 @@ class MPCWorker(Worker):
             self._wake.set()
 
     async def _listen(self) -> None:
-        """Wake-ups for this queue class and cancel requests, over pub/sub."""
+        """Wake-ups for this queue class and for webhook deliveries, and cancel requests,
+        over pub/sub."""
         client = connect(self.redis_url, socket_timeout=None)
         db = database_of(client)
         wake = keys.wake_channel(db, self.runtime.limits.name).encode()
+        webhook_wake = keys.webhook_wake_channel(db).encode()
+        channels = [wake, keys.cancel_channel(db).encode()]
+        if self.webhooks is not None:
+            channels.append(webhook_wake)
         try:
             while True:
                 pubsub = client.pubsub()
                 try:
-                    await pubsub.subscribe(wake, keys.cancel_channel(db))
+                    await pubsub.subscribe(*channels)
                     self._poll_now = True
                     self._wake.set()
                     async for message in pubsub.listen():
@@ -268,6 +273,9 @@ class MPCWorker(Worker):
                             continue
                         if message["channel"] == wake:
                             self._announce(message["data"])
+                        elif message["channel"] == webhook_wake:
+                            if self.webhooks is not None:
+                                self.webhooks.wake()
                         else:
                             self.runtime.cancel(message["data"].decode())
                 except (RedisError, OSError) as exc:

@@ -15,12 +15,19 @@ Policy, per attempt (10 s for the whole exchange; redirects are not followed):
   the same answer: a redirect is a URL to fix, not a moment to wait out.
 - a host that resolves to an address the policy refuses: failed at once.
 
-Concurrency is bounded per process (`MAX_CONCURRENT`) and per receiver (host and port)
-(`MAX_PER_RECEIVER`, half of them): a receiver that hangs holds at most its own slots for 10 s
-each, and a delivery for a host at its limit goes back to the schedule for a tenth of a second,
-so one slow or dead receiver delays no other. (At 4 per receiver, put back for a second, one
-busy receiver got ~24 deliveries a second: `webhook_delivery` measured p99 33 s at 100 job
-ends a second; at 16 and a tenth of a second, p99 1.29 s, p50 215 ms: docs/benchmarks.md.)
+A job's end (or progress) is published on the database's webhook wake channel by the same
+write that schedules its delivery, and the worker's pub/sub listener wakes this loop (`wake`):
+a first attempt starts within a Redis round trip of the job's end, not at the next poll.
+Retries come due by the clock and are found by the poll (`POLL_S`).
+
+Concurrency is bounded per process (`MAX_CONCURRENT` sends) and per receiver (host and port)
+(`MAX_PER_RECEIVER` sends, half of them). A delivery for a receiver at its limit waits in that
+receiver's line, first come first served (`MAX_WAITING_PER_RECEIVER` at most; beyond that it
+goes back to the schedule briefly). The process holds up to `MAX_HELD` deliveries, twice its
+sends, so a receiver that hangs (its sends and its line full, 10 s each) leaves as many to the
+others: one slow or dead receiver delays no other. (Putting a delivery for a busy receiver
+back on the schedule instead let newer deliveries overtake it again and again:
+`webhook_delivery` measured p99 1.29 to 1.69 s at 100 job ends a second: docs/benchmarks.md.)
 """
 
 from __future__ import annotations
@@ -29,7 +36,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -51,13 +57,17 @@ log = logging.getLogger("mpc.webhooks")
 TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 5.0
 BACKOFF_S = (5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0)
-MAX_CONCURRENT = 32
-MAX_PER_RECEIVER = 16  # half the process's sends: a hanging receiver leaves the other half to the rest
+MAX_CONCURRENT = 64
+MAX_PER_RECEIVER = 32  # half the process's sends: a hanging receiver leaves the other half to the rest
+MAX_WAITING_PER_RECEIVER = MAX_PER_RECEIVER
+MAX_HELD = 2 * MAX_CONCURRENT
 HOST_BUSY_DELAY_S = 0.1
-# Longer than one attempt (10 s) and its Redis writes: a live holder never loses its claim.
+# Longer than a wait in line (at most one attempt ahead, 10 s), the wait for a send slot
+# (another) and one attempt with its Redis writes: a live holder never loses its claim.
 LEASE_S = 60.0
 POLL_S = 0.2
 USER_AGENT = "mpc-api-webhooks/1"
+MAX_ANSWER_READ_BYTES = 64 * 1024
 
 
 def delivery_client(allow: tuple[str, ...]) -> httpx.AsyncClient:
@@ -79,13 +89,21 @@ class DeliveryLoop:
         self._redis = redis
         self._client = client
         self._metrics = metrics
-        self._running: dict[asyncio.Task[None], str] = {}  # each send in flight: its delivery id
-        self._per_host: Counter[str] = Counter()
-        self._slot_freed = asyncio.Event()
+        self._running: dict[asyncio.Task[None], str] = {}  # each delivery held: its id
+        self._lines: dict[str, _ReceiverLine] = {}
+        self._sends = asyncio.Semaphore(MAX_CONCURRENT)
+        self._nudged = asyncio.Event()  # something may be due now, or a full loop has room
+        self._full = False
+
+    def wake(self) -> None:
+        """A delivery was scheduled due now (the worker's pub/sub listener calls this)."""
+        self._nudged.set()
 
     async def run(self) -> None:
         while True:
-            free = MAX_CONCURRENT - len(self._running)
+            self._nudged.clear()  # before the claim: a wake-up during it is not lost
+            free = MAX_HELD - len(self._running)
+            self._full = free <= 0
             claimed: list[tuple[str, float]] = []
             if free > 0:
                 try:
@@ -101,17 +119,15 @@ class DeliveryLoop:
                 self._running[task] = delivery_id
                 task.add_done_callback(self._done)
             if claimed and len(claimed) == free:
-                continue  # more may be due: claim again once a slot frees
-            if free > 0:
-                await asyncio.sleep(POLL_S)
-                continue
-            self._slot_freed.clear()
+                continue  # more may be due: claim again
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._slot_freed.wait(), POLL_S)
+                await asyncio.wait_for(self._nudged.wait(), POLL_S)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._running.pop(task, None)
-        self._slot_freed.set()
+        if self._full:
+            self._full = False
+            self._nudged.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("webhook delivery crashed", exc_info=task.exception())
 
@@ -134,22 +150,29 @@ class DeliveryLoop:
                 await schedule.remove(self._redis, keys.WEBHOOK_DELIVERIES, delivery_id)
                 return
             host = _receiver(delivery.url)
-            if self._per_host[host] >= MAX_PER_RECEIVER:
+            line = self._lines.setdefault(host, _ReceiverLine())
+            if line.held >= MAX_PER_RECEIVER + MAX_WAITING_PER_RECEIVER:
                 await schedule.reschedule(self._redis, keys.WEBHOOK_DELIVERIES, delivery_id, delay_s=HOST_BUSY_DELAY_S)
                 return
-            self._per_host[host] += 1
+            line.held += 1
             try:
-                await self._attempt(delivery)
+                async with line.sends, self._sends:
+                    await self._attempt(delivery)
             finally:
-                self._per_host[host] -= 1
-                if not self._per_host[host]:
-                    del self._per_host[host]
+                line.held -= 1
+                if not line.held:
+                    del self._lines[host]
         except (RedisError, OSError) as exc:
             # The lease runs out and the delivery is claimed again.
             log.warning("webhook delivery %s: Redis unavailable (%s)", delivery_id, type(exc).__name__)
 
     async def _attempt(self, delivery: Delivery) -> None:
-        body = delivery.body or await webhooks.freeze_body(self._redis, delivery.id, await self._body(delivery))
+        body = delivery.body
+        if body is None:
+            body = await self._body(delivery)
+            if delivery.record is None:
+                # Built from the live record (a progress event): kept before it is sent.
+                body = await webhooks.freeze_body(self._redis, delivery.id, body)
         secrets = (await webhooks.signing_secrets(self._redis, delivery.owner)).valid(time.time())
         started_at, started = time.time(), time.perf_counter()
         sent = await self._post(delivery, secrets, body)
@@ -158,13 +181,16 @@ class DeliveryLoop:
         attempt = Attempt(
             at=started_at, status=sent.status, error=sent.error, duration_ms=duration_ms, next_attempt_at=next_at
         )
-        await webhooks.record_attempt(self._redis, delivery.id, attempt, state)
-        if next_at is not None:
-            await schedule.reschedule(
-                self._redis, keys.WEBHOOK_DELIVERIES, delivery.id, delay_s=max(0.0, next_at - time.time())
-            )
-        else:
-            await schedule.remove(self._redis, keys.WEBHOOK_DELIVERIES, delivery.id)
+        await webhooks.record_attempt(
+            self._redis,
+            delivery.id,
+            attempt,
+            state,
+            # An end event's body comes from the record as it ended: the same on every
+            # attempt, kept with the first attempt's record rather than a round trip before it.
+            body=body if delivery.body is None else None,
+            retry_in_s=None if next_at is None else next_at - time.time(),
+        )
         self._metrics.webhook_deliveries.labels(outcome).inc()
         self._metrics.webhook_delivery_duration.observe(duration_ms / 1000)
         log.info(
@@ -194,7 +220,10 @@ class DeliveryLoop:
             async with asyncio.timeout(TIMEOUT_S):
                 request = self._client.build_request("POST", delivery.url, content=body, headers=headers)
                 response = await self._client.send(request, stream=True)
-                await response.aclose()  # the receiver's body is not read
+                try:
+                    await _drain(response)
+                finally:
+                    await response.aclose()
         except OutboundRefused as exc:
             return Sent(error=exc.message, refused=True)
         except (TimeoutError, httpx.TimeoutException):
@@ -204,6 +233,27 @@ class DeliveryLoop:
         error = f"redirect (HTTP {response.status_code}) not followed" if response.is_redirect else None
         retry_after = _retry_after(response.headers.get("retry-after"))
         return Sent(status=response.status_code, error=error, retry_after=retry_after)
+
+
+class _ReceiverLine:
+    """One receiver's deliveries in this process: those sending and those in line behind
+    them (asyncio's semaphore lets waiters in first come, first served)."""
+
+    def __init__(self) -> None:
+        self.sends = asyncio.Semaphore(MAX_PER_RECEIVER)
+        self.held = 0
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read (and drop) a short answer's body to its end, so its connection is kept for the
+    next delivery: closed unread, httpx closes the connection, and each delivery paid for a
+    new one (measured: one TCP connect per delivery, half a delivery's CPU). A longer body is
+    not read: the connection is closed instead."""
+    read = 0
+    async for chunk in response.aiter_raw():
+        read += len(chunk)
+        if read > MAX_ANSWER_READ_BYTES:
+            return
 
 
 def _receiver(url: str) -> str:

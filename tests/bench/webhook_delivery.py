@@ -45,7 +45,7 @@ import msgspec
 import redis
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from queues import keys
+from queues import keys, webhooks
 from sandbox.processes import free_port
 from tests.bench._chat_stack import ChatStack, chat_stack
 from tests.bench._common import (
@@ -142,6 +142,7 @@ def _run(stack: ChatStack, log: Path, jobs: int, outage_s: float) -> BenchResult
 
     ends = _finished_at(steady + outage_ids)
     latencies = _latencies(steady_arrivals, steady, ends)
+    split = _split(steady_arrivals, steady, ends)
     baseline_delays = [seen - end for job_id, seen in polled.items() if (end := ends.get(job_id)) is not None]
     outage = _outage_report(outage_arrivals, outage_ids, ends, back_at)
     bad_signatures = _bad_signatures(secret, steady_arrivals + outage_arrivals)
@@ -153,6 +154,10 @@ def _run(stack: ChatStack, log: Path, jobs: int, outage_s: float) -> BenchResult
         "jobs_per_phase": jobs,
         "submit_rate_per_s": RATE,
         "latency_ms": _summary(latencies),
+        # Where the time goes: the job's end → the worker starting the POST (pub/sub wake-up,
+        # claim, reading the delivery, the receiver's line, the body, the secrets), and the
+        # POST → its arrival at the receiver.
+        "split_ms": split,
         "steady_delivered": len(latencies),
         "steady_duplicates": len(steady_arrivals) - len({a["id"] for a in steady_arrivals}),
         "steady_phase_s": round(steady_s, 1),
@@ -261,6 +266,29 @@ def _latencies(arrivals: list[dict[str, Any]], job_ids: list[str], ends: dict[st
     for arrival in arrivals:
         first[arrival["job"]] = min(arrival["at"], first.get(arrival["job"], arrival["at"]))
     return [first[j] - end for j in job_ids if j in first and (end := ends.get(j)) is not None]
+
+
+def _split(arrivals: list[dict[str, Any]], job_ids: list[str], ends: dict[str, float | None]) -> dict[str, Any]:
+    first: dict[str, float] = {}
+    for arrival in arrivals:
+        first[arrival["job"]] = min(arrival["at"], first.get(arrival["job"], arrival["at"]))
+    client = redis.Redis.from_url(BENCH_REDIS_URL)
+    try:
+        pipe = client.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.lindex(keys.webhook_attempts(webhooks.end_delivery_id(job_id)), 0)
+        found: list[bytes | None] = pipe.execute()
+    finally:
+        client.close()
+    before_post, post = [], []
+    for job_id, raw in zip(job_ids, found, strict=True):
+        end, arrived = ends.get(job_id), first.get(job_id)
+        if raw is None or end is None or arrived is None:
+            continue
+        started = float(msgspec.json.decode(raw)["at"])
+        before_post.append(started - end)
+        post.append(arrived - started)
+    return {"end_to_post": _summary(before_post), "post_to_arrival": _summary(post)}
 
 
 def _outage_report(

@@ -4,6 +4,7 @@ fakeredis), progress deliveries, secrets and their rotation."""
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 
@@ -11,6 +12,7 @@ from queues import keys, schedule, store, webhooks
 from queues.claim import claim_job
 from queues.classes import QUEUE_CLASS_LIMITS
 from queues.jobs import JobError, JobWebhook
+from queues.redis import database_of
 from queues.submit import Submission, submit_job
 
 INPUT = b'{"prompt": "x"}'
@@ -100,3 +102,30 @@ async def test_secrets_are_created_once_and_rotated_with_an_overlap(redis: Redis
     assert abs(rotated.previous_until - (time.time() + webhooks.ROTATION_OVERLAP_S)) < 5
     assert rotated.valid(time.time()) == [rotated.current, first.current]
     assert rotated.valid(rotated.previous_until + 1) == [rotated.current]
+
+
+async def _woken(redis: Redis, act: Callable[[], Awaitable[object]]) -> list[str]:
+    """The delivery ids published on the webhook wake channel while `act` runs."""
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(keys.webhook_wake_channel(database_of(redis)))
+    try:
+        await pubsub.get_message(timeout=1.0)  # the subscription's confirmation
+        await act()
+        woken: list[str] = []
+        while (message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)) is not None:
+            woken.append(message["data"].decode())
+        return woken
+    finally:
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+async def test_a_delivery_due_now_wakes_the_delivery_loops(redis: Redis) -> None:
+    job_id = await _running(redis)
+    assert await _woken(redis, lambda: store.finish(redis, job_id, output={})) == [webhooks.end_delivery_id(job_id)]
+    unasked = await _running(redis)
+    assert await _woken(redis, lambda: store.finish(redis, unasked, error=JobError(message="no"))) == []
+    queued = await _queued(redis)
+    assert await _woken(redis, lambda: store.request_cancel(redis, queued)) == [webhooks.end_delivery_id(queued)]
+    running = await _running(redis)
+    woken = await _woken(redis, lambda: store.record_event(redis, running, "progress", {"progress": 0.5}, progress=0.5))
+    assert len(woken) == 1 and woken[0].startswith(f"msg_{running[4:]}_p")
