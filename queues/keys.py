@@ -45,6 +45,7 @@ JOB_WEBHOOKS_SUFFIX = ":webhooks"  # job key + suffix -> list of the job's deliv
 # database's jobs (measured: an idle worker at 22 % of a core beside a busy neighbour).
 WAKE_CHANNEL = f"{PREFIX}wake:"  # + db + ":" + queue class: "a job was enqueued"
 CANCEL_CHANNEL = f"{PREFIX}cancel:"  # + db: job ids whose cancel was requested
+REPLICATED_CHANNEL = f"{PREFIX}replicated:"  # + db: job ids whose submission WAITs for replicas (nobody listens)
 
 
 def worker_info(queue_class: str, worker_id: str) -> str:
@@ -113,3 +114,8 @@ def wake_channel(db: int, queue_class: str) -> str:
 
 def cancel_channel(db: int) -> str:
     return f"{CANCEL_CHANNEL}{db}"
+
+
+def replication_marker(db: int) -> str:
+    """The channel of the write a submission's WAIT is measured from (queues.replication)."""
+    return f"{REPLICATED_CHANNEL}{db}"
