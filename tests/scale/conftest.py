@@ -16,34 +16,20 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from queues import keys
 from queues.classes import QUEUE_CLASS_LIMITS
 from sandbox.processes import free_port
 from tests.support.auth import TEST_API_KEY
 from tests.support.processes import gateway_process
+from tests.support.scale_stack import ScaleStack
 from tests.support.sentinel import SentinelCluster
 from tests.support.waiting import wait_until
 from tests.support.workers import WorkerProcess
 
 GATEWAYS = 2
 WORKERS_PER_CLASS = 2
-
-
-@dataclass
-class ScaleStack:
-    cluster: SentinelCluster
-    gateways: list[str]  # base URLs
-    workers: list[WorkerProcess]
-    logs: Path
-
-    def live_workers(self, queue_class: str) -> list[bytes]:
-        with self.cluster.primary() as client:
-            return list(client.zrange(keys.live_workers(queue_class), 0, -1))
 
 
 @pytest.fixture(scope="package")

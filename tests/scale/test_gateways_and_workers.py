@@ -12,9 +12,9 @@ import httpx
 
 from queues import breakers, keys
 from queues.redis import connect
-from tests.scale.conftest import ScaleStack
 from tests.support.auth import AUTH
 from tests.support.jobs import wait_final, wait_for_job
+from tests.support.scale_stack import ScaleStack
 from tests.support.sse import parse_sse, read_some
 from tests.support.waiting import wait_until
 

@@ -18,9 +18,9 @@ import httpx
 
 from queues import keys
 from queues.classes import QUEUE_CLASS_LIMITS
-from tests.scale.conftest import ScaleStack
 from tests.support.auth import AUTH
 from tests.support.jobs import FINAL_STATUSES
+from tests.support.scale_stack import ScaleStack
 from tests.support.waiting import wait_until
 from workers.runner import WORKER_HEARTBEAT_TTL_S  # a heartbeat's score: its time + this
 
