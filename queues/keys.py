@@ -43,9 +43,9 @@ JOB_WEBHOOKS_SUFFIX = ":webhooks"  # job key + suffix -> list of the job's deliv
 # Pub/sub channels are server-wide: Redis does not scope them by database, so the
 # database number is part of the name, or every worker on the server would wake for every
 # database's jobs (measured: an idle worker at 22 % of a core beside a busy neighbour).
+REPLICATED_CHANNEL = f"{PREFIX}replicated:"  # + db: job ids whose submission WAITs for replicas (nobody listens)
 WAKE_CHANNEL = f"{PREFIX}wake:"  # + db + ":" + queue class: "a job was enqueued"
 CANCEL_CHANNEL = f"{PREFIX}cancel:"  # + db: job ids whose cancel was requested
-REPLICATED_CHANNEL = f"{PREFIX}replicated:"  # + db: job ids whose submission WAITs for replicas (nobody listens)
 
 
 def worker_info(queue_class: str, worker_id: str) -> str:
@@ -112,10 +112,10 @@ def wake_channel(db: int, queue_class: str) -> str:
     return f"{WAKE_CHANNEL}{db}:{queue_class}"
 
 
-def cancel_channel(db: int) -> str:
-    return f"{CANCEL_CHANNEL}{db}"
-
-
 def replication_marker(db: int) -> str:
     """The channel of the write a submission's WAIT is measured from (queues.replication)."""
     return f"{REPLICATED_CHANNEL}{db}"
+
+
+def cancel_channel(db: int) -> str:
+    return f"{CANCEL_CHANNEL}{db}"
