@@ -46,7 +46,7 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
         store = await open_store(
             StoreConfig(**settings.artifact_store_options()), signing_key=settings.artifact_signing_key()
         )
-        redis = connect(settings.redis_url)
+        redis = connect(settings.redis_url, replica_acks=settings.replica_acks())
         blocking = connect(settings.redis_url, socket_timeout=None)
         provider_health = ProviderHealth(redis, catalog.providers, metrics)
         queue_stats = QueueStats(redis, metrics)

@@ -10,7 +10,8 @@
      ├── Conflict                 409 invalid_request_error (not in a state for that: a video still generating)
      ├── Unprocessable            422 invalid_request_error
      ├── NotImplementedYet        501 not_implemented
-     └── ServiceUnavailable       503 service_unavailable (with Retry-After)
+     └── ServiceUnavailable       503 service_unavailable (with Retry-After): Redis unreachable,
+                                  read-only (mid-failover) or no replica confirmed a submission
 
 Every error response, whatever raised it, is `{"error": {"message", "type", "code", "param"}}`
 so OpenAI SDK clients surface it cleanly. Messages never contain secrets. `to_api_error` is
@@ -26,6 +27,7 @@ import logging
 import msgspec
 from fastapi.exceptions import RequestValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError as RedisReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
 
@@ -39,6 +41,7 @@ from artifacts import (
     SignedUrlError,
 )
 from brain import BrainError, NoCandidate
+from queues.replication import NotReplicated
 
 log = logging.getLogger("mpc.api")
 
@@ -145,6 +148,18 @@ def redis_unavailable() -> ServiceUnavailable:
     return ServiceUnavailable("Redis is unavailable; retry shortly.", headers={"Retry-After": "1"})
 
 
+def not_replicated(exc: NotReplicated) -> ServiceUnavailable:
+    """A submission no replica confirmed in time: not acknowledged, so the client retries
+    (with its Idempotency-Key, it gets the same job back)."""
+    log.warning("job %s: %d of %d replicas confirmed it in time", exc.job_id, exc.confirmed, exc.required)
+    return ServiceUnavailable(
+        f"Job {exc.job_id} is not yet on a Redis replica, so it is not acknowledged; retry shortly "
+        "(with the same Idempotency-Key to get this job back).",
+        code="not_replicated",
+        headers={"Retry-After": "1"},
+    )
+
+
 def internal_error() -> APIError:
     """What a client gets for a bug: no detail (it is in the log)."""
     return APIError("Internal server error.", code="internal_error")
@@ -158,6 +173,8 @@ EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     BrainError,
     RedisConnectionError,
     RedisTimeoutError,
+    RedisReadOnlyError,
+    NotReplicated,
     RequestValidationError,
     HTTPException,
 )
@@ -173,7 +190,11 @@ def to_api_error(exc: Exception) -> APIError:
         return Unprocessable(exc.message, code=exc.code, param=param)
     if isinstance(exc, ArtifactError):
         return artifact_error(exc)
-    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+    if isinstance(exc, NotReplicated):
+        return not_replicated(exc)
+    # A read-only error comes from a primary demoted to a replica during a failover (its
+    # clients' connections not yet moved): as unavailable as a connection refused.
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError | RedisReadOnlyError):
         log.warning("redis unavailable: %s", type(exc).__name__)
         return redis_unavailable()
     if isinstance(exc, RequestValidationError):

@@ -43,6 +43,7 @@ JOB_WEBHOOKS_SUFFIX = ":webhooks"  # job key + suffix -> list of the job's deliv
 # Pub/sub channels are server-wide: Redis does not scope them by database, so the
 # database number is part of the name, or every worker on the server would wake for every
 # database's jobs (measured: an idle worker at 22 % of a core beside a busy neighbour).
+REPLICATED_CHANNEL = f"{PREFIX}replicated:"  # + db: job ids whose submission WAITs for replicas (nobody listens)
 WAKE_CHANNEL = f"{PREFIX}wake:"  # + db + ":" + queue class: "a job was enqueued"
 CANCEL_CHANNEL = f"{PREFIX}cancel:"  # + db: job ids whose cancel was requested
 WEBHOOK_WAKE_CHANNEL = f"{PREFIX}webhook_wake:"  # + db: "a webhook delivery is due now"
@@ -110,6 +111,11 @@ def owner_videos(owner: str) -> str:
 
 def wake_channel(db: int, queue_class: str) -> str:
     return f"{WAKE_CHANNEL}{db}:{queue_class}"
+
+
+def replication_marker(db: int) -> str:
+    """The channel of the write a submission's WAIT is measured from (queues.replication)."""
+    return f"{REPLICATED_CHANNEL}{db}"
 
 
 def cancel_channel(db: int) -> str:

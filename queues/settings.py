@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 import msgspec
 
 from catalog.loader import DEFAULT_CATALOG_PATH
+from queues.redis import ReplicaAcks
+from queues.redis_url import check_redis_url, uses_sentinel
 
 
 class SettingsError(ValueError):
@@ -77,6 +79,7 @@ MIN_API_KEY_CHARS = 16
 MIN_SIGNING_KEY_CHARS = 32
 DEFAULT_ARTIFACTS_DIR = Path(tempfile.gettempdir()) / "mpc-api-artifacts"
 DEFAULT_BREAKER_COOL_OFF_S = 10  # `queues.breakers` takes its own default from here
+MAX_ACK_REPLICAS = 16
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
@@ -100,8 +103,13 @@ def _url(*schemes: str) -> Callable[[str], str]:
     return read
 
 
-_redis_url = _url("redis", "rediss", "unix")
 _http_url = _url("http", "https")
+
+
+def _replica_count(raw: str) -> int:
+    if not raw.isdigit() or int(raw) > MAX_ACK_REPLICAS:
+        raise ValueError(f"a whole number from 0 to {MAX_ACK_REPLICAS}")
+    return int(raw)
 
 
 def _base_url(raw: str) -> str:
@@ -164,9 +172,29 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         EnvVar("request body cap (413 beyond)", shown_default="1 MiB"),
     ] = 1024 * 1024
     # Gateway and workers
-    redis_url: Annotated[str, EnvVar("Redis for queues, records, streams, breakers", secret=True, read=_redis_url)] = (
-        "redis://127.0.0.1:6379/0"
-    )
+    redis_url: Annotated[
+        str,
+        EnvVar(
+            "Redis for queues, records, streams, breakers: `redis://`, `rediss://` (TLS), `unix://` or "
+            "`redis+sentinel://host:port[,host:port…]/service[/db]` ([docs/scaling.md](docs/scaling.md))",
+            secret=True,
+            read=check_redis_url,
+        ),
+    ] = "redis://127.0.0.1:6379/0"
+    redis_ack_replicas: Annotated[
+        int | None,
+        EnvVar(
+            "replicas that must confirm a job's submission (Redis `WAIT`) before it is acknowledged; "
+            "503 with `Retry-After` when they do not in time",
+            read=_replica_count,
+            shown_default="`1` with a Sentinel URL, else `0`",
+        ),
+    ] = None
+    redis_ack_timeout_ms: Annotated[
+        int,
+        msgspec.Meta(ge=1, le=60_000),
+        EnvVar("how long a submission waits for those replicas (milliseconds)"),
+    ] = 1000
     catalog_path: Annotated[Path, EnvVar("model catalog", shown_default="`catalog/model_catalog.json`")] = (
         DEFAULT_CATALOG_PATH
     )
@@ -246,6 +274,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             read=_outbound_allow,
         ),
     ] = ()
+
+    def replica_acks(self) -> ReplicaAcks:
+        """How job submissions are acknowledged: by default, with Sentinel (where a failover
+        can promote a replica that missed a write), once one replica has the job."""
+        replicas = self.redis_ack_replicas
+        if replicas is None:
+            replicas = 1 if uses_sentinel(self.redis_url) else 0
+        return ReplicaAcks(replicas=replicas, timeout_ms=self.redis_ack_timeout_ms)
 
     def artifact_store_options(self) -> dict[str, Any]:
         """Keyword arguments for `artifacts.StoreConfig` (this package may not import it)."""

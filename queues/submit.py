@@ -24,6 +24,7 @@ from queues.classes import MAX_QUEUED_S, QUEUE_CLASS_LIMITS
 from queues.events import add_event_setting_ttl
 from queues.jobs import JobRecord, JobWebhook, encode_json, new_job_id, record_to_hash
 from queues.redis import database_of
+from queues.replication import confirm_replicated
 from queues.store import get_job
 
 # arq's function name for every MPC-API job; the task inside the record picks the handler.
@@ -109,7 +110,11 @@ async def submit_job(redis: Redis, submission: Submission) -> tuple[JobRecord, b
         return record, True
 
     watched = () if idem_key is None else (idem_key,)
-    return cast(tuple[JobRecord, bool], await redis.transaction(attempt, *watched, value_from_callable=True))
+    record, created = cast(tuple[JobRecord, bool], await redis.transaction(attempt, *watched, value_from_callable=True))
+    # Acknowledged only once the replicas the client requires have it (queues.replication);
+    # an idempotent repeat waits too: the first request may have been answered 503.
+    await confirm_replicated(redis, record.id)
+    return record, created
 
 
 def _queue_writes(

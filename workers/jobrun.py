@@ -26,6 +26,7 @@ from queues import store
 from queues.claim import Claim, Started
 from queues.classes import QueueClassLimits
 from queues.jobs import JobError
+from queues.redis import UNAVAILABLE
 from workers.context import Handlers, HandOff, JobContext
 from workers.errors import JobFailed
 from workers.litellm import LiteLLMClient
@@ -158,6 +159,10 @@ async def _settle(redis: Redis, job_id: str, task: asyncio.Future[Any]) -> str:
         output = task.result()
     except JobFailed as exc:
         return await _finish(redis, job_id, error=exc.error)
+    except UNAVAILABLE:
+        # The handler lost Redis (restart, failover): not the job's fault. The worker leaves
+        # it in the queue, and it runs again once Redis is back (workers/runner.py).
+        raise
     except Exception as exc:  # a handler bug must still end the job, with no detail leaked
         log.exception("handler raised %s", type(exc).__name__)
         message = f"The job failed with an internal error ({type(exc).__name__})."

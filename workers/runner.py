@@ -36,7 +36,7 @@ import time
 import httpx
 import msgspec
 import uvloop
-from arq.connections import RedisSettings, create_pool
+from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
 from arq.jobs import SerializationError, deserialize_job_raw
 from arq.worker import Function, Worker, func
@@ -50,7 +50,7 @@ from metrics.jsonlog import configure_logging
 from queues import keys, presence
 from queues.claim import Claim, claim_job
 from queues.classes import QUEUE_CLASS_LIMITS
-from queues.redis import connect, database_of
+from queues.redis import UNAVAILABLE, connect, connect_as, database_of
 from queues.settings import Settings
 from queues.submit import JOB_FUNCTION
 from workers._outbound import guarded_client
@@ -78,6 +78,9 @@ LITELLM_PROBE_INTERVAL_S = 10.0
 ARQ_MAX_TRIES = 1000
 # Extra time arq allows beyond the class timeout, so mpc_job's own timeout fires first.
 ARQ_TIMEOUT_MARGIN_S = 30
+# How long the worker waits after Redis was unreachable before it tries again.
+REDIS_RETRY_S = 0.5
+REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (*UNAVAILABLE, OSError)
 
 
 class MPCWorker(Worker):
@@ -88,7 +91,7 @@ class MPCWorker(Worker):
         super().__init__(
             functions=[func(mpc_job, name=JOB_FUNCTION, timeout=limits.job_timeout_s + ARQ_TIMEOUT_MARGIN_S)],
             queue_name=limits.queue_name,
-            redis_settings=RedisSettings.from_dsn(redis_url),
+            redis_pool=_arq_pool(redis_url, limits.queue_name),
             max_jobs=limits.max_jobs,
             keep_result=0,  # the job record in queues.store is the result; arq's copy would be waste
             poll_delay=FALLBACK_POLL_S,
@@ -108,8 +111,6 @@ class MPCWorker(Worker):
         self.webhooks: DeliveryLoop | None = None  # every worker process delivers webhooks too
 
     async def main(self) -> None:
-        if self._pool is None:
-            self._pool = await create_pool(self.redis_settings, default_queue_name=self.queue_name)
         self.ctx["redis"] = self.pool
         background = [
             asyncio.create_task(self._listen(), name="mpc-wake-listener"),
@@ -126,12 +127,20 @@ class MPCWorker(Worker):
             while True:
                 self._wake.clear()
                 announced, self._announced = self._announced, []
-                if announced and self.allow_pick_jobs:
-                    await self.start_jobs(announced)
-                if self._poll_now or time.monotonic() >= next_poll:
-                    self._poll_now = False
-                    next_poll = time.monotonic() + FALLBACK_POLL_S
-                    await self._poll_iteration()
+                try:
+                    if announced and self.allow_pick_jobs:
+                        await self.start_jobs(announced)
+                    if self._poll_now or time.monotonic() >= next_poll:
+                        self._poll_now = False
+                        next_poll = time.monotonic() + FALLBACK_POLL_S
+                        await self._poll_iteration()
+                except REDIS_UNAVAILABLE as exc:
+                    # Redis restarting or failing over: keep the running jobs, try again
+                    # shortly (a Sentinel client finds the new primary on its next connection).
+                    log.warning("worker lost Redis (%s); retrying", type(exc).__name__)
+                    self._poll_now = True
+                    await asyncio.sleep(REDIS_RETRY_S)
+                    continue
                 if not self._announced:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), max(0.0, next_poll - time.monotonic()))
@@ -159,7 +168,12 @@ class MPCWorker(Worker):
                 self._full = True  # the rest stay queued; _job_done reads the queue again
                 return
             self.job_counter += 1
-            claim = await self._claim(job_id_b.decode())
+            try:
+                claim = await self._claim(job_id_b.decode())
+            except BaseException:
+                self.job_counter -= 1
+                self.sem.release()
+                raise
             if claim is None:
                 self.job_counter -= 1
                 self.sem.release()
@@ -205,6 +219,16 @@ class MPCWorker(Worker):
                 async with asyncio.timeout(function.timeout_s):
                     await function.coroutine(ctx, job_id)
                 self.jobs_complete += 1
+            except REDIS_UNAVAILABLE as exc:
+                # Redis went away while the job ran or wrote its end: whether its final state
+                # was written is unknown, so the job stays in the queue. Its in-progress mark
+                # runs out (no heartbeat renews it now) and a worker takes it again:
+                # claim_job finds it final (nothing to do) or runs it once more. Clearing its
+                # queue entry here could leave it `processing` for ever on a new primary
+                # that never saw the final state.
+                log.warning("job %s lost Redis (%s); it will be taken again", job_id, type(exc).__name__)
+                self.jobs_retried += 1
+                return
             except asyncio.CancelledError:
                 # The worker is stopping: mpc_job handed the job back; arq runs it again.
                 finished = False
@@ -345,6 +369,14 @@ class MPCWorker(Worker):
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             log.warning("could not record LiteLLM status (%s)", type(exc).__name__)
+
+
+def _arq_pool(redis_url: str, queue_name: str) -> ArqRedis:
+    """arq's client for the worker, made like every other client (queues.redis): so a
+    Sentinel or TLS URL reaches arq's claim, poll and finish too."""
+    pool = connect_as(ArqRedis, redis_url)
+    pool.default_queue_name = queue_name
+    return pool
 
 
 def build_worker(settings: Settings, catalog: Catalog, queue_class: str, store: ArtifactStore) -> MPCWorker:

@@ -23,7 +23,9 @@ from tests.support.compose import COMPOSE, COMPOSE_FILE, ENV_EXAMPLE, env_exampl
 from tests.support.processes import REPO
 
 WORKERS = {"worker-interactive": "interactive", "worker-batch": "batch", "worker-media": "media"}
-SERVICES = {"redis", "litellm", "gateway", "prometheus", "grafana", *WORKERS}
+SERVICES = {"redis", "litellm", "gateway", "edge", "prometheus", "grafana", *WORKERS}
+# What `docker compose up --scale NAME=N` may scale with no other change.
+SCALED = ("gateway", *WORKERS)
 REQUIRED_SECRETS = {
     "MPC_ARTIFACTS_SIGNING_KEY",
     "MPC_API_KEYS",
@@ -211,7 +213,8 @@ def test_mounted_files_exist() -> None:
 def test_prometheus_scrapes_the_services_compose_defines() -> None:
     config = yaml.safe_load((COMPOSE / "prometheus" / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert jobs["mpc-gateway"]["static_configs"][0]["targets"] == ["gateway:3000"]
+    (gateways,) = jobs["mpc-gateway"]["dns_sd_configs"]
+    assert gateways["names"] == ["gateway"] and gateways["type"] == "A" and str(gateways["port"]) == "3000"
     (dns,) = jobs["mpc-worker"]["dns_sd_configs"]
     assert sorted(dns["names"]) == sorted(WORKERS) and dns["type"] == "A"
     assert not any(name.startswith("tasks.") for name in dns["names"])
@@ -277,8 +280,46 @@ def test_docker_compose_config_accepts_the_stack(compose_dir: Path) -> None:
     assert found["gateway"]["build"]["context"] == str(compose_dir.parent)
     assert found["gateway"]["build"]["dockerfile"] == "compose/Dockerfile"
     assert all(service.get("healthcheck", {}).get("test") for service in found.values())
-    published = {port["target"]: port for port in found["gateway"]["ports"]}
+    published = {port["target"]: port for port in found["edge"]["ports"]}
     assert published[3000]["host_ip"] == "127.0.0.1"
+
+    # Scaled as `--scale` scales them (Compose refuses a scale it cannot run, such as one
+    # with a fixed container name).
+    override = compose_dir / "scaled.yml"
+    override.write_text(yaml.safe_dump({"services": {name: {"scale": 3} for name in SCALED}}))
+    scaled = subprocess.run(
+        [*command, "-f", compose_file, "-f", str(override), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert scaled.returncode == 0, scaled.stderr
+    assert {name: json.loads(scaled.stdout)["services"][name]["scale"] for name in SCALED} == dict.fromkeys(SCALED, 3)
+
+
+def test_gateways_and_workers_scale_with_no_other_change() -> None:
+    """No fixed name or host port on a scaled service, and everything that reaches one finds
+    every replica through Docker's DNS: clients through `edge`, Prometheus through A records."""
+    found = services()
+    for name in SCALED:
+        assert "container_name" not in found[name] and "ports" not in found[name], f"{name} could not be scaled"
+        assert "hostname" not in found[name], name
+    publishing = {name for name, service in found.items() if service.get("ports")}
+    assert publishing == {"edge", "prometheus", "grafana"}
+    haproxy = (COMPOSE / "haproxy" / "haproxy.cfg").read_text()
+    port = found["gateway"]["environment"]["MPC_PORT"]
+    assert re.search(rf"^\s*server-template gateway \d+ gateway:{port}$", haproxy, re.M)
+    assert re.search(r"resolvers docker", haproxy) and "127.0.0.11:53" in haproxy
+    assert re.search(r"option httpchk GET /health/live", haproxy)
+    edge = found["edge"]
+    assert "./haproxy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro" in edge["volumes"]
+    assert edge["depends_on"]["gateway"]["condition"] == "service_healthy"
+    assert set(edge["networks"]) & set(found["gateway"]["networks"])
+    config = yaml.safe_load((COMPOSE / "prometheus" / "prometheus.yml").read_text())
+    discovered = {
+        name for job in config["scrape_configs"] for sd in job.get("dns_sd_configs", []) for name in sd["names"]
+    }
+    assert discovered == set(SCALED)
 
 
 def test_gateway_and_workers_share_the_artifact_store() -> None:

@@ -83,20 +83,21 @@ def stack(redis_url: str, catalog: Catalog) -> Iterator[Stack]:
 def scrape_config(stack: Stack, prometheus_port: int) -> dict[str, Any]:
     """compose/prometheus/prometheus.yml with only what cannot work outside Docker replaced.
 
-    - The worker job's `dns_sd_configs` (A records of the compose service names, one per
-      replica) becomes a `static_configs` entry for the test's worker: those names resolve
+    - The gateway and worker jobs' `dns_sd_configs` (A records of the compose service names,
+      one per replica) become `static_configs` entries for the test's processes: those names resolve
       only inside the compose network. The label DNS discovery would give (service) is set
       on the static target, and the job's relabel rules are kept as they are.
-    - The compose host names gateway:3000 and localhost:9090 become this test's loopback ports.
+    - The compose host name localhost:9090 becomes this test's loopback port.
     - Intervals drop from 15 s to 1 s so the test is quick.
     Everything else (job names, metrics paths, relabelling) is the file as shipped.
     """
     config: dict[str, Any] = copy.deepcopy(yaml.safe_load(PROMETHEUS_YML.read_text()))
     config["global"].update(scrape_interval="1s", evaluation_interval="1s", scrape_timeout="1s")
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    (gateway_targets,) = jobs["mpc-gateway"]["static_configs"]
-    assert gateway_targets["targets"] == ["gateway:3000"]
-    gateway_targets["targets"] = [f"127.0.0.1:{stack.gateway_port}"]
+    gateway = jobs["mpc-gateway"]
+    (gateway_dns,) = gateway.pop("dns_sd_configs")
+    assert gateway_dns["names"] == ["gateway"] and gateway_dns["port"] == 3000
+    gateway["static_configs"] = [{"targets": [f"127.0.0.1:{stack.gateway_port}"], "labels": {"service": "gateway"}}]
     worker = jobs["mpc-worker"]
     (dns,) = worker.pop("dns_sd_configs")
     assert "worker-interactive" in dns["names"] and dns["port"] == 9101

@@ -82,6 +82,8 @@ REFUSED = {
     "MPC_PORT": "0",
     "MPC_MAX_BODY_BYTES": "12",
     "MPC_REDIS_URL": "redis:///0",
+    "MPC_REDIS_ACK_REPLICAS": "one",
+    "MPC_REDIS_ACK_TIMEOUT_MS": "0",
     "MPC_CATALOG_PATH": None,
     "MPC_LOG_LEVEL": "TRACE",
     "MPC_LITELLM_BASE_URL": "ftp://litellm",
@@ -121,6 +123,8 @@ def test_every_refusal_names_its_variable_first(name: str) -> None:
     [
         ("MPC_REDIS_URL", "http://user:hunter2-secret@host:6379"),
         ("MPC_REDIS_URL", "redis:///hunter2-secret"),
+        ("MPC_REDIS_URL", "redis+sentinel://:hunter2-secret@s1:26379"),
+        ("MPC_REDIS_URL", "rediss://user:hunter2-secret@host:port/0"),
         ("MPC_LITELLM_BASE_URL", "litellm:hunter2-secret@host"),
         ("MPC_API_KEYS", "key-aaaaaaaaaaaaaaaa,hunter2-secret"),
         ("MPC_ARTIFACTS_SIGNING_KEY", "hunter2-secret"),

