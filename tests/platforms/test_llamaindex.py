@@ -31,7 +31,9 @@ def llm(stack: Stack, *, chat: bool = True, model: str = "auto") -> OpenAILike:
 
 
 def embedder(stack: Stack) -> OpenAILikeEmbedding:
-    return OpenAILikeEmbedding(model_name="auto", api_base=f"{stack.base_url}/api", api_key=TEST_API_KEY, max_retries=0)
+    return OpenAILikeEmbedding(
+        model_name="mpc/embed_text", api_base=f"{stack.base_url}/api", api_key=TEST_API_KEY, max_retries=0
+    )
 
 
 def test_chat_and_complete(stack: Stack) -> None:
@@ -53,7 +55,7 @@ async def test_async_chat(stack: Stack) -> None:
 
 def test_completion_model_calls_the_legacy_endpoint(stack: Stack) -> None:
     """`OpenAILike` without `is_chat_model=True` (its default) sends `prompt` to `/completions`."""
-    client = llm(stack, chat=False, model="auto")
+    client = llm(stack, chat=False, model="mpc/summarize:draft")
     done = client.complete("Summarize: the tide comes in twice a day.")
     assert "the tide comes in twice a day" in done.text
     pieces = [r.delta for r in client.stream_complete("Summarize: streams arrive in pieces.") if r.delta]
@@ -74,7 +76,7 @@ def test_vector_store_index_query(stack: Stack) -> None:
     index = VectorStoreIndex.from_documents(
         [Document(text=text, doc_id=name) for name, text in DOCUMENTS.items()], embed_model=embed
     )
-    engine = index.as_query_engine(llm=llm(stack, model="auto"), similarity_top_k=1)
+    engine = index.as_query_engine(llm=llm(stack, model="mpc/rag_answer"), similarity_top_k=1)
     answer = engine.query("Why does sourdough bread rise slowly?")
     assert [node.node.ref_doc_id for node in answer.source_nodes] == ["bread"]
     assert str(answer).startswith("Emulated reply")
