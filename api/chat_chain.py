@@ -34,7 +34,9 @@ def select_for_chat(state: AppState, body: dict[str, Any]) -> Selection:
     named = parse_task_model(state.catalog, name) if name and is_task_model(name) else None
     if named is not None:
         if state.catalog.tasks[named.task].modality != "text":
-            raise InvalidRequest(f"The model '{name[:200]}' is not a chat task.", code="invalid_value", param="model")
+            raise InvalidRequest(
+                f"The model 'mpc/{named.task}' is not a chat task.", code="invalid_value", param="model"
+            )
         body = _with_task_model(body, named)
     elif name and name != "auto":
         pinned = state.catalog.resolve(name)
