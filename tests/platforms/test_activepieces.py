@@ -11,6 +11,17 @@ from tests.support.node import run_node_script
 
 pytestmark = pytest.mark.slow
 
+# What this module proves, for docs/integration-matrix.md (`mpc-api docs matrix` reads it).
+PLATFORM = "Activepieces"
+GUIDE = "docs/integrations/activepieces.md"
+COVERS = {
+    "chat": "test_ai_sdk_as_activepieces_uses_it",
+    "stream": "test_ai_sdk_as_activepieces_uses_it",
+    "tools": "test_ai_sdk_as_activepieces_uses_it",
+    "embeddings": "test_ai_sdk_as_activepieces_uses_it",
+    "images": "test_ai_sdk_as_activepieces_uses_it",
+}
+
 
 def test_ai_sdk_as_activepieces_uses_it(stack: Stack) -> None:
     seen = run_node_script("activepieces.mjs", f"{stack.base_url}/api")

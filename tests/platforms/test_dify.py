@@ -20,6 +20,16 @@ from tests.support.chat_stack import Stack
 
 pytestmark = pytest.mark.slow
 
+# What this module proves, for docs/integration-matrix.md (`mpc-api docs matrix` reads it).
+PLATFORM = "Dify"
+GUIDE = "docs/integrations/dify.md"
+COVERS = {
+    "chat": "test_credential_validation_requests",
+    "stream": "test_streamed_answer_with_usage",
+    "tools": "test_tool_calls_whole_and_streamed",
+    "completions": "test_credential_validation_requests",
+}
+
 HEADERS = {"Content-Type": "application/json", "Authorization": f"Bearer {TEST_API_KEY}"}
 WEATHER_TOOL = {
     "type": "function",

@@ -14,6 +14,16 @@ from tests.support.node import run_node_script
 
 pytestmark = pytest.mark.slow
 
+# What this module proves, for docs/integration-matrix.md (`mpc-api docs matrix` reads it).
+PLATFORM = "Flowise"
+GUIDE = "docs/integrations/flowise.md"
+COVERS = {
+    "chat": "test_langchain_js_as_flowise_uses_it",
+    "stream": "test_langchain_js_as_flowise_uses_it",
+    "tools": "test_langchain_js_as_flowise_uses_it",
+    "embeddings": "test_langchain_js_as_flowise_uses_it",
+}
+
 
 def check_weather_call(call: dict[str, Any]) -> None:
     """Any arguments the tool's schema accepts (the emulator decides which)."""

@@ -21,6 +21,16 @@ from tests.support.chat_stack import Stack
 
 pytestmark = pytest.mark.slow
 
+# What this module proves, for docs/integration-matrix.md (`mpc-api docs matrix` reads it).
+PLATFORM = "Langflow"
+GUIDE = "docs/integrations/langflow.md"
+COVERS = {
+    "chat": "test_chat_and_stream",
+    "stream": "test_chat_and_stream",
+    "tools": "test_agent_tool_call_round_trip",
+    "embeddings": "test_embeddings_send_token_ids_as_langflow_does",
+}
+
 
 @tool
 def get_weather(city: str = "Paris") -> str:

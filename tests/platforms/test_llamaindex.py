@@ -18,6 +18,16 @@ from tests.support.chat_stack import Stack
 
 pytestmark = pytest.mark.slow
 
+# What this module proves, for docs/integration-matrix.md (`mpc-api docs matrix` reads it).
+PLATFORM = "LlamaIndex"
+GUIDE = "docs/integrations/llamaindex.md"
+COVERS = {
+    "chat": "test_chat_and_complete",
+    "stream": "test_stream_chat",
+    "completions": "test_completion_model_calls_the_legacy_endpoint",
+    "embeddings": "test_vector_store_index_query",
+}
+
 
 def llm(stack: Stack, *, chat: bool = True, model: str = "auto") -> OpenAILike:
     return OpenAILike(

@@ -16,6 +16,17 @@ from tests.support.chat_stack import Stack
 
 pytestmark = pytest.mark.slow
 
+# What this module proves, for docs/integration-matrix.md (`mpc-api docs matrix` reads it).
+PLATFORM = "OpenWebUI"
+GUIDE = "docs/integrations/openwebui.md"
+COVERS = {
+    "chat": "test_connection_lists_chat_ids_and_streams",
+    "stream": "test_connection_lists_chat_ids_and_streams",
+    "tts": "test_audio_and_image_settings",
+    "stt": "test_audio_and_image_settings",
+    "images": "test_audio_and_image_settings",
+}
+
 HEADERS = {"Authorization": f"Bearer {TEST_API_KEY}"}
 SPOKEN = "The quick brown fox jumps over the lazy dog."
 

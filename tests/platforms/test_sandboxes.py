@@ -1,7 +1,7 @@
 """Modal and E2B run the user's code in a sandbox that reaches MPC-API over HTTP with the
-`openai` SDK configured by OPENAI_BASE_URL / OPENAI_API_KEY alone (docs/integrations/modal.md,
-docs/integrations/e2b.md). The guides' script runs here as such a sandbox would run it: a
-separate Python process whose environment holds only those two settings for MPC-API."""
+`openai` SDK configured by OPENAI_BASE_URL / OPENAI_API_KEY alone
+(docs/integrations/sandboxes.md). The guide's script runs here as such a sandbox would run
+it: a separate Python process whose environment holds only those two settings for MPC-API."""
 
 from __future__ import annotations
 
@@ -17,6 +17,16 @@ from tests.support.auth import TEST_API_KEY
 from tests.support.chat_stack import Stack
 
 pytestmark = pytest.mark.slow
+
+# What this module proves, for docs/integration-matrix.md (`mpc-api docs matrix` reads it).
+PLATFORM = "Modal, E2B (scripts)"
+GUIDE = "docs/integrations/sandboxes.md"
+COVERS = {
+    "chat": "test_script_reaches_the_gateway_from_its_environment",
+    "stream": "test_script_reaches_the_gateway_from_its_environment",
+    "completions": "test_script_reaches_the_gateway_from_its_environment",
+    "embeddings": "test_script_reaches_the_gateway_from_its_environment",
+}
 
 SCRIPT = Path(__file__).resolve().parents[2] / "docs" / "integrations" / "scripts" / "openai_from_env.py"
 
