@@ -8,13 +8,18 @@ from pathlib import Path
 import pytest
 
 from catalog import Catalog
-from cli import MATRIX_FILE, REPO_ROOT
+from cli import MATRIX_FILE, REPO_ROOT, main
 from sandbox.integration_matrix import FEATURES, MatrixError, platform_coverage, render
 
 
 def test_the_checked_in_matrix_is_current(catalog: Catalog) -> None:
     written = (REPO_ROOT / MATRIX_FILE).read_text(encoding="utf-8")
     assert written == render(catalog, REPO_ROOT), "docs/integration-matrix.md is stale: run `mpc-api docs matrix`"
+
+
+def test_the_command_checks_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["docs", "matrix", "--check"]) == 0
+    assert capsys.readouterr().out == f"{MATRIX_FILE}: current\n"
 
 
 def test_every_platform_has_a_guide_and_declares_chat() -> None:
