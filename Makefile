@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PACKAGES := api workers brain catalog queues metrics artifacts sandbox cli.py
 
-.PHONY: setup dev test lint typecheck catalog-check services unit bench bench-smoke clean
+.PHONY: setup dev test lint typecheck catalog-check services node-deps unit bench bench-smoke clean
 
 setup: $(VENV)/.installed
 
@@ -35,7 +35,15 @@ services:
 	bash tests/scripts/ensure-redis.sh
 	bash tests/scripts/ensure-tools.sh
 
-unit: setup services
+# The Node client libraries Flowise and Activepieces use (tests/platforms), exactly as locked.
+NODE_DIR := tests/platforms/node
+node-deps: services $(NODE_DIR)/node_modules/.installed
+
+$(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund
+	touch $@
+
+unit: setup services node-deps
 	$(BIN)/pytest -q
 
 bench: setup services
@@ -46,4 +54,4 @@ bench-smoke: setup services
 	$(BIN)/python -m tests.bench all --smoke
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache $(NODE_DIR)/node_modules

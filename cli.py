@@ -16,6 +16,9 @@ from catalog.schema import QUEUE_CLASSES, SPEEDS, TIERS
 from queues.settings import SettingsError, load_settings
 
 EXIT_CONFIG = 2
+# The checkout `mpc-api` runs from (an editable install: cli.py sits at its root).
+REPO_ROOT = Path(__file__).resolve().parent
+MATRIX_FILE = "docs/integration-matrix.md"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--catalog", type=Path, help="catalog JSON (default: MPC_CATALOG_PATH or the bundled one)")
     check.add_argument("--litellm-config", type=Path, default=DEFAULT_LITELLM_CONFIG)
     check.set_defaults(func=cmd_catalog_check)
+
+    docs = sub.add_parser("docs", help="generated documentation")
+    docs_sub = docs.add_subparsers(required=True, metavar="ACTION")
+    matrix = docs_sub.add_parser("matrix", help=f"write {MATRIX_FILE} from the catalog and tests/platforms")
+    matrix.add_argument("--check", action="store_true", help="only report whether the file is current (exit 1 if not)")
+    matrix.set_defaults(func=cmd_docs_matrix)
 
     select = sub.add_parser("select", help="print the Model Brain's choice for a task")
     select.add_argument("task")
@@ -112,6 +121,20 @@ def cmd_catalog_check(args: argparse.Namespace) -> int:
         f"ok: catalog {catalog.version} ({len(catalog.models)} models, {len(catalog.tasks)} tasks, "
         f"{len(catalog.providers)} providers) matches {args.litellm_config}"
     )
+    return 0
+
+
+def cmd_docs_matrix(args: argparse.Namespace) -> int:
+    from sandbox.integration_matrix import render
+
+    text = render(load_catalog(load_settings().catalog_path), REPO_ROOT)
+    target = REPO_ROOT / MATRIX_FILE
+    if args.check:
+        current = target.exists() and target.read_text(encoding="utf-8") == text
+        print(f"{MATRIX_FILE}: {'current' if current else 'out of date: run mpc-api docs matrix'}")
+        return 0 if current else 1
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {MATRIX_FILE}")
     return 0
 
 

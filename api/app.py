@@ -14,6 +14,7 @@ from api.artifact_sweep import ARTIFACT_SWEEP_S, sweep_expired
 from api.errors import EXPECTED_ERRORS, internal_error, to_api_error
 from api.fastlane import FastLane, Lane
 from api.middleware import ObservabilityMiddleware
+from api.path_aliases import PathAliases
 from api.provider_health import PROVIDER_HEALTH_REFRESH_S, ProviderHealth
 from api.queue_stats import QUEUE_STATS_SAMPLE_S, QueueStats
 from api.refresh import refreshing
@@ -82,9 +83,11 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
     lanes = {
         ("POST", "/api/select-model"): Lane(selection.select_model_lane),
         ("POST", "/api/chat/completions"): Lane(chat.chat_completions_lane, watch_client=True),
+        ("POST", "/api/completions"): Lane(chat.completions_lane, watch_client=True),
     }
     app.add_middleware(FastLane, routes=lanes)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
+    app.add_middleware(PathAliases)  # outermost: an alias is the /api/… route from the start
     _install_error_handlers(app)
     # Routes are matched in order: the hot ones first (no paths overlap, so only the
     # OpenAPI document's order changes).

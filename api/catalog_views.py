@@ -1,4 +1,9 @@
-"""The catalog as the API shows it: OpenAI's model-list shape plus catalog fields."""
+"""The catalog as the API shows it: OpenAI's model-list shape plus catalog fields.
+
+The list begins with what a platform's model picker should offer (`auto`, the tasks and
+plans as `mpc/…` ids: api/task_models.py), then the catalog's models. OpenAI's `created` is
+a Unix time; the catalog has no per-model dates, so every entry reports the same fixed time.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,9 @@ from typing import Any
 import msgspec
 
 from api.errors import NotFound, Unprocessable
+from api.task_models import CATALOG_EPOCH, listed_ids, listed_view
 from catalog import Catalog
 from catalog.schema import MODALITIES, PROVIDERS, TIERS, Model, Task
-
-# OpenAI's `created` is a Unix time; the catalog has no per-model dates, so every model
-# reports the same fixed time rather than a made-up one per model.
-CATALOG_EPOCH = 1764288000  # 2025-11-28T00:00:00Z
 
 
 def model_view(model: Model) -> dict[str, Any]:
@@ -39,7 +41,8 @@ def list_models(
     _check_filter("tier", tier, TIERS)
     _check_filter("provider", provider, PROVIDERS)
     models = catalog.models_for_task(task) if task else tuple(catalog.models.values())
-    data = [
+    picks = [] if provider else listed_ids(catalog, task=task, modality=modality, tier=tier)
+    data = picks + [
         model_view(m)
         for m in models
         if (modality is None or m.modality == modality)
@@ -50,6 +53,9 @@ def list_models(
 
 
 def get_model(catalog: Catalog, name: str) -> dict[str, Any]:
+    listed = listed_view(catalog, name)
+    if listed is not None:
+        return listed
     model = catalog.resolve(name)
     if model is None:
         raise NotFound(f"The model '{name}' does not exist in the catalog.", code="model_not_found", param="id")

@@ -2,7 +2,8 @@
 fallback chain the worker's chat handler walks (for `/api/chat/completions` and for a
 text task sent to `/api/jobs`).
 
-`model` pins a model ("auto" or none lets the brain choose); the extension fields (`task`,
+`model` pins a model ("auto" or none lets the brain choose; `mpc/<task>[:<tier>]` names the
+task and tier instead: api/task_models.py); the extension fields (`task`,
 `tier`, `providers`, `speed`, `domains`, `fallbacks`) are the select-model constraints, and
 what the request itself needs (tools, JSON mode, images, streaming) is added to them.
 """
@@ -15,6 +16,7 @@ from api.chat_request import EXTENSION_FIELDS, check_messages
 from api.errors import InvalidRequest, NotFound
 from api.selection_views import SelectBody, select_body_from, select_counted, to_request
 from api.state import AppState
+from api.task_models import TaskModel, is_task_model, parse_task_model
 from brain import Selection, UnknownTask
 from catalog.schema import Model
 
@@ -29,7 +31,14 @@ def select_for_chat(state: AppState, body: dict[str, Any]) -> Selection:
     if name is not None and not isinstance(name, str):
         raise InvalidRequest("'model' must be a string.", code="invalid_value", param="model")
     pinned: Model | None = None
-    if name and name != "auto":
+    named = parse_task_model(state.catalog, name) if name and is_task_model(name) else None
+    if named is not None:
+        if state.catalog.tasks[named.task].modality != "text":
+            raise InvalidRequest(
+                f"The model 'mpc/{named.task}' is not a chat task.", code="invalid_value", param="model"
+            )
+        body = _with_task_model(body, named)
+    elif name and name != "auto":
         pinned = state.catalog.resolve(name)
         if pinned is None:
             raise NotFound(f"The model '{name[:200]}' does not exist.", code="model_not_found", param="model")
@@ -69,6 +78,22 @@ def chat_job_params(state: AppState, task: str, job_input: Any, params: dict[str
     if "model" in params:
         body["model"] = params["model"]
     return {"chain": chain_params(select_for_chat(state, body)), "stream": False}
+
+
+def _with_task_model(body: dict[str, Any], named: TaskModel) -> dict[str, Any]:
+    """The body with the task (and tier) a `mpc/…` model names; a `task` field that names
+    another task contradicts it (400), a `tier` field overrides the model's."""
+    asked = body.get("task")
+    if asked is not None and asked != named.task:
+        raise InvalidRequest(
+            f"'task' is '{str(asked)[:100]}' but the model 'mpc/{named.task}' names task '{named.task}'.",
+            code="invalid_value",
+            param="task",
+        )
+    steered = {**body, "task": named.task}
+    if named.tier and body.get("tier") is None:
+        steered["tier"] = named.tier
+    return steered
 
 
 def _chat_task(model: Model) -> str:

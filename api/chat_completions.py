@@ -18,22 +18,25 @@ from api.fastlane import Answer, EventStream
 from api.job_outcome import ended_job, job_failure
 from api.sse import SSE_HEADERS
 from api.state import AppState
+from api.text_completions import Reshape
 from brain import Selection
 from queues.events import follow_events
 from queues.jobs import JobRecord, encode_json
 from queues.submit import Submission, submit_job
 
 
-async def complete_chat(state: AppState, owner: str, raw: bytes, request_id: str) -> Answer | EventStream:
-    """The answer to a chat request. Cancelled (the client left) before it is ready, it
-    cancels the job."""
+async def complete_chat(
+    state: AppState, owner: str, raw: bytes, request_id: str, reshape: Reshape | None = None
+) -> Answer | EventStream:
+    """The answer to a chat request (`reshape`d for another endpoint's shape). Cancelled
+    (the client left) before it is ready, it cancels the job."""
     request = parse_chat_request(raw)
     selection = select_for_chat(state, request.body)
     job = await _submit(state, request, selection, owner, request_id)
     try:
         if request.stream:
-            return await _stream(state, selection, job.id)
-        return await _whole(state, selection, job.id)
+            return await _stream(state, selection, job.id, reshape)
+        return await _whole(state, selection, job.id, reshape)
     except asyncio.CancelledError:
         await abandon(state, job.id)
         raise
@@ -56,7 +59,7 @@ async def _submit(
     return record
 
 
-async def _whole(state: AppState, selection: Selection, job_id: str) -> Answer:
+async def _whole(state: AppState, selection: Selection, job_id: str, reshape: Reshape | None) -> Answer:
     async with aclosing(follow_events(state.blocking_redis, job_id, idle_s=CHAT_WAIT_S)) as batches:
         async for batch in batches:
             if not batch:
@@ -65,10 +68,11 @@ async def _whole(state: AppState, selection: Selection, job_id: str) -> Answer:
     if final.status != "succeeded" or not isinstance(final.output, dict):
         raise job_failure(final)
     model_id = str(final.output.get("model", selection.model.id))
-    return Answer(final.output, _headers(selection, job_id, model_id))
+    content = reshape.whole(final.output) if reshape else final.output
+    return Answer(content, _headers(selection, job_id, model_id))
 
 
-async def _stream(state: AppState, selection: Selection, job_id: str) -> EventStream:
+async def _stream(state: AppState, selection: Selection, job_id: str, reshape: Reshape | None) -> EventStream:
     batches = follow_events(state.blocking_redis, job_id, idle_s=CHAT_WAIT_S)
     try:
         first = await first_chunks(batches)
@@ -82,7 +86,8 @@ async def _stream(state: AppState, selection: Selection, job_id: str) -> EventSt
         raise
     answered = first[0].data if first[0].type == "output" else {}
     model_id = str(answered.get("model") or selection.model.id)
-    return EventStream(relay(state, job_id, first, batches), {**SSE_HEADERS, **_headers(selection, job_id, model_id)})
+    frames = relay(state, job_id, first, batches, reshape.chunk if reshape else None)
+    return EventStream(frames, {**SSE_HEADERS, **_headers(selection, job_id, model_id)})
 
 
 def _headers(selection: Selection, job_id: str, model_id: str) -> dict[str, str]:

@@ -8,7 +8,8 @@ is one write to the client (a head chunk and the first token often arrive togeth
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
+from typing import Any
 
 import anyio
 
@@ -32,6 +33,7 @@ _STALLED = sse_frame(
 )
 
 Batches = AsyncGenerator[list[JobEvent], None]
+ChunkReshape = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def no_answer_in_time() -> APIError:
@@ -50,12 +52,15 @@ async def first_chunks(batches: Batches) -> list[JobEvent]:
     raise no_answer_in_time()  # unreachable: following ends only after a terminal event
 
 
-async def relay(state: AppState, job_id: str, first: list[JobEvent], rest: Batches) -> AsyncGenerator[bytes, None]:
+async def relay(
+    state: AppState, job_id: str, first: list[JobEvent], rest: Batches, reshape: ChunkReshape | None = None
+) -> AsyncGenerator[bytes, None]:
     """The SSE frames of `first` (from `first_chunks`), then of each batch of `rest`, to
-    `[DONE]` or an error chunk. If the client goes away first, the job is canceled."""
+    `[DONE]` or an error chunk, each chunk `reshape`d when given. If the client goes away
+    first, the job is canceled."""
     finished = False
     try:
-        frames, finished = _frames(first)
+        frames, finished = _frames(first, reshape)
         if frames:
             yield frames
         if finished:
@@ -64,7 +69,7 @@ async def relay(state: AppState, job_id: str, first: list[JobEvent], rest: Batch
             if not batch:
                 yield _STALLED
                 return
-            frames, finished = _frames(batch)
+            frames, finished = _frames(batch, reshape)
             if frames:
                 yield frames
             if finished:
@@ -82,13 +87,13 @@ async def abandon(state: AppState, job_id: str) -> None:
         await store.request_cancel(state.redis, job_id)
 
 
-def _frames(events: list[JobEvent]) -> tuple[bytes, bool]:
+def _frames(events: list[JobEvent], reshape: ChunkReshape | None) -> tuple[bytes, bool]:
     """The SSE frames for events read together (one write to the client), and whether the
     stream ended with them."""
     frames = bytearray()
     for event in events:
         if event.type == "output":
-            frames += sse_frame(encode_json(event.data))
+            frames += sse_frame(encode_json(reshape(event.data) if reshape else event.data))
         elif event.type == "error":
             error = JobError(**{k: v for k, v in (event.data.get("error") or {}).items() if k in _ERROR_FIELDS})
             envelope = {"message": error.message, "type": error.type, "code": error.code, "param": error.param}

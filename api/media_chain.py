@@ -17,6 +17,7 @@ from api.chat_chain import chain_params
 from api.errors import InvalidRequest, NotFound, Unprocessable
 from api.selection_views import select_body_from, select_counted, to_request
 from api.state import AppState
+from api.task_models import is_task_model, parse_task_model
 from brain import Selection, estimate_tokens
 from catalog.inputs import (
     INPUT_TYPES,
@@ -49,14 +50,24 @@ def checked_input(task: str, value: Any, *, prefix: str = "input") -> Any:
 
 def select_for_media(state: AppState, task: str, job_input: Any, steering: Mapping[str, Any]) -> Selection:
     """The model and fallbacks for a checked media input. `steering` holds the extension
-    fields and `model` ("auto", a catalog id, an alias or a provider_id); a pinned model
-    must do the task."""
+    fields and `model` ("auto", a catalog id, an alias, a provider_id, or `mpc/<task>[:<tier>]`
+    naming this task); a pinned model must do the task."""
     fields: dict[str, Any] = {"task": task}
     fields.update({name: steering[name] for name in STEERING_FIELDS if steering.get(name) is not None})
     name = steering.get("model")
     if name is not None and not isinstance(name, str):
         raise InvalidRequest("'model' must be a string.", code="invalid_value", param="model")
-    if name and name != "auto":
+    if name and is_task_model(name):
+        named = parse_task_model(state.catalog, name)
+        if named.task != task:
+            raise InvalidRequest(
+                f"The model '{name[:200]}' names task '{named.task}'; this request runs task '{task}'.",
+                code="invalid_value",
+                param="model",
+            )
+        if named.tier and "tier" not in fields:
+            fields["tier"] = named.tier
+    elif name and name != "auto":
         pinned = state.catalog.resolve(name)
         if pinned is None:
             raise NotFound(f"The model '{name[:200]}' does not exist.", code="model_not_found", param="model")

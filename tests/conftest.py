@@ -9,6 +9,7 @@ from catalog import Catalog, load_catalog
 from queues.settings import Settings, hash_api_key
 from sandbox.emulator.client import EmulatorClient
 from tests.support.auth import OTHER_API_KEY, TEST_API_KEY
+from tests.support.litellm import LiteLLMProxy, project_litellm_config, running_litellm
 from tests.support.redis_server import shared_redis_url
 from tests.support.servers import running_emulator
 
@@ -47,3 +48,13 @@ def emulator() -> Iterator[EmulatorClient]:
     """One provider emulator (real uvicorn on a free loopback port) for the whole session."""
     with running_emulator() as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def litellm(emulator: EmulatorClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteLLMProxy]:
+    """The real LiteLLM proxy with the project's config in front of the session's emulator,
+    started once for tests/chat and tests/platforms (tests/sandbox and tests/workers start
+    their own)."""
+    config = project_litellm_config(emulator.base_url)
+    with running_litellm(config, workdir=tmp_path_factory.mktemp("litellm")) as proxy:
+        yield proxy

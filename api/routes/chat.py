@@ -1,4 +1,4 @@
-"""`POST /api/chat/completions` (OpenAI-compatible)."""
+"""`POST /api/chat/completions` and the legacy `POST /api/completions` (OpenAI-compatible)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from api.middleware import request_id_of
 from api.responses import MsgspecResponse
 from api.sse import SSE_MEDIA_TYPE
 from api.state import AppState
+from api.text_completions import AS_TEXT_COMPLETION, chat_body_from_completion
 
 router = APIRouter(prefix="/api", tags=["chat"])
 
@@ -23,11 +24,27 @@ async def chat_completions(request: Request) -> Response:
     # document, and serving requests the lane passes on (an app mounted under a root path).
     state, owner = caller(request)
     body = await read_body(request, state.settings.max_body_bytes)
-    answer = await chat_completions_lane(state, LaneCall(request.scope, owner, body))
-    if isinstance(answer, Answer):
-        return MsgspecResponse(answer.content, headers=answer.headers)
-    return StreamingResponse(answer.frames, media_type=SSE_MEDIA_TYPE, headers=answer.headers)
+    return _response(await chat_completions_lane(state, LaneCall(request.scope, owner, body)))
 
 
 async def chat_completions_lane(state: AppState, call: LaneCall) -> Answer | EventStream:
     return await complete_chat(state, call.owner, call.body, request_id_of(call.scope))
+
+
+@router.post("/completions")
+async def completions(request: Request) -> Response:
+    # Served by `completions_lane`, as chat is (see above).
+    state, owner = caller(request)
+    body = await read_body(request, state.settings.max_body_bytes)
+    return _response(await completions_lane(state, LaneCall(request.scope, owner, body)))
+
+
+async def completions_lane(state: AppState, call: LaneCall) -> Answer | EventStream:
+    chat_body = chat_body_from_completion(call.body)
+    return await complete_chat(state, call.owner, chat_body, request_id_of(call.scope), AS_TEXT_COMPLETION)
+
+
+def _response(answer: Answer | EventStream) -> Response:
+    if isinstance(answer, Answer):
+        return MsgspecResponse(answer.content, headers=answer.headers)
+    return StreamingResponse(answer.frames, media_type=SSE_MEDIA_TYPE, headers=answer.headers)

@@ -1,4 +1,5 @@
-"""The whole chat chain for real: gateway → Redis → interactive worker → LiteLLM → emulator."""
+"""The whole chat chain for real: gateway → Redis → interactive worker → LiteLLM → emulator
+(the LiteLLM proxy is the session's, from tests/conftest.py, shared with tests/platforms)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,7 @@ from catalog import Catalog
 from queues.settings import Settings
 from sandbox.emulator.client import EmulatorClient
 from tests.support.chat_stack import Stack, running_chat_stack
-from tests.support.litellm import LiteLLMProxy, project_litellm_config, running_litellm
-
-
-@pytest.fixture(scope="session")
-def litellm(emulator: EmulatorClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteLLMProxy]:
-    config = project_litellm_config(emulator.base_url)
-    with running_litellm(config, workdir=tmp_path_factory.mktemp("litellm")) as proxy:
-        yield proxy
+from tests.support.litellm import LiteLLMProxy
 
 
 @pytest.fixture

