@@ -7,13 +7,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import ClientDisconnect
 
 from api.artifact_sweep import ARTIFACT_SWEEP_S, sweep_expired
 from api.errors import EXPECTED_ERRORS, internal_error, to_api_error
 from api.fastlane import FastLane, Lane
-from api.middleware import ObservabilityMiddleware
+from api.middleware import CLIENT_CLOSED_REQUEST, ObservabilityMiddleware
 from api.provider_health import PROVIDER_HEALTH_REFRESH_S, ProviderHealth
 from api.queue_stats import QUEUE_STATS_SAMPLE_S, QueueStats
 from api.refresh import refreshing
@@ -23,6 +25,7 @@ from api.routes import catalog as catalog_routes
 from api.routes import chat, files, health, jobs, media, selection, webhooks
 from api.routes import videos as video_routes
 from api.state import AppState
+from api.stream_slots import StreamSlots
 from artifacts import StoreConfig, open_store
 from brain import Index
 from catalog import Catalog
@@ -59,6 +62,7 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
             index=index,
             provider_health=provider_health,
             store=store,
+            streams=StreamSlots(settings.max_streams_per_key),
         )
         try:
             async with (
@@ -84,6 +88,17 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
         ("POST", "/api/chat/completions"): Lane(chat.chat_completions_lane, watch_client=True),
     }
     app.add_middleware(FastLane, routes=lanes)
+    if settings.cors_origins:
+        # Outside the fast lane, so its answers carry the CORS headers too; preflights
+        # (OPTIONS) are answered here for every route alike.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+            max_age=600,
+        )
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     _install_error_handlers(app)
     # Routes are matched in order: the hot ones first (no paths overlap, so only the
@@ -106,12 +121,25 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
     return app
 
 
+# What browsers may do cross-origin: call any route with a key (never with cookies: the
+# gateway has none), and read the headers that say which model and job answered.
+CORS_METHODS = ("GET", "POST", "DELETE")
+CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key", "Prefer", "Last-Event-ID", "X-Request-Id")
+CORS_EXPOSED_HEADERS = ("X-Request-Id", "X-MPC-Model", "X-MPC-Task", "X-MPC-Job-Id", "Location", "Retry-After")
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     async def on_expected(_: Request, exc: Exception) -> Response:
         return error_response(to_api_error(exc))
 
     for error_class in EXPECTED_ERRORS:
         app.add_exception_handler(error_class, on_expected)
+
+    @app.exception_handler(ClientDisconnect)
+    async def on_client_gone(_: Request, exc: Exception) -> Response:
+        # The client left (or was dropped for a stalled body) while its body was read:
+        # nobody reads this answer; its status is what the access log and metrics record.
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
 
     @app.exception_handler(Exception)
     async def on_unexpected(_: Request, exc: Exception) -> Response:

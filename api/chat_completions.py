@@ -28,11 +28,13 @@ async def complete_chat(state: AppState, owner: str, raw: bytes, request_id: str
     """The answer to a chat request. Cancelled (the client left) before it is ready, it
     cancels the job."""
     request = parse_chat_request(raw)
+    if request.stream:
+        state.streams.admit(owner)
     selection = select_for_chat(state, request.body)
     job = await _submit(state, request, selection, owner, request_id)
     try:
         if request.stream:
-            return await _stream(state, selection, job.id)
+            return await _stream(state, selection, job.id, owner)
         return await _whole(state, selection, job.id)
     except asyncio.CancelledError:
         await abandon(state, job.id)
@@ -68,7 +70,7 @@ async def _whole(state: AppState, selection: Selection, job_id: str) -> Answer:
     return Answer(final.output, _headers(selection, job_id, model_id))
 
 
-async def _stream(state: AppState, selection: Selection, job_id: str) -> EventStream:
+async def _stream(state: AppState, selection: Selection, job_id: str, owner: str) -> EventStream:
     batches = follow_events(state.blocking_redis, job_id, idle_s=CHAT_WAIT_S)
     try:
         first = await first_chunks(batches)
@@ -82,7 +84,8 @@ async def _stream(state: AppState, selection: Selection, job_id: str) -> EventSt
         raise
     answered = first[0].data if first[0].type == "output" else {}
     model_id = str(answered.get("model") or selection.model.id)
-    return EventStream(relay(state, job_id, first, batches), {**SSE_HEADERS, **_headers(selection, job_id, model_id)})
+    frames = state.streams.held(owner, relay(state, job_id, first, batches))
+    return EventStream(frames, {**SSE_HEADERS, **_headers(selection, job_id, model_id)})
 
 
 def _headers(selection: Selection, job_id: str, model_id: str) -> dict[str, str]:
