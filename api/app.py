@@ -11,11 +11,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import ClientDisconnect
+from starlette.routing import Match
 
 from api.artifact_sweep import ARTIFACT_SWEEP_S, sweep_expired
 from api.errors import EXPECTED_ERRORS, internal_error, to_api_error
 from api.fastlane import FastLane, Lane
 from api.middleware import CLIENT_CLOSED_REQUEST, ObservabilityMiddleware
+from api.openapi_doc import install_openapi
 from api.provider_health import PROVIDER_HEALTH_REFRESH_S, ProviderHealth
 from api.queue_stats import QUEUE_STATS_SAMPLE_S, QueueStats
 from api.refresh import refreshing
@@ -114,6 +116,8 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
     app.include_router(catalog_routes.router)
     app.include_router(health.router)
 
+    install_openapi(app, catalog)
+
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -129,8 +133,13 @@ CORS_EXPOSED_HEADERS = ("X-Request-Id", "X-MPC-Model", "X-MPC-Task", "X-MPC-Job-
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    async def on_expected(_: Request, exc: Exception) -> Response:
-        return error_response(to_api_error(exc))
+    async def on_expected(request: Request, exc: Exception) -> Response:
+        error = to_api_error(exc)
+        if error.status == 405:
+            # Starlette names only the first route that matched the path; a path may have
+            # routes for several methods (GET and DELETE of a file).
+            error.headers["Allow"] = ", ".join(_methods_of(request))
+        return error_response(error)
 
     for error_class in EXPECTED_ERRORS:
         app.add_exception_handler(error_class, on_expected)
@@ -145,3 +154,17 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def on_unexpected(_: Request, exc: Exception) -> Response:
         log.exception("unhandled error: %s", type(exc).__name__)
         return error_response(internal_error())
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _methods_of(request: Request) -> list[str]:
+    """Every method some route serves at the request's path (asked of the router itself,
+    so included routers and their prefixes count as they do when routing)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
