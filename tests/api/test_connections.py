@@ -75,7 +75,7 @@ def test_headers_not_complete_in_time_are_a_408_and_the_connection_closes(guarde
         for sock in (silent, slow):
             status, error = status_and_error(read_all(sock))
             assert status == 408 and error["code"] == "request_timeout"
-        assert LIMIT_S <= time.monotonic() - started < LIMIT_S + 2
+        assert LIMIT_S - 0.1 <= time.monotonic() - started < LIMIT_S + 2  # event-loop timers may fire a ms early
 
 
 @pytest.mark.parametrize("path", ["/api/select-model", "/api/jobs"])  # the fast lane, FastAPI
@@ -85,7 +85,7 @@ def test_a_body_that_stalls_is_dropped(guarded: str, path: str) -> None:
         started = time.monotonic()
         status, error = status_and_error(read_all(sock))
         assert status == 408 and "sent nothing for 1 seconds" in str(error["message"])
-        assert LIMIT_S <= time.monotonic() - started < LIMIT_S + 2
+        assert LIMIT_S - 0.1 <= time.monotonic() - started < LIMIT_S + 2  # event-loop timers may fire a ms early
     # The gateway is fine, and saw the stalled request as a client that left.
     assert httpx.post(f"{guarded}{path}", headers=AUTH, json={"task": "nope"}).status_code == 422
     metrics = httpx.get(f"{guarded}/metrics").text
