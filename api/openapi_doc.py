@@ -158,24 +158,32 @@ def complete(document: dict[str, Any], catalog: Catalog) -> None:
         _body(paths, path, schema)
     _answer(paths, "/api/select-model", selected)
     _answer(paths, "/api/orchestrate", plan)
-    _chat_answers(paths["/api/chat/completions"]["post"])
+    for chat_operation in _posts(paths, "/api/chat/completions"):
+        _chat_answers(chat_operation)
     _event_stream(paths["/api/jobs/{job_id}/events"]["get"])
     _accepted(paths)
     for path, operations in paths.items():
-        if not path.startswith("/api/"):
+        if not path.startswith(("/api/", "/v1/")):
             continue
         for method, operation in operations.items():
-            statuses = (*_ANY_ROUTE, *_EXTRA.get(path, ()), *(_WITH_BODY if method == "post" else ()))
+            extra = _EXTRA.get(path.replace("/v1/", "/api/", 1), ())
+            statuses = (*_ANY_ROUTE, *extra, *(_WITH_BODY if method == "post" else ()))
             _errors(operation, statuses, envelope)
 
 
 def _body(paths: dict[str, dict[str, Any]], path: str, schema: dict[str, Any]) -> None:
-    operation = paths[path]["post"]
-    operation.setdefault("requestBody", {"required": True, "content": {"application/json": {"schema": schema}}})
+    for operation in _posts(paths, path):
+        operation.setdefault("requestBody", {"required": True, "content": {"application/json": {"schema": schema}}})
 
 
 def _answer(paths: dict[str, dict[str, Any]], path: str, schema: dict[str, Any]) -> None:
-    paths[path]["post"]["responses"]["200"]["content"] = {"application/json": {"schema": schema}}
+    for operation in _posts(paths, path):
+        operation["responses"]["200"]["content"] = {"application/json": {"schema": schema}}
+
+
+def _posts(paths: dict[str, dict[str, Any]], path: str) -> list[dict[str, Any]]:
+    """The POST operation at `path`, and at its OpenAI-style `/v1` alias where one is routed."""
+    return [paths[p]["post"] for p in (path, path.replace("/api/", "/v1/", 1)) if "post" in paths.get(p, {})]
 
 
 def _accepted(paths: dict[str, dict[str, Any]]) -> None:
