@@ -38,11 +38,11 @@ def test_no_server_error_and_no_answer_against_the_schema(stack: Stack, tmp_path
         "--phases",
         "examples,fuzzing,stateful",  # the coverage phase doubles the time: run it by hand (docs)
         "--max-examples",
-        "5",
+        "3",
         "--seed",
         SEED,
         "--workers",
-        "2",
+        "4",  # the requests mostly wait on the gateway, LiteLLM and Redis
         "--request-timeout",
         "20",
         "-H",
