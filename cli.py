@@ -77,6 +77,7 @@ def cmd_serve(_: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.connection_guard import server_options
     from metrics.jsonlog import configure_logging
 
     settings = load_settings()
@@ -91,8 +92,7 @@ def cmd_serve(_: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
-        loop="uvloop",
-        http="httptools",
+        **server_options(settings),  # uvloop, httptools with the connection limits
         access_log=False,  # the gateway's middleware logs each request as JSON
         log_config=None,  # keep the JSON logging configured above
     )

@@ -7,13 +7,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import ClientDisconnect
+from starlette.routing import Match
 
 from api.artifact_sweep import ARTIFACT_SWEEP_S, sweep_expired
 from api.errors import EXPECTED_ERRORS, internal_error, to_api_error
 from api.fastlane import FastLane, Lane
-from api.middleware import ObservabilityMiddleware
+from api.middleware import CLIENT_CLOSED_REQUEST, ObservabilityMiddleware
+from api.openapi_doc import install_openapi
 from api.path_aliases import PathAliases
 from api.provider_health import PROVIDER_HEALTH_REFRESH_S, ProviderHealth
 from api.queue_stats import QUEUE_STATS_SAMPLE_S, QueueStats
@@ -24,6 +28,7 @@ from api.routes import catalog as catalog_routes
 from api.routes import chat, files, health, jobs, media, selection, webhooks
 from api.routes import videos as video_routes
 from api.state import AppState
+from api.stream_slots import StreamSlots
 from artifacts import StoreConfig, open_store
 from brain import Index
 from catalog import Catalog
@@ -60,6 +65,7 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
             index=index,
             provider_health=provider_health,
             store=store,
+            streams=StreamSlots(settings.max_streams_per_key),
         )
         try:
             async with (
@@ -86,6 +92,17 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
         ("POST", "/api/completions"): Lane(chat.completions_lane, watch_client=True),
     }
     app.add_middleware(FastLane, routes=lanes)
+    if settings.cors_origins:
+        # Outside the fast lane, so its answers carry the CORS headers too; preflights
+        # (OPTIONS) are answered here for every route alike.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+            max_age=600,
+        )
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     app.add_middleware(PathAliases)  # outermost: an alias is the /api/… route from the start
     _install_error_handlers(app)
@@ -102,6 +119,8 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
     app.include_router(catalog_routes.router)
     app.include_router(health.router)
 
+    install_openapi(app, catalog)
+
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -109,14 +128,46 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
     return app
 
 
+# What browsers may do cross-origin: call any route with a key (never with cookies: the
+# gateway has none), and read the headers that say which model and job answered.
+CORS_METHODS = ("GET", "POST", "DELETE")
+CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key", "Prefer", "Last-Event-ID", "X-Request-Id")
+CORS_EXPOSED_HEADERS = ("X-Request-Id", "X-MPC-Model", "X-MPC-Task", "X-MPC-Job-Id", "Location", "Retry-After")
+
+
 def _install_error_handlers(app: FastAPI) -> None:
-    async def on_expected(_: Request, exc: Exception) -> Response:
-        return error_response(to_api_error(exc))
+    async def on_expected(request: Request, exc: Exception) -> Response:
+        error = to_api_error(exc)
+        if error.status == 405:
+            # Starlette names only the first route that matched the path; a path may have
+            # routes for several methods (GET and DELETE of a file).
+            error.headers["Allow"] = ", ".join(_methods_of(request))
+        return error_response(error)
 
     for error_class in EXPECTED_ERRORS:
         app.add_exception_handler(error_class, on_expected)
+
+    @app.exception_handler(ClientDisconnect)
+    async def on_client_gone(_: Request, exc: Exception) -> Response:
+        # The client left (or was dropped for a stalled body) while its body was read:
+        # nobody reads this answer; its status is what the access log and metrics record.
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
 
     @app.exception_handler(Exception)
     async def on_unexpected(_: Request, exc: Exception) -> Response:
         log.exception("unhandled error: %s", type(exc).__name__)
         return error_response(internal_error())
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _methods_of(request: Request) -> list[str]:
+    """Every method some route serves at the request's path (asked of the router itself,
+    so included routers and their prefixes count as they do when routing)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]

@@ -31,11 +31,13 @@ async def complete_chat(
     """The answer to a chat request (`reshape`d for another endpoint's shape). Cancelled
     (the client left) before it is ready, it cancels the job."""
     request = parse_chat_request(raw)
+    if request.stream:
+        state.streams.admit(owner)
     selection = select_for_chat(state, request.body)
     job = await _submit(state, request, selection, owner, request_id)
     try:
         if request.stream:
-            return await _stream(state, selection, job.id, reshape)
+            return await _stream(state, selection, job.id, owner, reshape)
         return await _whole(state, selection, job.id, reshape)
     except asyncio.CancelledError:
         await abandon(state, job.id)
@@ -72,7 +74,9 @@ async def _whole(state: AppState, selection: Selection, job_id: str, reshape: Re
     return Answer(content, _headers(selection, job_id, model_id))
 
 
-async def _stream(state: AppState, selection: Selection, job_id: str, reshape: Reshape | None) -> EventStream:
+async def _stream(
+    state: AppState, selection: Selection, job_id: str, owner: str, reshape: Reshape | None
+) -> EventStream:
     batches = follow_events(state.blocking_redis, job_id, idle_s=CHAT_WAIT_S)
     try:
         first = await first_chunks(batches)
@@ -86,7 +90,7 @@ async def _stream(state: AppState, selection: Selection, job_id: str, reshape: R
         raise
     answered = first[0].data if first[0].type == "output" else {}
     model_id = str(answered.get("model") or selection.model.id)
-    frames = relay(state, job_id, first, batches, reshape.chunk if reshape else None)
+    frames = state.streams.held(owner, relay(state, job_id, first, batches, reshape.chunk if reshape else None))
     return EventStream(frames, {**SSE_HEADERS, **_headers(selection, job_id, model_id)})
 
 

@@ -10,12 +10,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from api.artifact_views import fresh_artifacts, public_base
-from api.body import read_body
+from api.body import parse_json, read_body
 from api.errors import APIError, InvalidRequest
 from api.file_service import discard, read_upload, record_upload
 from api.media_chain import STEERING_FIELDS, checked_input, select_for_media
@@ -169,8 +168,5 @@ def _form_value(name: str, value: str) -> Any:
     if name == "temperature":
         return float(value)
     if name in ("fallbacks", "providers", "domains"):
-        try:
-            return msgspec.json.decode(value)
-        except msgspec.DecodeError:
-            raise InvalidRequest(f"'{name}' must be JSON in a form.", code="invalid_value", param=name) from None
+        return parse_json(value, param=name)
     return value

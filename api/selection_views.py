@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 
 from api.body import decode, unprocessable
-from api.errors import NotImplementedYet, Unprocessable
+from api.errors import Unprocessable
 from api.state import AppState
 from brain import NoCandidate, PlannedStep, Selection, SelectionRequest, estimate_tokens, plan_for, select
 from catalog.schema import (
@@ -127,8 +127,11 @@ def select_model(state: AppState, raw: bytes) -> SelectResponse:
 def orchestrate(state: AppState, raw: bytes) -> PlanResponse:
     body = _decode(raw, _orchestrate_body)
     if body.execute:
-        raise NotImplementedYet(
+        # A value this gateway does not serve yet: the client's to change (422), not a server
+        # fault (a 5xx would tell clients and monitors the gateway is broken).
+        raise Unprocessable(
             "Plans are not executed yet: this endpoint returns the plan. Send the request without 'execute' to get it.",
+            code="not_implemented",
             param="execute",
         )
     plan = _counted(state, body.task, lambda: plan_for(state.index, to_request(body), state.provider_health.current))

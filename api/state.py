@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from api.provider_health import ProviderHealth
+from api.stream_slots import StreamSlots
 from artifacts import ArtifactStore
 from brain import Index
 from catalog import Catalog
@@ -25,3 +26,4 @@ class AppState:
     index: Index  # the brain's precomputed look-ups for `catalog`
     provider_health: ProviderHealth
     store: ArtifactStore  # artifacts and uploads: served, described, uploads written
+    streams: StreamSlots  # open event streams per API key (MPC_MAX_STREAMS_PER_KEY)

@@ -16,10 +16,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 from starlette.requests import Request
 
-from api.body import read_body
+from api.body import parse_json, read_body
 from api.errors import InvalidRequest
 from api.file_service import FieldCheck, Upload, discard, read_form
 from api.media_chain import STEERING_FIELDS
@@ -117,8 +116,5 @@ def _coerced(body: dict[str, Any], *, from_form: bool = True) -> dict[str, Any]:
         for name in _JSON_TEXT_FIELDS:
             value = fixed.get(name)
             if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
-                try:
-                    fixed[name] = msgspec.json.decode(value)
-                except msgspec.DecodeError:
-                    raise InvalidRequest(f"'{name}' is not valid JSON.", code="invalid_value", param=name) from None
+                fixed[name] = parse_json(value, param=name)
     return fixed

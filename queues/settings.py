@@ -142,6 +142,15 @@ def _outbound_allow(raw: str) -> tuple[str, ...]:
 _HOST = re.compile(r"^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,62})(?:\.[a-z0-9_](?:[a-z0-9_-]{0,62}))*$")
 
 
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
+    for origin in origins:
+        parts = urlsplit(origin)
+        if origin != "*" and (parts.scheme not in ("http", "https") or not parts.netloc or parts.path):
+            raise ValueError("comma-separated origins like https://app.example.com (scheme and host, no path), or *")
+    return origins
+
+
 def _signing_key(raw: str) -> str:
     if len(raw) < MIN_SIGNING_KEY_CHARS:
         raise ValueError(f"at least {MIN_SIGNING_KEY_CHARS} characters (random, the same in every process)")
@@ -171,6 +180,33 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         msgspec.Meta(ge=1024, le=256 * 1024 * 1024),
         EnvVar("request body cap (413 beyond)", shown_default="1 MiB"),
     ] = 1024 * 1024
+    header_timeout_s: Annotated[
+        int,
+        msgspec.Meta(ge=1, le=600),
+        EnvVar("seconds a request's line and headers may take to arrive (408 and the connection closed beyond)"),
+    ] = 15
+    body_timeout_s: Annotated[
+        int,
+        msgspec.Meta(ge=1, le=600),
+        EnvVar("seconds a request body may send nothing (408 and the connection closed beyond)"),
+    ] = 15
+    max_header_bytes: Annotated[
+        int,
+        msgspec.Meta(ge=1024, le=1024 * 1024),
+        EnvVar("cap on a request's line and headers together (431 beyond)", shown_default="16 KiB"),
+    ] = 16 * 1024
+    max_streams_per_key: Annotated[
+        int,
+        msgspec.Meta(ge=1, le=100_000),
+        EnvVar("open event streams (SSE: chat streams, job events) per API key and gateway process (429 beyond)"),
+    ] = 32
+    cors_origins: Annotated[
+        tuple[str, ...],
+        EnvVar(
+            "comma-separated origins browsers may call the gateway from (`*` for any); unset: CORS off",
+            read=_origins,
+        ),
+    ] = ()
     # Gateway and workers
     redis_url: Annotated[
         str,

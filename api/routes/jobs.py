@@ -79,5 +79,6 @@ async def job_events(
 ) -> StreamingResponse:
     after = job_service.resume_point(last_event_id)
     record = await job_service.owned_job(state, owner, job_id)
-    events = job_service.event_stream(state, record, after)
+    state.streams.admit(owner)
+    events = state.streams.held(owner, job_service.event_stream(state, record, after))
     return StreamingResponse(events, media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)

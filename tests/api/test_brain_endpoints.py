@@ -170,7 +170,7 @@ def test_orchestrate_single_task_and_errors(client: httpx.Client) -> None:
     error = assert_envelope(no_voice, 422, "no_candidate")
     assert error["param"] == "providers.allow" and "step 'audio'" in error["message"]
     execute = client.post("/api/orchestrate", json={"task": "rag_pipeline", "execute": True})
-    assert_envelope(execute, 501, "not_implemented")
+    assert_envelope(execute, 422, "not_implemented")
 
 
 def test_models_list_and_filters(client: httpx.Client, catalog: Catalog) -> None:

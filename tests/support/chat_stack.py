@@ -15,6 +15,7 @@ import httpx
 import msgspec
 
 from api.app import create_app
+from api.connection_guard import server_options
 from catalog import Catalog
 from queues.settings import Secret, Settings
 from sandbox.emulator.client import EmulatorClient
@@ -87,7 +88,7 @@ def running_chat_stack(
     try:
         for worker in workers:
             worker.wait_ready()
-        with running_server(create_app(gateway_settings, catalog)) as base:
+        with running_server(create_app(gateway_settings, catalog), **server_options(gateway_settings)) as base:
             yield Stack(base, emulator, litellm, catalog, settings.redis_url, gateway_settings)
     finally:
         for worker in workers:

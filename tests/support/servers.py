@@ -16,12 +16,20 @@ from tests.support.waiting import wait_until
 
 
 @contextmanager
-def running_server(app: Any, port: int | None = None, *, root_path: str = "") -> Iterator[str]:
+def running_server(app: Any, port: int | None = None, *, root_path: str = "", **options: Any) -> Iterator[str]:
     """Serve an ASGI app with real uvicorn on loopback in a background thread (`root_path`:
-    as behind a proxy that mounts it under that prefix); yields its base URL."""
+    as behind a proxy that mounts it under that prefix; `options`: more of uvicorn's, as
+    `api.connection_guard.server_options` gives them); yields its base URL."""
     port = port or free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False, root_path=root_path
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        root_path=root_path,
+        **options,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
