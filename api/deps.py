@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from api.auth import authenticate
+from api.auth import admit
 from api.state import AppState
 
 
@@ -24,10 +24,10 @@ def app_state(request: Request) -> AppState:
 
 
 def caller(request: Request) -> tuple[AppState, str]:
-    """`State` and `Owner` as one plain call: the state and the caller's API-key digest (401
-    unless a configured key was sent)."""
+    """`State` and `Owner` as one plain call: the state and the caller's owner id (401 unless
+    an accepted key was sent, 403 unless it has the route's scope)."""
     state = app_state(request)
-    return state, authenticate(request.headers.get("authorization"), state.settings.api_key_hashes)
+    return state, admit(state.keyring, request.headers.get("authorization"), request.scope["route"].path).owner
 
 
 async def get_state(request: Request) -> AppState:
@@ -39,8 +39,9 @@ State = Annotated[AppState, Depends(get_state)]
 
 
 async def require_owner(request: Request, state: State) -> str:
-    """The caller's API-key digest; 401 unless a configured key was sent."""
-    return authenticate(request.headers.get("authorization"), state.settings.api_key_hashes)
+    """The caller's owner id; 401 unless an accepted key was sent, 403 unless it has the
+    route's scope (`api.auth.ROUTE_SCOPES`)."""
+    return admit(state.keyring, request.headers.get("authorization"), request.scope["route"].path).owner
 
 
 Owner = Annotated[str, Depends(require_owner)]

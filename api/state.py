@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from api.keyring import KeyRing
 from api.provider_health import ProviderHealth
 from artifacts import ArtifactStore
 from brain import Index
@@ -25,3 +26,4 @@ class AppState:
     index: Index  # the brain's precomputed look-ups for `catalog`
     provider_health: ProviderHealth
     store: ArtifactStore  # artifacts and uploads: served, described, uploads written
+    keyring: KeyRing  # every accepted key, by digest (MPC_API_KEYS and the managed keys)
