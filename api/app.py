@@ -16,6 +16,7 @@ from api.artifact_sweep import ARTIFACT_SWEEP_S, sweep_expired
 from api.errors import EXPECTED_ERRORS, internal_error, to_api_error
 from api.fastlane import FastLane, Lane
 from api.keyring import KEYS_REFRESH_S, KeyRing
+from api.limiter import Limiter
 from api.middleware import ObservabilityMiddleware
 from api.provider_health import PROVIDER_HEALTH_REFRESH_S, ProviderHealth
 from api.queue_stats import QUEUE_STATS_SAMPLE_S, QueueStats
@@ -66,6 +67,7 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
             provider_health=provider_health,
             store=store,
             keyring=keyring,
+            limiter=Limiter(redis),
         )
         try:
             async with (

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import time
 
+from starlette.types import Scope
+
 from api.errors import Forbidden, Unauthorized
 from api.keyring import Caller, KeyRing
+from api.middleware import RESPONSE_HEADERS
+from api.state import AppState
 from queues.settings import hash_api_key
 
 # Path template prefix -> the scope its routes need; the first match counts.
@@ -69,9 +73,16 @@ def authorize(caller: Caller, route_path: str) -> None:
         )
 
 
-def admit(keyring: KeyRing, authorization: str | None, route_path: str) -> Caller:
-    """Authenticate and authorize a request (401, 403); note the key's use."""
-    caller = authenticate(authorization, keyring)
-    authorize(caller, route_path)
-    keyring.note_use(caller, time.time())
+async def admit(state: AppState, authorization: str | None, scope: Scope) -> Caller:
+    """Authenticate and authorize a request (401, 403), count it against its key's requests
+    per minute (429), and have its answer carry the key's RateLimit headers."""
+    caller = authenticate(authorization, state.keyring)
+    authorize(caller, scope["route"].path)
+    now = time.time()
+    state.keyring.note_use(caller, now)
+    if caller.limits.any():
+        limits = state.limiter.state_of(caller)
+        if limits is not None:
+            scope.setdefault("state", {})[RESPONSE_HEADERS] = limits.headers
+        await state.limiter.take_request(caller, now)
     return caller

@@ -1,7 +1,7 @@
 """FastAPI dependencies as `Annotated` aliases, so routes stay one-liners.
 
 The hottest routes (`POST /api/jobs`, `POST /api/chat/completions`, and `POST
-/api/select-model` where the fast lane passes it on) call `caller()` instead of declaring
+/api/select-model` where the fast lane passes it on) await `caller()` instead of declaring
 `State` and `Owner`: FastAPI's solving of those dependencies (and of Header()
 parameters) measured ~200 µs per request there, more than a whole job submission to Redis.
 Both forms run the same checks in the same order (authentication before the body is read).
@@ -23,11 +23,11 @@ def app_state(request: Request) -> AppState:
     return state
 
 
-def caller(request: Request) -> tuple[AppState, str]:
+async def caller(request: Request) -> tuple[AppState, str]:
     """`State` and `Owner` as one plain call: the state and the caller's owner id (401 unless
     an accepted key was sent, 403 unless it has the route's scope)."""
     state = app_state(request)
-    return state, admit(state.keyring, request.headers.get("authorization"), request.scope["route"].path).owner
+    return state, (await admit(state, request.headers.get("authorization"), request.scope)).owner
 
 
 async def get_state(request: Request) -> AppState:
@@ -41,7 +41,7 @@ State = Annotated[AppState, Depends(get_state)]
 async def require_owner(request: Request, state: State) -> str:
     """The caller's owner id; 401 unless an accepted key was sent, 403 unless it has the
     route's scope (`api.auth.ROUTE_SCOPES`)."""
-    return admit(state.keyring, request.headers.get("authorization"), request.scope["route"].path).owner
+    return (await admit(state, request.headers.get("authorization"), request.scope)).owner
 
 
 Owner = Annotated[str, Depends(require_owner)]

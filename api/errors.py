@@ -9,6 +9,7 @@
      ├── NotFound                 404 invalid_request_error
      ├── Conflict                 409 invalid_request_error (not in a state for that: a video still generating)
      ├── Unprocessable            422 invalid_request_error
+     ├── TooManyRequests          429 rate_limit_error (a key over its limits, with Retry-After)
      ├── NotImplementedYet        501 not_implemented
      └── ServiceUnavailable       503 service_unavailable (with Retry-After)
 
@@ -126,6 +127,12 @@ class Conflict(APIError):
 class Unprocessable(APIError):
     status = 422
     type = "invalid_request_error"
+
+
+class TooManyRequests(APIError):
+    status = 429
+    type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"
 
 
 class NotImplementedYet(APIError):

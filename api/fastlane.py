@@ -109,7 +109,7 @@ class FastLane:
 
     async def _answer(self, lane: Lane, scope: Scope, receive: Receive) -> Answer | EventStream:
         state: AppState = scope["app"].state.mpc
-        owner = admit(state.keyring, header(scope, b"authorization"), scope["route"].path).owner
+        owner = (await admit(state, header(scope, b"authorization"), scope)).owner
         limit = state.settings.max_body_bytes
         body = await collect_body(body_chunks(receive), header(scope, b"content-length"), limit)
         work = lane.handler(state, LaneCall(scope, owner, body))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from api.keyring import KeyRing
+from api.limiter import Limiter
 from api.provider_health import ProviderHealth
 from artifacts import ArtifactStore
 from brain import Index
@@ -27,3 +28,4 @@ class AppState:
     provider_health: ProviderHealth
     store: ArtifactStore  # artifacts and uploads: served, described, uploads written
     keyring: KeyRing  # every accepted key, by digest (MPC_API_KEYS and the managed keys)
+    limiter: Limiter  # per-key limits: this gateway's leases and last-seen counts

@@ -127,8 +127,12 @@ def cancel_channel(db: int) -> str:
     return f"{CANCEL_CHANNEL}{db}"
 
 
+def rate_prefix(owner: str, what: str) -> str:
+    return f"{RATE}{owner}:{what}:"
+
+
 def rate_window(owner: str, what: str, window: int) -> str:
-    return f"{RATE}{owner}:{what}:{window}"
+    return f"{rate_prefix(owner, what)}{window}"
 
 
 def running(owner: str, queue_class: str) -> str:

@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api", tags=["chat"])
 async def chat_completions(request: Request) -> Response:
     # Served by `chat_completions_lane` (api/fastlane.py); declared here for the OpenAPI
     # document, and serving requests the lane passes on (an app mounted under a root path).
-    state, owner = caller(request)
+    state, owner = await caller(request)
     body = await read_body(request, state.settings.max_body_bytes)
     answer = await chat_completions_lane(state, LaneCall(request.scope, owner, body))
     if isinstance(answer, Answer):

@@ -1,0 +1,146 @@
+"""Per-key limits as one gateway applies them, and the IETF RateLimit headers that say so.
+
+Requests per minute are spent from leases this gateway takes from Redis (`queues.limits`:
+most requests of a limited key cost no round trip, so the select-model fast lane stays
+fast). Tokens per minute and jobs at once are checked when a job is submitted, in one
+script that also reserves the job's place.
+
+Every response of a key with limits carries (draft-ietf-httpapi-ratelimit-headers, the
+structured-field syntax of its draft 09/10):
+
+    RateLimit-Policy: "rpm";q=600;w=60, "tpm";q=100000;qu="tokens";w=60,
+                      "media-jobs";q=2;qu="concurrent-requests"
+    RateLimit: "rpm";r=412;t=23, "tpm";r=81234;t=23, "media-jobs";r=1
+
+`RateLimit` lists what this gateway knows now: the requests always (`r` counts what every
+gateway has taken from the window, so it is never more than what is left), tokens and jobs
+once a submission of this key on this gateway has read them in the current window. The
+headers are added as the answer starts (`api.middleware`), so a job's submission reports
+the counts it just read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from api.errors import TooManyRequests
+from api.keyring import Caller
+from queues.api_keys import KeyLimits
+from queues.limits import JobAdmission, lease_size, reserve_job, take_requests, window_of, window_reset_s
+
+RAW_POLICY = b"ratelimit-policy"
+RAW_STATE = b"ratelimit"
+
+
+def _policy(limits: KeyLimits) -> bytes:
+    items = []
+    if limits.rpm is not None:
+        items.append(f'"rpm";q={limits.rpm};w=60')
+    if limits.tpm is not None:
+        items.append(f'"tpm";q={limits.tpm};qu="tokens";w=60')
+    for queue_class, jobs in sorted(limits.concurrency.items()):
+        items.append(f'"{queue_class}-jobs";q={jobs};qu="concurrent-requests"')
+    return ", ".join(items).encode()
+
+
+@dataclass(slots=True)
+class KeyLimitState:
+    """One limited key's counts as this gateway knows them."""
+
+    limits: KeyLimits
+    policy: bytes
+    window: int = -1
+    leased: int = 0  # requests leased from the window and not spent yet
+    window_count: int = 0  # the window's count in Redis after this gateway's last lease
+    tokens_window: int = -1
+    tokens_used: int = 0
+    running: dict[str, int] = field(default_factory=dict)  # class -> jobs, at the last submission
+
+    def headers(self, now: float) -> list[tuple[bytes, bytes]]:
+        window, reset = window_of(now), window_reset_s(now)
+        items = []
+        if self.limits.rpm is not None:
+            if self.window == window:
+                left = max(0, self.limits.rpm - self.window_count + self.leased)
+            else:
+                left = self.limits.rpm
+            items.append(f'"rpm";r={left};t={reset}')
+        if self.limits.tpm is not None and self.tokens_window == window:
+            items.append(f'"tpm";r={max(0, self.limits.tpm - self.tokens_used)};t={reset}')
+        for queue_class, jobs in sorted(self.limits.concurrency.items()):
+            if queue_class in self.running:
+                items.append(f'"{queue_class}-jobs";r={max(0, jobs - self.running[queue_class])}')
+        headers = [(RAW_POLICY, self.policy)]
+        if items:
+            headers.append((RAW_STATE, ", ".join(items).encode()))
+        return headers
+
+
+class Limiter:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._states: dict[str, KeyLimitState] = {}  # owner -> its state
+
+    def state_of(self, caller: Caller) -> KeyLimitState | None:
+        if not caller.limits.any():
+            return None
+        state = self._states.get(caller.owner)
+        if state is None or state.limits != caller.limits:  # new, or its limits were changed
+            state = KeyLimitState(limits=caller.limits, policy=_policy(caller.limits))
+            self._states[caller.owner] = state
+        return state
+
+    async def take_request(self, caller: Caller, now: float) -> KeyLimitState | None:
+        """Count one request of the caller's key (429 over its requests per minute)."""
+        state = self.state_of(caller)
+        rpm = caller.limits.rpm
+        if state is None or rpm is None:
+            return state
+        window = window_of(now)
+        if state.window != window:
+            state.window, state.leased, state.window_count = window, 0, 0
+        if state.leased == 0:
+            granted, count = await take_requests(self.redis, caller.owner, rpm, lease_size(rpm), now)
+            if state.window == window:  # still the window asked about
+                state.leased += granted
+                state.window_count = max(state.window_count, count)
+            if granted == 0:
+                raise _over("requests per minute", rpm, now)
+        state.leased -= 1
+        return state
+
+    async def admit_job(self, caller: Caller, queue_class: str, now: float) -> JobAdmission | None:
+        """Check tokens per minute and reserve a place among the key's jobs at once (429 over
+        either); None when the key has neither limit. The place must be taken by the job
+        (`queues.limits.job_writes`) or released."""
+        limits = caller.limits
+        concurrency = limits.concurrency.get(queue_class)
+        if limits.tpm is None and concurrency is None:
+            return None
+        admission = await reserve_job(
+            self.redis, caller.owner, queue_class, tpm=limits.tpm, concurrency=concurrency, now=now
+        )
+        state = self.state_of(caller)
+        if state is not None:
+            state.tokens_window, state.tokens_used = window_of(now), admission.tokens_used
+            if concurrency is not None:
+                state.running[queue_class] = admission.running
+        if admission.over == "tpm" and limits.tpm is not None:
+            raise _over("tokens per minute", limits.tpm, now)
+        if admission.over == "concurrency" and concurrency is not None:
+            raise TooManyRequests(
+                f"This API key has {concurrency} {queue_class} job(s) queued or running, its limit;"
+                " retry when one has ended.",
+                headers={"Retry-After": "1"},
+            )
+        return admission
+
+
+def _over(what: str, limit: int, now: float) -> TooManyRequests:
+    reset = window_reset_s(now)
+    return TooManyRequests(
+        f"This API key is over its limit of {limit} {what}; retry in {reset} s.",
+        headers={"Retry-After": str(reset)},
+    )
