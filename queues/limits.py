@@ -28,7 +28,6 @@ round trip.
 
 from __future__ import annotations
 
-import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -53,8 +52,8 @@ def window_of(now: float) -> int:
 
 
 def window_reset_s(now: float) -> int:
-    """Whole seconds until the current window ends (at least 1): `Retry-After`, `t=`."""
-    return max(1, math.ceil((window_of(now) + 1) * WINDOW_S - now))
+    """Whole seconds until the current window ends, 1 to 60: `Retry-After`, `t=`."""
+    return WINDOW_S - int(now) % WINDOW_S
 
 
 def lease_size(limit: int) -> int:
