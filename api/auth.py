@@ -80,9 +80,9 @@ async def admit(state: AppState, authorization: str | None, scope: Scope) -> Cal
     authorize(caller, scope["route"].path)
     now = time.time()
     state.keyring.note_use(caller, now)
-    if caller.limits.any():
-        limits = state.limiter.state_of(caller)
-        if limits is not None:
-            scope.setdefault("state", {})[RESPONSE_HEADERS] = limits.headers
-        await state.limiter.take_request(caller, now)
+    limits = state.limiter.state_of(caller)
+    if limits is not None:
+        scope.setdefault("state", {})[RESPONSE_HEADERS] = limits.headers
+        if not limits.spend_leased(now):  # the usual case spends a lease here, no await
+            await state.limiter.take_request(caller, limits, now)
     return caller

@@ -66,6 +66,16 @@ class KeyLimitState:
     tokens_used: int = 0
     running: dict[str, int] = field(default_factory=dict)  # class -> jobs, at the last submission
 
+    def spend_leased(self, now: float) -> bool:
+        """Count a request from this window's lease, or say it needs `Limiter.take_request`
+        (True too when the key has no requests-per-minute limit: nothing to count)."""
+        if self.limits.rpm is None:
+            return True
+        if self.leased > 0 and self.window == int(now // WINDOW_S):
+            self.leased -= 1
+            return True
+        return False
+
     def headers(self, now: float) -> list[tuple[bytes, bytes]]:
         # On every answer of a limited key, the select-model fast lane's included: kept to
         # a few string operations (measured 8.6 µs before, on a busy machine; 2.5 µs now).
@@ -103,12 +113,12 @@ class Limiter:
             self._states[caller.owner] = state
         return state
 
-    async def take_request(self, caller: Caller, now: float) -> KeyLimitState | None:
-        """Count one request of the caller's key (429 over its requests per minute)."""
-        state = self.state_of(caller)
+    async def take_request(self, caller: Caller, state: KeyLimitState, now: float) -> None:
+        """Count one request that `spend_leased` could not: lease more from Redis (429 over
+        the key's requests per minute)."""
         rpm = caller.limits.rpm
-        if state is None or rpm is None:
-            return state
+        if rpm is None:
+            return
         window = window_of(now)
         if state.window != window:
             state.window, state.leased, state.window_count = window, 0, 0
@@ -120,7 +130,6 @@ class Limiter:
             if granted == 0:
                 raise _over("requests per minute", rpm, now)
         state.leased -= 1
-        return state
 
     async def admit_job(self, caller: Caller, queue_class: str, now: float) -> JobAdmission | None:
         """Check tokens per minute and reserve a place among the key's jobs at once (429 over
