@@ -8,17 +8,25 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from catalog import CatalogError, load_catalog
 from catalog.litellm_config import DEFAULT_LITELLM_CONFIG, mismatches, read_litellm_config
 from catalog.schema import QUEUE_CLASSES, SPEEDS, TIERS
 from queues.settings import SettingsError, load_settings
 
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from queues.api_keys import KeyLimits
+
 EXIT_CONFIG = 2
 # The checkout `mpc-api` runs from (an editable install: cli.py sits at its root).
 REPO_ROOT = Path(__file__).resolve().parent
 MATRIX_FILE = "docs/integration-matrix.md"
+_UNCHANGED = object()  # `keys update` without --rpm or --tpm: left as it is
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     matrix.add_argument("--check", action="store_true", help="only report whether the file is current (exit 1 if not)")
     matrix.set_defaults(func=cmd_docs_matrix)
 
+    _add_keys_parser(sub)
+
     select = sub.add_parser("select", help="print the Model Brain's choice for a task")
     select.add_argument("task")
     select.add_argument("--tier", choices=TIERS)
@@ -71,6 +81,173 @@ def _parser() -> argparse.ArgumentParser:
     select.add_argument("--json", action="store_true", help="print the API's JSON instead of text")
     select.set_defaults(func=cmd_select)
     return parser
+
+
+def _add_keys_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    keys = sub.add_parser("keys", help="manage API keys in Redis (MPC_REDIS_URL)")
+    keys_sub = keys.add_subparsers(required=True, metavar="ACTION")
+    create = keys_sub.add_parser("create", help="make a key and print it once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scopes", type=_scopes, help="comma-separated (default: every scope but admin)")
+    _add_limit_options(create, clearable=False)
+    create.set_defaults(func=cmd_keys_create)
+    listing = keys_sub.add_parser("list", help="names, scopes, limits and last use (never a key)")
+    listing.set_defaults(func=cmd_keys_list)
+    revoke = keys_sub.add_parser("revoke", help="stop a key working, on every gateway within a second")
+    revoke.add_argument("name")
+    revoke.set_defaults(func=cmd_keys_revoke)
+    update = keys_sub.add_parser("update", help="change a key's scopes or limits ('none' removes a limit)")
+    update.add_argument("name")
+    update.add_argument("--scopes", type=_scopes, help="comma-separated: the key's scopes from now on")
+    _add_limit_options(update, clearable=True)
+    update.set_defaults(rpm=_UNCHANGED, tpm=_UNCHANGED)
+    update.set_defaults(func=cmd_keys_update)
+
+
+def _add_limit_options(parser: argparse.ArgumentParser, *, clearable: bool) -> None:
+    amount = _limit_or_none if clearable else _limit
+    hint = "N or none" if clearable else "N"
+    parser.add_argument("--rpm", type=amount, metavar=hint, help="requests per minute")
+    parser.add_argument("--tpm", type=amount, metavar=hint, help="tokens per minute (from the usage models report)")
+    parser.add_argument(
+        "--concurrency",
+        type=_concurrency(amount),
+        action="append",
+        default=[],
+        metavar=f"CLASS={hint}",
+        help="jobs at once in a queue class: interactive, batch or media (repeatable)",
+    )
+
+
+def _scopes(raw: str) -> tuple[str, ...]:
+    return tuple(scope.strip() for scope in raw.split(",") if scope.strip())
+
+
+def _limit(raw: str) -> int:
+    if not raw.isdigit() or int(raw) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {raw!r}")
+    return int(raw)
+
+
+def _limit_or_none(raw: str) -> int | None:
+    return None if raw.strip().lower() == "none" else _limit(raw)
+
+
+def _concurrency(amount: Callable[[str], int | None]) -> Callable[[str], tuple[str, int | None]]:
+    def parse(raw: str) -> tuple[str, int | None]:
+        queue_class, sep, value = raw.partition("=")
+        if not sep or queue_class.strip() not in QUEUE_CLASSES:
+            raise argparse.ArgumentTypeError(f"expected CLASS=N with CLASS one of {', '.join(QUEUE_CLASSES)}")
+        return queue_class.strip(), amount(value.strip())
+
+    return parse
+
+
+def _with_key_store(work: Callable[[Redis], Awaitable[int]]) -> int:
+    """Run `work` on a Redis client of MPC_REDIS_URL; a refused key spec is exit code 2."""
+    import asyncio
+
+    from queues.api_keys import KeyNameTaken, KeySpecError, UnknownKey
+    from queues.redis import connect
+
+    settings = load_settings()
+
+    async def run() -> int:
+        redis = connect(settings.redis_url)
+        try:
+            return await work(redis)
+        finally:
+            await redis.aclose()
+
+    try:
+        return asyncio.run(run())
+    except KeySpecError as exc:
+        print(f"mpc-api keys: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyNameTaken as exc:
+        print(f"mpc-api keys: a key named {exc} exists already", file=sys.stderr)
+        return 1
+    except UnknownKey as exc:
+        print(f"mpc-api keys: no key is named {exc}", file=sys.stderr)
+        return 1
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from queues.api_keys import DEFAULT_SCOPES, KeyLimits, create_key
+
+    limits = KeyLimits(rpm=args.rpm, tpm=args.tpm, concurrency=dict(args.concurrency))
+
+    async def work(redis: Redis) -> int:
+        record, secret = await create_key(redis, args.name, scopes=args.scopes or DEFAULT_SCOPES, limits=limits)
+        print(f"created key {record.name!r}: scopes {','.join(record.scopes)}; {_describe_limits(record.limits)}")
+        print("the key follows, shown this once (only its SHA-256 digest is kept):")
+        print(secret)
+        return 0
+
+    return _with_key_store(work)
+
+
+def cmd_keys_list(_: argparse.Namespace) -> int:
+    import datetime
+
+    from queues.api_keys import list_keys
+
+    def when(at: float | None) -> str:
+        return "never" if at is None else datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+    async def work(redis: Redis) -> int:
+        listed = await list_keys(redis)
+        for key in listed:
+            print(
+                f"{key.name}\tcreated {when(key.created_at)}\tlast used {when(key.last_used_at)}"
+                f"\tscopes {','.join(key.scopes)}\t{_describe_limits(key.limits)}"
+            )
+        if not listed:
+            print("no managed keys (keys from MPC_API_KEYS are not listed)", file=sys.stderr)
+        return 0
+
+    return _with_key_store(work)
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from queues.api_keys import revoke_key
+
+    async def work(redis: Redis) -> int:
+        await revoke_key(redis, args.name)
+        print(f"revoked key {args.name!r}")
+        return 0
+
+    return _with_key_store(work)
+
+
+def cmd_keys_update(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from queues.api_keys import ApiKey, checked_concurrency, update_key
+
+    given = vars(args)
+
+    def change(record: ApiKey) -> ApiKey:
+        limits = record.limits
+        for field in ("rpm", "tpm"):
+            if given[field] is not _UNCHANGED:
+                limits = msgspec.structs.replace(limits, **{field: given[field]})
+        concurrency = checked_concurrency(dict(args.concurrency), limits.concurrency)
+        limits = msgspec.structs.replace(limits, concurrency=concurrency)
+        return msgspec.structs.replace(record, scopes=args.scopes or record.scopes, limits=limits)
+
+    async def work(redis: Redis) -> int:
+        record = await update_key(redis, args.name, change)
+        print(f"updated key {record.name!r}: scopes {','.join(record.scopes)}; {_describe_limits(record.limits)}")
+        return 0
+
+    return _with_key_store(work)
+
+
+def _describe_limits(limits: KeyLimits) -> str:
+    parts = [f"rpm {limits.rpm}" if limits.rpm else "", f"tpm {limits.tpm}" if limits.tpm else ""]
+    parts += [f"{name} concurrency {n}" for name, n in sorted(limits.concurrency.items())]
+    return ", ".join(p for p in parts if p) or "no limits"
 
 
 def cmd_serve(_: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,12 +11,15 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
 from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from api.artifact_sweep import ARTIFACT_SWEEP_S, sweep_expired
 from api.errors import EXPECTED_ERRORS, internal_error, to_api_error
 from api.fastlane import FastLane, Lane
+from api.keyring import KEYS_REFRESH_S, KeyRing
+from api.limiter import Limiter
 from api.middleware import CLIENT_CLOSED_REQUEST, ObservabilityMiddleware
 from api.openapi_doc import install_openapi
 from api.path_aliases import PathAliases
@@ -23,9 +27,9 @@ from api.provider_health import PROVIDER_HEALTH_REFRESH_S, ProviderHealth
 from api.queue_stats import QUEUE_STATS_SAMPLE_S, QueueStats
 from api.refresh import refreshing
 from api.responses import error_response
+from api.routes import admin, chat, files, health, jobs, media, selection, webhooks
 from api.routes import artifacts as artifact_routes
 from api.routes import catalog as catalog_routes
-from api.routes import chat, files, health, jobs, media, selection, webhooks
 from api.routes import videos as video_routes
 from api.state import AppState
 from api.stream_slots import StreamSlots
@@ -56,6 +60,9 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
         blocking = connect(settings.redis_url, socket_timeout=None)
         provider_health = ProviderHealth(redis, catalog.providers, metrics)
         queue_stats = QueueStats(redis, metrics)
+        keyring = KeyRing(redis, settings.api_key_hashes)
+        with contextlib.suppress(RedisError, OSError):  # then the refresh loop tries again
+            await keyring.refresh()  # managed keys work from the first request
         app.state.mpc = AppState(
             settings=settings,
             catalog=catalog,
@@ -66,10 +73,13 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
             provider_health=provider_health,
             store=store,
             streams=StreamSlots(settings.max_streams_per_key),
+            keyring=keyring,
+            limiter=Limiter(redis),
         )
         try:
             async with (
                 refreshing(provider_health.refresh, every_s=PROVIDER_HEALTH_REFRESH_S, what="provider health refresh"),
+                refreshing(keyring.refresh, every_s=KEYS_REFRESH_S, what="API keys refresh"),
                 refreshing(queue_stats.sample, every_s=QUEUE_STATS_SAMPLE_S, what="queue sampling"),
                 refreshing(lambda: sweep_expired(store), every_s=ARTIFACT_SWEEP_S, what="artifact sweep"),
             ):
@@ -117,6 +127,7 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(artifact_routes.router)
     app.include_router(catalog_routes.router)
+    app.include_router(admin.router)
     app.include_router(health.router)
 
     install_openapi(app, catalog)

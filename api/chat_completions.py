@@ -16,13 +16,14 @@ from api.chat_request import ChatRequest, parse_chat_request
 from api.chat_stream import CHAT_WAIT_S, abandon, first_chunks, no_answer_in_time, relay
 from api.fastlane import Answer, EventStream
 from api.job_outcome import ended_job, job_failure
+from api.limited_submit import submit_within_limits
 from api.sse import SSE_HEADERS
 from api.state import AppState
 from api.text_completions import Reshape
 from brain import Selection
 from queues.events import follow_events
 from queues.jobs import JobRecord, encode_json
-from queues.submit import Submission, submit_job
+from queues.submit import Submission
 
 
 async def complete_chat(
@@ -56,7 +57,7 @@ async def _submit(
         owner=owner,
         request_id=request_id,
     )
-    record, _ = await submit_job(state.redis, submission)
+    record, _ = await submit_within_limits(state, submission)
     state.metrics.jobs_submitted.labels("interactive", selection.task).inc()
     return record
 

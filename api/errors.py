@@ -9,7 +9,7 @@
      ├── NotFound                 404 invalid_request_error
      ├── Conflict                 409 invalid_request_error (not in a state for that: a video still generating)
      ├── Unprocessable            422 invalid_request_error
-     ├── TooManyRequests          429 rate_limit_error (with Retry-After)
+     ├── TooManyRequests          429 rate_limit_error (a key over its limits, with Retry-After)
      ├── NotImplementedYet        501 not_implemented
      └── ServiceUnavailable       503 service_unavailable (with Retry-After): Redis unreachable,
                                   read-only (mid-failover) or no replica confirmed a submission

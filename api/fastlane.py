@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import msgspec
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.auth import authenticate
+from api.auth import admit
 from api.body import collect_body
 from api.errors import EXPECTED_ERRORS, to_api_error
 from api.responses import JSON_CONTENT_TYPE, error_response
@@ -44,7 +44,7 @@ class LaneCall:
     """An authenticated request whose body has been read."""
 
     scope: Scope
-    owner: str  # the caller's API-key digest
+    owner: str  # whose data the caller's key reaches (api.keyring.Caller.owner)
     body: bytes
 
 
@@ -109,7 +109,7 @@ class FastLane:
 
     async def _answer(self, lane: Lane, scope: Scope, receive: Receive) -> Answer | EventStream:
         state: AppState = scope["app"].state.mpc
-        owner = authenticate(header(scope, b"authorization"), state.settings.api_key_hashes)
+        owner = (await admit(state, header(scope, b"authorization"), scope)).owner
         limit = state.settings.max_body_bytes
         body = await collect_body(body_chunks(receive), header(scope, b"content-length"), limit)
         work = lane.handler(state, LaneCall(scope, owner, body))

@@ -16,6 +16,7 @@ from api.body import decode
 from api.chat_chain import chat_job_params
 from api.errors import InvalidRequest, NotFound, Unprocessable
 from api.file_service import owned_file
+from api.limited_submit import submit_within_limits
 from api.media_chain import checked_input, is_media_task, media_job_params
 from api.sse import PING, PING_S, sse_frame
 from api.state import AppState
@@ -25,7 +26,7 @@ from catalog.inputs import TranscribeInput, VideoInput
 from queues import store
 from queues.events import STREAM_START, JobEvent, follow_events, read_events
 from queues.jobs import JobRecord, encode_json
-from queues.submit import IdempotencyConflict, Submission, submit_job
+from queues.submit import IdempotencyConflict, Submission
 from queues.video_index import VIDEO_TASK, listing
 
 MAX_WAIT_S = 60
@@ -98,7 +99,7 @@ async def submit(
         webhook=webhook,
     )
     try:
-        record, created = await submit_job(state.redis, submission)
+        record, created = await submit_within_limits(state, submission)
     except IdempotencyConflict:
         raise Unprocessable(
             "This Idempotency-Key was already used with a different request body.",

@@ -30,6 +30,7 @@ from api.chat_stream import abandon
 from api.errors import APIError, InvalidRequest, Unprocessable
 from api.fastlane import unless_client_leaves
 from api.job_outcome import ended_job, job_failure
+from api.limited_submit import submit_within_limits
 from api.media_chain import STEERING_FIELDS, checked_input
 from api.middleware import request_id_of
 from api.responses import MsgspecResponse
@@ -38,7 +39,7 @@ from brain import Selection
 from queues.classes import QUEUE_CLASS_LIMITS
 from queues.events import follow_events
 from queues.jobs import JobRecord, JobWebhook, encode_json
-from queues.submit import Submission, submit_job
+from queues.submit import Submission
 
 # A client waits at most its job's class timeout, plus this for queueing and hand-over.
 WAIT_MARGIN_S = 60.0
@@ -135,7 +136,7 @@ async def submit_media_job(
         also_writes=also_writes,
         webhook=webhook,
     )
-    record, _ = await submit_job(state.redis, submission)
+    record, _ = await submit_within_limits(state, submission)
     state.metrics.jobs_submitted.labels(queue, task).inc()
     return MediaJob(record, selection, body_fields)
 

@@ -21,6 +21,9 @@ log = logging.getLogger("mpc.http")
 
 REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+# scope["state"] entry: a function of the time giving headers every answer to the request
+# carries, errors included (the RateLimit headers of a limited key: api/limiter.py).
+RESPONSE_HEADERS = "mpc.response_headers"
 _QUIET_ROUTES = frozenset({"/metrics", "/health/live", "/health/ready"})
 # The status recorded for a request whose client left before its answer began (nginx's
 # convention): nothing was sent, but operators should see that it happened, and how long
@@ -49,7 +52,8 @@ class ObservabilityMiddleware:
             return
         started = time.perf_counter()
         request_id = _request_id(scope)
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         id_header = (REQUEST_ID_HEADER, request_id.encode())
         answered = False
 
@@ -58,6 +62,9 @@ class ObservabilityMiddleware:
             if message["type"] == "http.response.start":
                 answered = True
                 message["headers"] = [*message.get("headers", ()), id_header]
+                more = state.get(RESPONSE_HEADERS)
+                if more is not None:
+                    message["headers"] += more(time.time())
                 self._observe(scope, message["status"], started)
             await send(message)
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from api.keyring import KeyRing
+from api.limiter import Limiter
 from api.provider_health import ProviderHealth
 from api.stream_slots import StreamSlots
 from artifacts import ArtifactStore
@@ -27,3 +29,5 @@ class AppState:
     provider_health: ProviderHealth
     store: ArtifactStore  # artifacts and uploads: served, described, uploads written
     streams: StreamSlots  # open event streams per API key (MPC_MAX_STREAMS_PER_KEY)
+    keyring: KeyRing  # every accepted key, by digest (MPC_API_KEYS and the managed keys)
+    limiter: Limiter  # per-key limits: this gateway's leases and last-seen counts

@@ -40,6 +40,18 @@ WEBHOOK_DELIVERY = f"{PREFIX}webhook:delivery:"  # + delivery id -> hash: the de
 WEBHOOK_ATTEMPTS_SUFFIX = ":attempts"  # delivery key + suffix -> list of JSON attempts
 WEBHOOK_DELIVERIES = f"{PREFIX}webhook_deliveries"  # sorted set: delivery ids by when due
 JOB_WEBHOOKS_SUFFIX = ":webhooks"  # job key + suffix -> list of the job's delivery ids
+# Managed API keys (queues/api_keys.py): each key's record by its SHA-256 digest, the names
+# (name -> digest), a version bumped by every change (gateways reload when it moves), and the
+# coarse last use of each key (written by gateways in batches, apart from the records so a
+# use does not count as a change).
+API_KEYS = f"{PREFIX}api_keys"  # hash: key digest -> JSON record
+API_KEY_NAMES = f"{PREFIX}api_key_names"  # hash: name -> key digest
+API_KEYS_VERSION = f"{PREFIX}api_keys:version"  # counter
+API_KEYS_LAST_USED = f"{PREFIX}api_keys:last_used"  # hash: key digest -> Unix s
+# Per-key limits (queues/limits.py): request and token counts of one minute window, and the
+# jobs of one queue class that are counted against a key's concurrency.
+RATE = f"{PREFIX}rate:"  # + owner + ":" + "rpm"|"tpm" + ":" + window number -> counter, 2 min TTL
+RUNNING = f"{PREFIX}running:"  # + owner + ":" + queue class -> sorted set: job ids by deadline
 # Pub/sub channels are server-wide: Redis does not scope them by database, so the
 # database number is part of the name, or every worker on the server would wake for every
 # database's jobs (measured: an idle worker at 22 % of a core beside a busy neighbour).
@@ -124,3 +136,15 @@ def cancel_channel(db: int) -> str:
 
 def webhook_wake_channel(db: int) -> str:
     return f"{WEBHOOK_WAKE_CHANNEL}{db}"
+
+
+def rate_prefix(owner: str, what: str) -> str:
+    return f"{RATE}{owner}:{what}:"
+
+
+def rate_window(owner: str, what: str, window: int) -> str:
+    return f"{rate_prefix(owner, what)}{window}"
+
+
+def running(owner: str, queue_class: str) -> str:
+    return f"{RUNNING}{owner}:{queue_class}"

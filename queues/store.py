@@ -22,6 +22,7 @@ from queues import keys, webhooks
 from queues.classes import QUEUE_CLASS_LIMITS
 from queues.events import MAX_EVENTS, EventType, add_event_keeping_ttl, add_event_setting_ttl
 from queues.jobs import JobError, JobRecord, encode_json, record_from_hash
+from queues.limits import FINAL_RELEASE_LUA
 from queues.lua import LuaScript
 from queues.redis import database_of
 
@@ -102,7 +103,9 @@ async def append_outputs(redis: Redis, job_id: str, chunks: list[Any]) -> None:
 # hash, KEYS[2] its events, KEYS[3] its cancel flag, KEYS[4..6] the job's end delivery, the
 # job's list of deliveries and the delivery schedule (`queues/webhooks.py`); the queue
 # classes come as ARGV triples (class, record TTL, expires_at) from `base`.
-_FINAL_WRITES = """
+_FINAL_WRITES = (
+    FINAL_RELEASE_LUA
+    + """
 local FINAL = {succeeded = true, failed = true, canceled = true}
 
 -- The webhook's delivery of the job's end, in the same script as the end itself, so a job
@@ -143,7 +146,7 @@ local function class_of(base)
 end
 
 local function write_final(now, status, output, err, event_type, event_data, cap, ttl, expires_at,
-                           hook_id, hook_ttl, hook_wake)
+                           hook_id, hook_ttl, hook_wake, tokens)
   local fields = {'status', status, 'finished_at', now, 'expires_at', expires_at}
   if status == 'succeeded' then
     table.insert(fields, 'progress'); table.insert(fields, '1.0')
@@ -159,28 +162,32 @@ local function write_final(now, status, output, err, event_type, event_data, cap
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', cap, '*', 'type', event_type, 'data', event_data)
   redis.call('EXPIRE', KEYS[2], ttl)
   schedule_webhook(status, now, hook_id, hook_ttl, hook_wake)
+  release_limits(now, tokens)  -- the key's place among its jobs at once, and its tokens
 end
 """
+)
 
 # ARGV: status, now, output JSON, error JSON or '', event type, event data, events cap,
-# webhook delivery id, delivery TTL, webhook wake channel, then the class triples. Returns 1 when written, 0 when
-# the job is gone or already final.
+# webhook delivery id, delivery TTL, webhook wake channel, tokens used (for the key's tokens
+# per minute), then the class triples. Returns 1 when written, 0 when the job is gone or
+# already final.
 _FINISH = LuaScript(
     _FINAL_WRITES
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or FINAL[status] then return 0 end
-local _, ttl, expires_at = class_of(11)
+local _, ttl, expires_at = class_of(12)
 if not ttl then return redis.error_reply('job has an unknown queue class') end
-write_final(ARGV[2], ARGV[1], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ttl, expires_at, ARGV[8], ARGV[9], ARGV[10])
+write_final(ARGV[2], ARGV[1], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ttl, expires_at, ARGV[8], ARGV[9], ARGV[10],
+            ARGV[11])
 return 1
 """
 )
 
 # KEYS 7: the arq job; 8…: the queue classes' arq queues, in the order of the triples.
 # ARGV: now, the `done` event's data, events cap, cancel flag TTL, cancel channel, job id,
-# webhook delivery id, delivery TTL, webhook wake channel, then the class triples. Returns 1 when the cancel was
-# requested, 0 when gone or final.
+# webhook delivery id, delivery TTL, webhook wake channel, then the class triples. Returns 1
+# when the cancel was requested, 0 when gone or final.
 _CANCEL = LuaScript(
     _FINAL_WRITES
     + """
@@ -189,7 +196,8 @@ if not status or FINAL[status] then return 0 end
 if status == 'queued' then
   local n, ttl, expires_at = class_of(10)
   if not ttl then return redis.error_reply('job has an unknown queue class') end
-  write_final(ARGV[1], 'canceled', '', '', 'done', ARGV[2], ARGV[3], ttl, expires_at, ARGV[7], ARGV[8], ARGV[9])
+  write_final(ARGV[1], 'canceled', '', '', 'done', ARGV[2], ARGV[3], ttl, expires_at, ARGV[7], ARGV[8], ARGV[9],
+              '0')
   redis.call('ZREM', KEYS[7 + n], ARGV[6])
   redis.call('DEL', KEYS[7])
 end
@@ -254,9 +262,22 @@ async def finish(
         event_data,
         str(MAX_EVENTS),
         *_webhook_args(redis, job_id),
+        str(usage_tokens(output) if status == "succeeded" else 0),
         *_class_triples(now),
     ]
     return bool(await _FINISH(redis, _final_keys(job_id), args))
+
+
+def usage_tokens(output: Any) -> int:
+    """The tokens a job's output says its model used (`usage`, as OpenAI reports it)."""
+    usage = output.get("usage") if isinstance(output, dict) else None
+    if not isinstance(usage, dict):
+        return 0
+    total = usage.get("total_tokens")
+    if not isinstance(total, int):
+        parts = (usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        total = sum(part for part in parts if isinstance(part, int))
+    return max(0, total)
 
 
 async def requeue(redis: Redis, job_id: str, reason: str) -> None:

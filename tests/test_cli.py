@@ -72,3 +72,20 @@ def test_select_prints_a_readable_decision() -> None:
     assert "primary" in result.stdout and "why:" in result.stdout and "considered" in result.stdout
     unknown = mpc_api("select", "dance")
     assert unknown.returncode == 1 and "known tasks" in unknown.stderr
+
+
+def test_keys_commands_print_the_key_once_and_never_list_it(clean_redis: str) -> None:
+    env = {"MPC_REDIS_URL": clean_redis}
+    made = mpc_api("keys", "create", "--name", "cli-key", "--rpm", "120", "--concurrency", "media=2", env=env)
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip().splitlines()[-1]
+    assert key.startswith("mpc_") and len(key) > 40 and " " not in key
+    assert mpc_api("keys", "create", "--name", "cli-key", env=env).returncode == 1
+    assert mpc_api("keys", "update", "cli-key", "--rpm", "none", "--scopes", "chat", env=env).returncode == 0
+    listed = mpc_api("keys", "list", env=env)
+    assert listed.returncode == 0
+    assert "cli-key" in listed.stdout and "scopes chat" in listed.stdout and "media concurrency 2" in listed.stdout
+    assert "rpm" not in listed.stdout and key not in listed.stdout
+    assert mpc_api("keys", "revoke", "cli-key", env=env).returncode == 0
+    gone = mpc_api("keys", "revoke", "cli-key", env=env)
+    assert gone.returncode == 1 and "no key is named" in gone.stderr

@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api", tags=["chat"])
 async def chat_completions(request: Request) -> Response:
     # Served by `chat_completions_lane` (api/fastlane.py); declared here for the OpenAPI
     # document, and serving requests the lane passes on (an app mounted under a root path).
-    state, owner = caller(request)
+    state, owner = await caller(request)
     body = await read_body(request, state.settings.max_body_bytes)
     return _response(await chat_completions_lane(state, LaneCall(request.scope, owner, body)))
 
@@ -34,7 +34,7 @@ async def chat_completions_lane(state: AppState, call: LaneCall) -> Answer | Eve
 @router.post("/completions")
 async def completions(request: Request) -> Response:
     # Served by `completions_lane`, as chat is (see above).
-    state, owner = caller(request)
+    state, owner = await caller(request)
     body = await read_body(request, state.settings.max_body_bytes)
     return _response(await completions_lane(state, LaneCall(request.scope, owner, body)))
 

@@ -35,7 +35,7 @@ _SUBMIT_HEADERS = [
 async def submit_job(request: Request) -> Response:
     # The job system's hot path: no dependencies and no Header() parameters, whose solving
     # by FastAPI costs more than the submission itself (see api/deps.py).
-    state, owner = caller(request)
+    state, owner = await caller(request)
     raw = await read_body(request, state.settings.max_body_bytes)
     record, created = await job_service.submit(
         state,

@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api", tags=["brain"])
 async def select_model(request: Request) -> Response:
     # Served by `select_model_lane` (api/fastlane.py); declared here for the OpenAPI
     # document, and serving requests the lane passes on (an app mounted under a root path).
-    state, _ = caller(request)
+    state, _ = await caller(request)
     raw = await read_body(request, state.settings.max_body_bytes)
     return MsgspecResponse(selection_views.select_model(state, raw))
 
