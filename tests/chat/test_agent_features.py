@@ -35,6 +35,7 @@ PROVIDERS = sorted(
 # chat API gives a token count only, and LiteLLM drops reasoning_effort for CometAPI and
 # Hugging Face (drop_params).
 REASONING_TEXT = {"anthropic", "gemini", "groq", "together", "deepinfra"}
+REASONING_FORWARDED = REASONING_TEXT | {"openai"}
 
 WEATHER: dict[str, Any] = {
     "type": "object",
@@ -240,9 +241,14 @@ def test_reasoning_effort_and_reasoning_text(module_stack: Stack, provider: str)
     assert model is not None
     sdk = client(module_stack)
     messages: list[Any] = [{"role": "user", "content": "Why is the sky blue?"}]
+    module_stack.emulator.clear_requests()
     whole = sdk.chat.completions.create(model=model.id, messages=messages, reasoning_effort="low")
     text = getattr(whole.choices[0].message, "reasoning_content", None)
     assert whole.choices[0].message.content
+    [upstream] = module_stack.emulator.requests(model=module_stack.upstream_name(model.id))
+    forwarded = json.dumps(upstream["body"])
+    # reasoning_effort as is (OpenAI-compatible), as `thinking` (Anthropic) or `thinkingConfig` (Gemini)
+    assert ("effort" in forwarded or "thinking" in forwarded) is (provider in REASONING_FORWARDED)
     if provider not in REASONING_TEXT or "reasoning" not in model.capabilities:
         assert text is None  # accepted, and nothing made up
         return
