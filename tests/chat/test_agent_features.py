@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import jsonschema
+import jsonschema_rs
 import openai
 import pytest
 
@@ -132,7 +132,7 @@ def test_tool_call_with_schema_arguments_and_the_result_round_trip(module_stack:
     [call] = choice.message.tool_calls or []
     assert call.type == "function" and call.id and call.function.name == "get_weather"
     arguments = json.loads(call.function.arguments)
-    jsonschema.validate(arguments, WEATHER)
+    jsonschema_rs.validate(WEATHER, arguments)
     assert arguments["city"] == "Paris"
     messages.append(choice.message.model_dump(exclude_none=True))
     messages.append({"role": "tool", "tool_call_id": call.id, "content": "light rain, 6 C"})
@@ -152,7 +152,7 @@ def test_parallel_calls_streamed_as_argument_deltas(module_stack: Stack, provide
     )
     calls = assembled_calls(stream)
     assert [calls[i]["name"] for i in sorted(calls)] == ["get_weather", "get_time"]
-    jsonschema.validate(json.loads(calls[0]["arguments"]), WEATHER)
+    jsonschema_rs.validate(WEATHER, json.loads(calls[0]["arguments"]))
     assert json.loads(calls[1]["arguments"]) == {"zone": "Lima"}
 
 
@@ -166,7 +166,7 @@ def test_tool_choice_required_and_named(module_stack: Stack, provider: str) -> N
     )
     answered_by(module_stack, raw, model, capable, "forced_tool_use")
     [call] = raw.parse().choices[0].message.tool_calls or []
-    jsonschema.validate(json.loads(call.function.arguments), WEATHER)
+    jsonschema_rs.validate(WEATHER, json.loads(call.function.arguments))
     named: Any = {"type": "function", "function": {"name": "get_time"}}
     stream = sdk.chat.completions.create(
         model=model,
@@ -177,7 +177,7 @@ def test_tool_choice_required_and_named(module_stack: Stack, provider: str) -> N
     )
     calls = assembled_calls(stream)
     assert [c["name"] for c in calls.values()] == ["get_time"]
-    jsonschema.validate(json.loads(calls[0]["arguments"]), TIME)
+    jsonschema_rs.validate(TIME, json.loads(calls[0]["arguments"]))
 
 
 def test_a_model_that_turns_forced_tool_use_into_auto_is_not_chosen_for_it(module_stack: Stack) -> None:
@@ -220,7 +220,7 @@ def test_json_schema_answer_conforms(module_stack: Stack, provider: str) -> None
         model=model, messages=[{"role": "user", "content": "Give me a"}], response_format=response_format
     )
     answered_by(module_stack, raw, model, capable, "json_schema")
-    jsonschema.validate(json.loads(raw.parse().choices[0].message.content or ""), ANSWER)
+    jsonschema_rs.validate(ANSWER, json.loads(raw.parse().choices[0].message.content or ""))
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

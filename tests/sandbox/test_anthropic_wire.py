@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
-import jsonschema
+import jsonschema_rs
 
 from tests.support.wires import ANTHROPIC_HEADERS, anthropic_chat, stream
 
@@ -157,7 +157,7 @@ async def test_thinking_block_and_output_format(http: httpx.AsyncClient) -> None
     message = (await http.post(PATH, json=body, headers=ANTHROPIC_HEADERS)).json()
     thinking, text = message["content"]
     assert thinking["type"] == "thinking" and thinking["thinking"] and thinking["signature"]
-    jsonschema.validate(json.loads(text["text"]), schema)
+    jsonschema_rs.validate(schema, json.loads(text["text"]))
     result = await stream(http, PATH, {**body, "stream": True}, ANTHROPIC_HEADERS)
     kinds = [e["delta"]["type"] for e in result.events if e["type"] == "content_block_delta"]
     assert kinds[0] == "thinking_delta" and "signature_delta" in kinds and kinds[-1] == "text_delta"

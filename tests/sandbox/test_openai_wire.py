@@ -7,7 +7,7 @@ import json
 import struct
 
 import httpx
-import jsonschema
+import jsonschema_rs
 import pytest
 
 from tests.support.wires import (
@@ -147,7 +147,7 @@ async def test_tool_arguments_conform_to_the_schema(http: httpx.AsyncClient) -> 
     choice = (await http.post("/groq/openai/v1/chat/completions", json=body, headers=OPENAI_AUTH)).json()["choices"][0]
     [call] = choice["message"]["tool_calls"]  # the message is about weather, not time
     arguments = json.loads(call["function"]["arguments"])
-    jsonschema.validate(arguments, WEATHER)
+    jsonschema_rs.validate(WEATHER, arguments)
     assert arguments["city"] == "Paris" and arguments["unit"] == "celsius" and arguments["days"] == 3
 
 
@@ -161,7 +161,7 @@ async def test_parallel_calls_streamed_as_indexed_argument_deltas(http: httpx.As
         for part in (event["choices"] or [{}])[0].get("delta", {}).get("tool_calls") or []:
             calls[part["index"]] = calls.get(part["index"], "") + part["function"]["arguments"]
     assert sorted(calls) == [0, 1]
-    jsonschema.validate(json.loads(calls[0]), WEATHER)
+    jsonschema_rs.validate(WEATHER, json.loads(calls[0]))
     assert len([e for e in result.events if e["choices"] and e["choices"][0]["delta"].get("tool_calls")]) > 3
     serial = openai_chat("Weather and time in Rome?", model, tools=AGENT_TOOLS, parallel_tool_calls=False)
     message = (await http.post(f"{prefix}/chat/completions", json=serial, headers=OPENAI_AUTH)).json()
@@ -186,7 +186,7 @@ async def test_json_schema_answer_conforms(http: httpx.AsyncClient) -> None:
     response_format = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
     body = openai_chat("give a", response_format=response_format)
     content = (await http.post("/together/v1/chat/completions", json=body, headers=OPENAI_AUTH)).json()
-    jsonschema.validate(json.loads(content["choices"][0]["message"]["content"]), schema)
+    jsonschema_rs.validate(schema, json.loads(content["choices"][0]["message"]["content"]))
 
 
 @pytest.mark.parametrize(("provider", "field"), [("groq", "reasoning"), ("deepinfra", "reasoning_content")])
