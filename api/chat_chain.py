@@ -105,9 +105,15 @@ def _select_body(body: dict[str, Any], task: str, pinned: Model | None) -> Selec
     capabilities: list[str] = []
     if body.get("tools"):
         capabilities.append("tools")
+        choice = body.get("tool_choice")
+        if choice == "required" or isinstance(choice, dict):
+            capabilities.append("forced_tool_use")
     response_format = body.get("response_format")
-    if isinstance(response_format, dict) and response_format.get("type") in ("json_object", "json_schema"):
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind in ("json_object", "json_schema"):
         capabilities.append("json_mode")
+    if kind == "json_schema":
+        capabilities.append("json_schema")
     if _has_images(body["messages"]):
         capabilities.append("vision")
     if body.get("stream") is True:

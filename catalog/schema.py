@@ -35,8 +35,14 @@ Provider = Literal[
 Capability = Literal[
     "streaming",
     "tools",
+    # Honours a forced tool choice (OpenAI tool_choice "required" or a named function). LiteLLM
+    # (drop_params) turns it into "auto" for Claude models its map flags
+    # supports_forced_tool_use: false, and drops it for every DeepInfra model.
+    "forced_tool_use",
     "vision",
     "json_mode",
+    # Structured output: answers conforming to a response_format json_schema.
+    "json_schema",
     "reasoning",
     "text_to_speech",
     "speech_to_text",

@@ -56,6 +56,7 @@ class ChatHandler:
         await attempt.succeeded(usage=answer.get("usage"))
         answer["model"] = target.id
         answer["object"] = "chat.completion"
+        _reasoning_as_content_field(answer)
         return answer
 
     async def _stream(self, job: JobContext, attempt: Attempt) -> dict[str, Any]:
@@ -147,6 +148,16 @@ async def openai_chunks(events: AsyncIterator[ServerSentEvent]) -> AsyncIterator
                 yield chunk
     except SSEError:
         raise StreamBroken("The provider's stream is not server-sent events.") from None
+
+
+def _reasoning_as_content_field(answer: dict[str, Any]) -> None:
+    """Groq's reasoning text reaches a whole answer as `message.reasoning` (LiteLLM renames it
+    `reasoning_content` only in streams): give clients the one name every other provider
+    path uses, keeping the original."""
+    for choice in answer.get("choices") or []:
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if isinstance(message, dict) and message.get("reasoning") and not message.get("reasoning_content"):
+            message["reasoning_content"] = message["reasoning"]
 
 
 def _is_head(choice: dict[str, Any]) -> bool:

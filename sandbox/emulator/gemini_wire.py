@@ -11,6 +11,7 @@ snake_case.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,7 @@ from sandbox.emulator import gemini_media, gemini_video
 from sandbox.emulator.behaviour import Behaviour
 from sandbox.emulator.calls import Call, begin
 from sandbox.emulator.gemini_fields import field, parts_text
-from sandbox.emulator.reply import Conversation, Reply, build_reply, embedding, new_id
+from sandbox.emulator.reply import Conversation, Reply, ToolSpec, build_reply, embedding, new_id, split_tokens
 from sandbox.emulator.transport import SSE_TYPE, EmulatedResponse, Frame, FrameKind, dump, sse_data
 
 PREFIX = "/gemini/v1beta"
@@ -52,45 +53,73 @@ def error_shape(status: int, message: str, retry_after: float | None) -> dict[st
     return {"error": error}
 
 
-def _has_function_response(content: Any) -> bool:
+def _function_responses(content: Any) -> tuple[str, ...]:
     parts = field(content, "parts", "parts") or []
-    return any(isinstance(p, dict) and field(p, "functionResponse", "function_response") for p in parts)
+    responses = (field(p, "functionResponse", "function_response") for p in parts if isinstance(p, dict))
+    return tuple(json.dumps(field(r, "response", "response"), separators=(",", ":")) for r in responses if r)
+
+
+def _images(content: Any) -> int:
+    parts = field(content, "parts", "parts") or []
+    kinds = ("inlineData", "inline_data"), ("fileData", "file_data")
+    return sum(1 for p in parts if any(field(p, camel, snake) for camel, snake in kinds))
+
+
+def _tool_specs(body: dict[str, Any]) -> tuple[ToolSpec, ...]:
+    specs: list[ToolSpec] = []
+    for tool in body.get("tools") or []:
+        for decl in field(tool, "functionDeclarations", "function_declarations") or []:
+            if not isinstance(decl, dict) or not decl.get("name"):
+                continue
+            schema = field(decl, "parametersJsonSchema", "parameters_json_schema") or decl.get("parameters")
+            specs.append(ToolSpec(decl["name"], schema if isinstance(schema, dict) else {}))
+    return tuple(specs)
 
 
 def conversation(body: dict[str, Any], model: str) -> Conversation:
     contents = [c for c in body.get("contents") or [] if isinstance(c, dict)]
     user = [c for c in contents if c.get("role", "user") == "user" and parts_text(c)]
-    tools: list[str] = []
-    for tool in body.get("tools") or []:
-        for decl in field(tool, "functionDeclarations", "function_declarations") or []:
-            if isinstance(decl, dict) and decl.get("name"):
-                tools.append(decl["name"])
+    tools = _tool_specs(body)
     calling = field(field(body, "toolConfig", "tool_config"), "functionCallingConfig", "function_calling_config")
     mode = str(field(calling, "mode", "mode") or "AUTO").upper()
-    allowed = field(calling, "allowedFunctionNames", "allowed_function_names") or []
-    forced = (allowed[0] if allowed else tools[0] if tools else None) if mode == "ANY" else None
+    allowed = [n for n in field(calling, "allowedFunctionNames", "allowed_function_names") or [] if n]
+    if mode == "ANY" and allowed:
+        tools = tuple(t for t in tools if t.name in allowed)
     config = field(body, "generationConfig", "generation_config")
     limit = field(config, "maxOutputTokens", "max_output_tokens")
+    schema = (
+        field(config, "responseJsonSchema", "response_json_schema")
+        or field(config, "responseSchema", "response_schema")
+        or field(config, "_responseJsonSchema", "_response_json_schema")
+    )
+    thinking = field(config, "thinkingConfig", "thinking_config")
     system = field(body, "systemInstruction", "system_instruction")
     last = contents[-1] if contents else {}
+    results = _function_responses(last)
     return Conversation(
         model=model,
         last_user_text=parts_text(user[-1]) if user else "",
-        ends_with_user_text=last.get("role", "user") == "user" and not _has_function_response(last),
+        ends_with_user_text=last.get("role", "user") == "user" and not results,
         all_texts=(parts_text(system), *(parts_text(c) for c in contents)),
         turns=max(1, len(contents)),
-        tool_names=() if mode == "NONE" else tuple(tools),
-        forced_tool=forced,
+        tools=() if mode == "NONE" else tools,
+        forced_tool=tools[0].name if mode == "ANY" and len(allowed) == 1 and tools else None,
+        tool_required=mode == "ANY",
+        tool_results=results,
         max_tokens=limit if isinstance(limit, int) else None,
         json_mode=field(config, "responseMimeType", "response_mime_type") == "application/json",
+        response_schema=schema if isinstance(schema, dict) else None,
+        images=sum(_images(c) for c in contents),
+        reasoning=field(thinking, "includeThoughts", "include_thoughts") is True,
     )
 
 
 def _usage(reply: Reply) -> dict[str, Any]:
     return {
         "promptTokenCount": reply.prompt_tokens,
-        "candidatesTokenCount": reply.completion_tokens,
+        "candidatesTokenCount": reply.completion_tokens - reply.reasoning_tokens,
         "totalTokenCount": reply.total_tokens,
+        **({"thoughtsTokenCount": reply.reasoning_tokens} if reply.reasoning_tokens else {}),
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": reply.prompt_tokens}],
     }
 
@@ -103,9 +132,10 @@ def _candidate(parts: list[dict[str, Any]], finish: str | None = None) -> dict[s
 
 
 def _parts(reply: Reply) -> list[dict[str, Any]]:
-    if reply.tool_name is not None:
-        return [{"functionCall": {"name": reply.tool_name, "args": {}}}]
-    return [{"text": reply.text}]
+    thought: list[dict[str, Any]] = [{"text": reply.reasoning, "thought": True}] if reply.reasoning else []
+    if reply.tool_calls:
+        return thought + [{"functionCall": {"name": c.name, "args": c.arguments}} for c in reply.tool_calls]
+    return [*thought, {"text": reply.text}]
 
 
 def generate_response(reply: Reply, model: str) -> dict[str, Any]:
@@ -120,7 +150,13 @@ def generate_response(reply: Reply, model: str) -> dict[str, Any]:
 def stream_chunks(reply: Reply, model: str) -> list[tuple[dict[str, Any], FrameKind]]:
     response_id = new_id("", 22)
     common = {"modelVersion": model, "responseId": response_id}
-    pieces = [_parts(reply)] if reply.tool_name is not None else [[{"text": token}] for token in reply.tokens]
+    pieces: list[list[dict[str, Any]]] = []
+    if reply.reasoning:
+        pieces += [[{"text": token, "thought": True}] for token in split_tokens(reply.reasoning)]
+    if reply.tool_calls:
+        pieces.append([{"functionCall": {"name": c.name, "args": c.arguments}} for c in reply.tool_calls])
+    else:
+        pieces += [[{"text": token}] for token in reply.tokens]
     chunks: list[tuple[dict[str, Any], FrameKind]] = [
         ({"candidates": [_candidate(parts)], **common}, "content") for parts in pieces
     ]

@@ -23,7 +23,17 @@ from starlette.routing import Route
 
 from sandbox.emulator.behaviour import Behaviour
 from sandbox.emulator.calls import Call, bearer_token, begin
-from sandbox.emulator.reply import EMBEDDING_WIDTHS, Conversation, Reply, build_reply, embedding, new_id, text_of
+from sandbox.emulator.reply import (
+    EMBEDDING_WIDTHS,
+    Conversation,
+    Reply,
+    ToolSpec,
+    build_reply,
+    embedding,
+    new_id,
+    split_tokens,
+    text_of,
+)
 from sandbox.emulator.transport import SSE_TYPE, EmulatedResponse, Frame, dump
 
 PREFIXES: dict[str, str] = {
@@ -45,6 +55,14 @@ DEFAULT_MODELS: dict[str, tuple[str, ...]] = {
 _ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_denied", 404: "not_found"}
 _ERROR_CODES = {401: "invalid_api_key", 404: "model_not_found", 429: "rate_limit_exceeded"}
 _FINISH = {"stop": "stop", "length": "length", "tool": "tool_calls"}
+# Where each provider puts the reasoning text when `reasoning_effort` is set (LiteLLM maps
+# `reasoning` to `reasoning_content`); OpenAI's chat API gives none, only a token count.
+REASONING_FIELD: dict[str, str | None] = {
+    "openai": None,
+    "groq": "reasoning",
+    "together": "reasoning",
+    "deepinfra": "reasoning_content",
+}
 Endpoint = Callable[[Request], Awaitable[EmulatedResponse]]
 
 
@@ -53,19 +71,19 @@ def error_shape(status: int, message: str, retry_after: float | None) -> dict[st
     return {"error": {"message": message, "type": kind, "param": None, "code": _ERROR_CODES.get(status)}}
 
 
-def conversation(body: dict[str, Any], model: str) -> Conversation:
+def conversation(body: dict[str, Any], model: str, provider: str = "openai") -> Conversation:
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
     user_texts = [text_of(m.get("content")) for m in messages if m.get("role") == "user"]
-    tools = [t.get("function", {}).get("name", "") for t in body.get("tools") or [] if isinstance(t, dict)]
+    tools = tuple(_tool_spec(t) for t in body.get("tools") or [] if isinstance(t, dict))
     choice = body.get("tool_choice")
     forced: str | None = None
     if choice == "none":
-        tools = []
-    elif choice == "required" and tools:
-        forced = tools[0]
+        tools = ()
     elif isinstance(choice, dict):
         forced = (choice.get("function") or {}).get("name")
     response_format = body.get("response_format") or {}
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    schema = (response_format.get("json_schema") or {}).get("schema") if kind == "json_schema" else None
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
     return Conversation(
         model=model,
@@ -73,11 +91,60 @@ def conversation(body: dict[str, Any], model: str) -> Conversation:
         ends_with_user_text=bool(messages) and messages[-1].get("role") == "user",
         all_texts=tuple(text_of(m.get("content")) for m in messages),
         turns=max(1, len(messages)),
-        tool_names=tuple(t for t in tools if t),
+        tools=tuple(t for t in tools if t.name),
         forced_tool=forced,
+        tool_required=choice == "required",
+        parallel_tools=body.get("parallel_tool_calls") is not False,
+        tool_results=_trailing_tool_results(messages),
         max_tokens=limit if isinstance(limit, int) else None,
-        json_mode=isinstance(response_format, dict) and response_format.get("type") in ("json_object", "json_schema"),
+        json_mode=kind in ("json_object", "json_schema"),
+        response_schema=schema if isinstance(schema, dict) else None,
+        images=sum(_images(m.get("content")) for m in messages),
+        reasoning=provider in REASONING_FIELD and bool(body.get("reasoning_effort")),
     )
+
+
+def _json_object_without_json(body: dict[str, Any]) -> bool:
+    response_format = body.get("response_format")
+    if not isinstance(response_format, dict) or response_format.get("type") != "json_object":
+        return False
+    texts = (text_of(m.get("content")) for m in body.get("messages") or [] if isinstance(m, dict))
+    return not any("json" in text.lower() for text in texts)
+
+
+def _tool_spec(tool: dict[str, Any]) -> ToolSpec:
+    function = tool.get("function") or {}
+    parameters = function.get("parameters")
+    return ToolSpec(str(function.get("name") or ""), parameters if isinstance(parameters, dict) else {})
+
+
+def _trailing_tool_results(messages: list[dict[str, Any]]) -> tuple[str, ...]:
+    results: list[str] = []
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        content = message.get("content")
+        results.insert(0, content if isinstance(content, str) else text_of(content))
+    return tuple(results)
+
+
+def _images(content: Any) -> int:
+    if not isinstance(content, list):
+        return 0
+    return sum(1 for p in content if isinstance(p, dict) and p.get("type") == "image_url")
+
+
+def image_error(body: dict[str, Any]) -> str | None:
+    """What OpenAI says about an image part it cannot read (None: all are readable)."""
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else []:
+            if not isinstance(part, dict) or part.get("type") != "image_url":
+                continue
+            url = (part.get("image_url") or {}).get("url") if isinstance(part.get("image_url"), dict) else None
+            if not isinstance(url, str) or not url.startswith(("http://", "https://", "data:image/")):
+                return "Invalid image_url: expected an http(s) URL or a base64 data:image/... URL."
+    return None
 
 
 def _usage(provider: str, reply: Reply) -> dict[str, Any]:
@@ -89,7 +156,7 @@ def _usage(provider: str, reply: Reply) -> dict[str, Any]:
     if provider == "openai":
         usage["prompt_tokens_details"] = {"cached_tokens": 0, "audio_tokens": 0}
         usage["completion_tokens_details"] = {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": reply.reasoning_tokens,
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
@@ -103,14 +170,28 @@ def _usage(provider: str, reply: Reply) -> dict[str, Any]:
     return usage
 
 
-def _tool_call(reply: Reply, call_id: str, *, arguments: str) -> dict[str, Any]:
-    return {"id": call_id, "type": "function", "function": {"name": reply.tool_name, "arguments": arguments}}
+def _tool_calls(reply: Reply) -> list[dict[str, Any]]:
+    return [
+        {"id": new_id("call_"), "type": "function", "function": {"name": call.name, "arguments": call.arguments_json}}
+        for call in reply.tool_calls
+    ]
+
+
+def argument_pieces(arguments: str) -> list[str]:
+    """The argument deltas of one streamed call: a few pieces, as models emit them."""
+    if len(arguments) <= 2:
+        return [arguments]
+    step = max(1, len(arguments) // 3)
+    return [arguments[i : i + step] for i in range(0, len(arguments), step)]
 
 
 def completion(provider: str, reply: Reply, model: str) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": reply.text if reply.tool_name is None else None}
-    if reply.tool_name is not None:
-        message["tool_calls"] = [_tool_call(reply, new_id("call_"), arguments="{}")]
+    message: dict[str, Any] = {"role": "assistant", "content": None if reply.tool_calls else reply.text}
+    if reply.tool_calls:
+        message["tool_calls"] = _tool_calls(reply)
+    field = REASONING_FIELD.get(provider)
+    if reply.reasoning and field:
+        message[field] = reply.reasoning
     if provider == "openai":
         message.update(refusal=None, annotations=[])
     choice: dict[str, Any] = {"index": 0, "message": message, "logprobs": None, "finish_reason": _FINISH[reply.finish]}
@@ -152,16 +233,17 @@ def stream_frames(provider: str, reply: Reply, model: str, include_usage: bool) 
         return b"data: " + dump(body) + b"\n\n"
 
     first_extra: dict[str, Any] = {"x_groq": {"id": groq_id}} if provider == "groq" else {}
-    frames: list[Frame] = []
-    if reply.tool_name is not None:
-        call_id = new_id("call_")
-        header = {"index": 0, **_tool_call(reply, call_id, arguments="")}
-        head = {"role": "assistant", "content": None, "tool_calls": [header]}
-        frames.append(Frame(chunk(head, **first_extra), "head"))
-        frames.append(Frame(chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]})))
-    else:
-        frames.append(Frame(chunk({"role": "assistant", "content": ""}, **first_extra), "head"))
-        frames += [Frame(chunk({"content": token})) for token in reply.tokens]
+    head: dict[str, Any] = {"role": "assistant", "content": None if reply.tool_calls else ""}
+    frames: list[Frame] = [Frame(chunk(head, **first_extra), "head")]
+    field = REASONING_FIELD.get(provider)
+    if reply.reasoning and field:
+        frames += [Frame(chunk({field: piece})) for piece in split_tokens(reply.reasoning)]
+    for index, call in enumerate(_tool_calls(reply)):
+        opening = {**call, "index": index, "function": {"name": call["function"]["name"], "arguments": ""}}
+        frames.append(Frame(chunk({"tool_calls": [opening]})))
+        for piece in argument_pieces(call["function"]["arguments"]):
+            frames.append(Frame(chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})))
+    frames += [Frame(chunk({"content": token})) for token in reply.tokens]
     last_extra: dict[str, Any] = (
         {"x_groq": {"id": groq_id, "usage": _usage(provider, reply)}} if provider == "groq" else {}
     )
@@ -173,6 +255,9 @@ def stream_frames(provider: str, reply: Reply, model: str, include_usage: bool) 
     return frames
 
 
+JSON_WORD_MISSING = (
+    "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'."
+)
 MALFORMED = b'data: {"id":"chatcmpl-broken","choices":[{"delta":{"content":\n\n'
 
 
@@ -200,7 +285,12 @@ def chat_endpoint(provider: str) -> Endpoint:
         body = call.json_body or {}
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             return call.error(400, "'messages' must be a non-empty array")
-        conv = conversation(body, call.model)
+        if provider == "openai" and _json_object_without_json(body):
+            return call.error(400, JSON_WORD_MISSING)
+        refused = image_error(body)
+        if refused is not None:
+            return call.error(400, refused)
+        conv = conversation(body, call.model, provider)
         behaviour = call.resolve_or_error(conv.last_user_text)
         if isinstance(behaviour, EmulatedResponse):
             return behaviour

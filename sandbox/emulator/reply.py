@@ -11,20 +11,49 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import struct
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from sandbox.emulator.behaviour import strip_directives
+from sandbox.emulator.schema_instance import instance
 
 SNIPPET_CHARS = 40
 EMBEDDING_DIM = 8
 FILLER = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit")
 TOOL_TRIGGER = "call tool"
-TOOL_ARGUMENTS = "{}"
+# Words of tool names that say nothing about what the tool is for: "get_weather" is about
+# "weather", which is what a user's message would mention.
+_GENERIC_TOOL_WORDS = frozenset(
+    {"get", "set", "fetch", "call", "run", "make", "list", "create", "find", "lookup", "search", "query", "do", "tool"}
+)
 
 Finish = Literal["stop", "length", "tool"]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A function the request offers: its name and its parameters' JSON schema."""
+
+    name: str
+    parameters: dict[str, Any]
+
+    def keywords(self) -> tuple[str, ...]:
+        spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", self.name)
+        words = re.split(r"[^A-Za-z0-9]+", spaced.lower())
+        return tuple(w for w in words if len(w) >= 3 and w not in _GENERIC_TOOL_WORDS)
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    arguments: dict[str, Any]
+
+    @property
+    def arguments_json(self) -> str:
+        return json.dumps(self.arguments, separators=(",", ":"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,24 +66,50 @@ class Conversation:
     ends_with_user_text: bool = True
     all_texts: tuple[str, ...] = ()
     turns: int = 1
-    tool_names: tuple[str, ...] = ()
-    #: the request forces a tool call (tool_choice required / named / any)
+    tools: tuple[ToolSpec, ...] = ()
+    #: a named tool the request forces (OpenAI's named tool_choice, Anthropic's "tool",
+    #: Gemini's ANY with one allowed name)
     forced_tool: str | None = None
+    #: some tool must be called (tool_choice "required", Anthropic "any", Gemini ANY)
+    tool_required: bool = False
+    #: several tools may be called in one turn (parallel_tool_calls, disable_parallel_tool_use)
+    parallel_tools: bool = True
+    #: the tool results of the last turn, as text (tool messages, tool_result blocks,
+    #: functionResponse parts)
+    tool_results: tuple[str, ...] = ()
     max_tokens: int | None = None
     json_mode: bool = False
+    #: the JSON schema the answer must conform to (json_schema, output_format, responseSchema)
+    response_schema: dict[str, Any] | None = None
+    #: images among the request's parts
+    images: int = 0
+    #: the request asks for the reasoning text (and the provider gives it)
+    reasoning: bool = False
+
+    @property
+    def tool_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.tools)
 
     def prompt_tokens(self) -> int:
         words = sum(len(text.split()) for text in self.all_texts)
-        return max(1, words + 3 * self.turns)
+        return max(1, words + 3 * self.turns + 85 * self.images)
 
-    def wants_tool(self) -> str | None:
-        if not self.tool_names or not self.ends_with_user_text:
-            return None
+    def wanted_tools(self) -> tuple[ToolSpec, ...]:
+        """The tools an emulated model calls: the forced one; else every offered tool the
+        user's message is about (a word of its name appears in it) or, for "call tool", the
+        first; with a required choice and none relevant, the first. One at most when
+        parallel calls are off."""
+        if not self.tools or not self.ends_with_user_text:
+            return ()
+        by_name = {t.name: t for t in self.tools}
         if self.forced_tool is not None:
-            return self.forced_tool
-        if TOOL_TRIGGER in self.last_user_text.lower():
-            return self.tool_names[0]
-        return None
+            return (by_name.get(self.forced_tool) or ToolSpec(self.forced_tool, {}),)
+        text = self.last_user_text.lower()
+        words = set(re.findall(r"[a-z0-9]+", text))
+        wanted = tuple(t for t in self.tools if any(k in words for k in t.keywords()))
+        if not wanted and (self.tool_required or TOOL_TRIGGER in text):
+            wanted = self.tools[:1]
+        return wanted if self.parallel_tools else wanted[:1]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,16 +117,29 @@ class Reply:
     model: str
     tokens: tuple[str, ...]
     finish: Finish
-    tool_name: str | None
+    tool_calls: tuple[ToolCall, ...]
     prompt_tokens: int
+    reasoning: str | None = None
 
     @property
     def text(self) -> str:
         return "".join(self.tokens)
 
     @property
+    def tool_name(self) -> str | None:
+        return self.tool_calls[0].name if self.tool_calls else None
+
+    @property
+    def reasoning_tokens(self) -> int:
+        return len(self.reasoning.split()) if self.reasoning else 0
+
+    @property
     def completion_tokens(self) -> int:
-        return len(self.tokens) if self.tool_name is None else 1 + len(TOOL_ARGUMENTS)
+        if self.tool_calls:
+            visible = sum(1 + len(call.arguments_json) // 4 for call in self.tool_calls)
+        else:
+            visible = len(self.tokens)
+        return visible + self.reasoning_tokens
 
     @property
     def total_tokens(self) -> int:
@@ -83,17 +151,44 @@ def reply_text(model: str, user_text: str) -> str:
     return f"Emulated reply from {model} to: {snippet}".strip()
 
 
+def reasoning_text(conv: Conversation) -> str:
+    snippet = strip_directives(conv.last_user_text)[:SNIPPET_CHARS].strip()
+    return f"Emulated reasoning of {conv.model}: the user asks about {snippet}".strip()
+
+
+def answer_text(conv: Conversation) -> str:
+    """The text answer: a reply to the user that also names what the turn brought (the tool
+    results it was given, the images it saw)."""
+    text = reply_text(conv.model, conv.last_user_text)
+    if conv.tool_results:
+        results = "; ".join(r[:SNIPPET_CHARS] for r in conv.tool_results)
+        text += f" (using tool results: {results})"
+    if conv.images:
+        text += f" (seen {conv.images} image{'s' if conv.images > 1 else ''})"
+    return text
+
+
 def split_tokens(text: str) -> list[str]:
     words = text.split(" ")
     return [word if i == 0 else " " + word for i, word in enumerate(words) if word or i == 0]
 
 
 def build_reply(conv: Conversation, *, tokens: int | None) -> Reply:
-    tool = conv.wants_tool()
-    if tool is not None:
-        return Reply(model=conv.model, tokens=(), finish="tool", tool_name=tool, prompt_tokens=conv.prompt_tokens())
-    text = reply_text(conv.model, conv.last_user_text)
-    if conv.json_mode:
+    reasoning = reasoning_text(conv) if conv.reasoning else None
+    calls = tuple(ToolCall(t.name, _arguments(t, conv)) for t in conv.wanted_tools())
+    if calls:
+        return Reply(
+            model=conv.model,
+            tokens=(),
+            finish="tool",
+            tool_calls=calls,
+            prompt_tokens=conv.prompt_tokens(),
+            reasoning=reasoning,
+        )
+    text = answer_text(conv)
+    if conv.response_schema is not None:
+        text = json.dumps(instance(conv.response_schema, conv.last_user_text))
+    elif conv.json_mode:
         text = json.dumps({"reply": text})
     parts = split_tokens(text)
     if tokens is not None:
@@ -104,8 +199,18 @@ def build_reply(conv: Conversation, *, tokens: int | None) -> Reply:
         parts = parts[: conv.max_tokens]
         finish = "length"
     return Reply(
-        model=conv.model, tokens=tuple(parts), finish=finish, tool_name=None, prompt_tokens=conv.prompt_tokens()
+        model=conv.model,
+        tokens=tuple(parts),
+        finish=finish,
+        tool_calls=(),
+        prompt_tokens=conv.prompt_tokens(),
+        reasoning=reasoning,
     )
+
+
+def _arguments(tool: ToolSpec, conv: Conversation) -> dict[str, Any]:
+    value = instance(tool.parameters or {"type": "object"}, conv.last_user_text)
+    return value if isinstance(value, dict) else {}
 
 
 # Native widths of the embedding models the catalog lists (and the emulator's defaults);

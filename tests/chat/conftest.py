@@ -7,10 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from catalog import Catalog
-from queues.settings import Settings
+from queues.settings import Settings, hash_api_key
 from sandbox.emulator.client import EmulatorClient
+from tests.support.auth import TEST_API_KEY
 from tests.support.chat_stack import Stack, running_chat_stack
 from tests.support.litellm import LiteLLMProxy
 
@@ -35,3 +37,16 @@ def media_stack(
         artifacts_url=(tmp_path / "artifacts").as_uri(),
     ) as stack:
         yield stack
+
+
+@pytest.fixture(scope="module")
+def module_stack(litellm: LiteLLMProxy, emulator: EmulatorClient, redis_url: str, catalog: Catalog) -> Iterator[Stack]:
+    """One chat stack for a whole module of read-only tests (each one starts a worker
+    process: per test that would cost seconds). Its Redis database is emptied once, at the
+    start; the tests must not leave faults set on the emulator."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    client.close()
+    settings = Settings(redis_url=redis_url, api_key_hashes=(hash_api_key(TEST_API_KEY),))
+    with running_chat_stack(litellm, emulator, settings, catalog) as chat:
+        yield chat

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
+import jsonschema_rs
 
 from tests.support.wires import ANTHROPIC_HEADERS, anthropic_chat, stream
 
@@ -98,3 +101,74 @@ async def test_count_tokens_and_models(http: httpx.AsyncClient) -> None:
     assert counted.json()["input_tokens"] > 0
     models = (await http.get("/anthropic/v1/models", headers=ANTHROPIC_HEADERS)).json()
     assert "claude-sonnet-4-5" in [m["id"] for m in models["data"]]
+
+
+CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+AGENT_TOOLS = [{"name": "get_weather", "input_schema": CITY}, {"name": "get_time", "input_schema": CITY}]
+
+
+async def test_parallel_tool_use_blocks_with_schema_inputs_streamed_as_json_deltas(http: httpx.AsyncClient) -> None:
+    body = anthropic_chat("Weather and time in Oslo?", tools=AGENT_TOOLS)
+    message = (await http.post(PATH, json=body, headers=ANTHROPIC_HEADERS)).json()
+    assert message["stop_reason"] == "tool_use"
+    assert [(b["type"], b["name"], b["input"]) for b in message["content"]] == [
+        ("tool_use", "get_weather", {"city": "Oslo"}),
+        ("tool_use", "get_time", {"city": "Oslo"}),
+    ]
+    result = await stream(http, PATH, {**body, "stream": True}, ANTHROPIC_HEADERS)
+    starts = [e for e in result.events if e["type"] == "content_block_start"]
+    assert [(e["index"], e["content_block"]["name"], e["content_block"]["input"]) for e in starts] == [
+        (0, "get_weather", {}),
+        (1, "get_time", {}),
+    ]
+    partial = "".join(
+        e["delta"]["partial_json"] for e in result.events if e["type"] == "content_block_delta" and e["index"] == 0
+    )
+    assert json.loads(partial) == {"city": "Oslo"}
+    single = {**body, "tool_choice": {"type": "auto", "disable_parallel_tool_use": True}}
+    message = (await http.post(PATH, json=single, headers=ANTHROPIC_HEADERS)).json()
+    assert len(message["content"]) == 1
+
+
+async def test_tool_choice_any_and_named(http: httpx.AsyncClient) -> None:
+    forced = anthropic_chat("hello", tools=AGENT_TOOLS, tool_choice={"type": "any"})
+    message = (await http.post(PATH, json=forced, headers=ANTHROPIC_HEADERS)).json()
+    assert [b["name"] for b in message["content"]] == ["get_weather"]
+    named = anthropic_chat("hello", tools=AGENT_TOOLS, tool_choice={"type": "tool", "name": "get_time"})
+    message = (await http.post(PATH, json=named, headers=ANTHROPIC_HEADERS)).json()
+    assert [b["name"] for b in message["content"]] == ["get_time"]
+
+
+async def test_tool_result_round_trip_is_answered_with_it(http: httpx.AsyncClient) -> None:
+    body = anthropic_chat("weather in Oslo?", tools=AGENT_TOOLS)
+    body["messages"] += [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "get_weather", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "rain, 4 C"}]},
+    ]
+    message = (await http.post(PATH, json=body, headers=ANTHROPIC_HEADERS)).json()
+    assert message["stop_reason"] == "end_turn"
+    assert message["content"][0]["text"].endswith("(using tool results: rain, 4 C)")
+
+
+async def test_thinking_block_and_output_format(http: httpx.AsyncClient) -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    body = anthropic_chat("why?", thinking=thinking, output_format={"type": "json_schema", "schema": schema})
+    message = (await http.post(PATH, json=body, headers=ANTHROPIC_HEADERS)).json()
+    thinking, text = message["content"]
+    assert thinking["type"] == "thinking" and thinking["thinking"] and thinking["signature"]
+    jsonschema_rs.validate(schema, json.loads(text["text"]))
+    result = await stream(http, PATH, {**body, "stream": True}, ANTHROPIC_HEADERS)
+    kinds = [e["delta"]["type"] for e in result.events if e["type"] == "content_block_delta"]
+    assert kinds[0] == "thinking_delta" and "signature_delta" in kinds and kinds[-1] == "text_delta"
+
+
+async def test_image_blocks_are_seen_and_bad_ones_refused(http: httpx.AsyncClient) -> None:
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+    body = anthropic_chat("what?")
+    body["messages"][0]["content"] = [{"type": "text", "text": "what?"}, image]
+    message = (await http.post(PATH, json=body, headers=ANTHROPIC_HEADERS)).json()
+    assert message["content"][0]["text"].endswith("(seen 1 image)")
+    image["source"] = {"type": "base64", "media_type": "image/tiff", "data": "AAAA"}
+    refused = await http.post(PATH, json=body, headers=ANTHROPIC_HEADERS)
+    assert refused.status_code == 400 and refused.json()["error"]["type"] == "invalid_request_error"

@@ -98,3 +98,35 @@ async def test_models_list_and_unknown_action(http: httpx.AsyncClient) -> None:
     assert "models/gemini-2.5-pro" in [m["name"] for m in models]
     response = await http.post(f"{BASE}:frobnicate", json={}, headers=GEMINI_HEADERS)
     assert response.status_code == 404 and response.json()["error"]["status"] == "NOT_FOUND"
+
+
+CITY = {"type": "OBJECT", "properties": {"city": {"type": "STRING"}, "days": {"type": "INTEGER"}}, "required": ["city"]}
+
+
+async def test_function_calls_follow_the_declarations_and_tool_config(http: httpx.AsyncClient) -> None:
+    tools = [{"functionDeclarations": [{"name": "get_weather", "parameters": CITY}, {"name": "get_time"}]}]
+    body = gemini_chat("Weather in Lima?", tools=tools)
+    data = (await http.post(f"{BASE}:generateContent", json=body, headers=GEMINI_HEADERS)).json()
+    assert data["candidates"][0]["content"]["parts"] == [
+        {"functionCall": {"name": "get_weather", "args": {"city": "Lima", "days": 1}}}
+    ]
+    named = {**body, "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_time"]}}}
+    data = (await http.post(f"{BASE}:generateContent", json=named, headers=GEMINI_HEADERS)).json()
+    assert data["candidates"][0]["content"]["parts"] == [{"functionCall": {"name": "get_time", "args": {}}}]
+    body["contents"] += [
+        {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {}}}]},
+        {"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"sky": "clear"}}}]},
+    ]
+    data = (await http.post(f"{BASE}:generateContent", json=body, headers=GEMINI_HEADERS)).json()
+    assert data["candidates"][0]["content"]["parts"][0]["text"].endswith('(using tool results: {"sky":"clear"})')
+
+
+async def test_thought_parts_and_response_schema(http: httpx.AsyncClient) -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    config = {"response_mime_type": "application/json", "response_json_schema": schema}
+    body = gemini_chat("why?", generationConfig={**config, "thinkingConfig": {"includeThoughts": True}})
+    data = (await http.post(f"{BASE}:generateContent", json=body, headers=GEMINI_HEADERS)).json()
+    thought, answer = data["candidates"][0]["content"]["parts"]
+    assert thought["thought"] is True and thought["text"].startswith("Emulated reasoning")
+    assert json.loads(answer["text"]) == {"a": 1}
+    assert data["usageMetadata"]["thoughtsTokenCount"] > 0

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import json
 import struct
 
 import httpx
+import jsonschema_rs
 import pytest
 
 from tests.support.wires import (
@@ -116,12 +118,96 @@ async def test_tool_call_stream_is_tool_call_deltas(http: httpx.AsyncClient) -> 
     body = openai_chat("Call tool please", tools=TOOLS, stream=True)
     result = await stream(http, "/openai/v1/chat/completions", body, OPENAI_AUTH)
     deltas = [e["choices"][0]["delta"] for e in result.events]
-    assert deltas[0]["tool_calls"][0]["function"]["name"] == "get_weather"
-    assert deltas[0]["tool_calls"][0]["id"].startswith("call_")
-    arguments = "".join(d["tool_calls"][0]["function"]["arguments"] for d in deltas if d.get("tool_calls"))
-    assert arguments == "{}"
+    assert deltas[0] == {"role": "assistant", "content": None}
+    calls = [d["tool_calls"][0] for d in deltas if d.get("tool_calls")]
+    assert calls[0]["function"]["name"] == "get_weather" and calls[0]["id"].startswith("call_")
+    assert "".join(c["function"]["arguments"] for c in calls) == "{}"
     assert result.events[-1]["choices"][0]["finish_reason"] == "tool_calls"
     assert result.done
+
+
+WEATHER = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string"},
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        "days": {"type": "integer", "minimum": 3, "maximum": 10},
+        "where": {"type": "object", "properties": {"lat": {"type": "number"}}, "required": ["lat"]},
+    },
+    "required": ["city", "days"],
+}
+AGENT_TOOLS = [
+    {"type": "function", "function": {"name": "get_weather", "parameters": WEATHER}},
+    {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}},
+]
+
+
+async def test_tool_arguments_conform_to_the_schema(http: httpx.AsyncClient) -> None:
+    body = openai_chat("What is the weather in Paris?", tools=AGENT_TOOLS)
+    choice = (await http.post("/groq/openai/v1/chat/completions", json=body, headers=OPENAI_AUTH)).json()["choices"][0]
+    [call] = choice["message"]["tool_calls"]  # the message is about weather, not time
+    arguments = json.loads(call["function"]["arguments"])
+    jsonschema_rs.validate(WEATHER, arguments)
+    assert arguments["city"] == "Paris" and arguments["unit"] == "celsius" and arguments["days"] == 3
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_parallel_calls_streamed_as_indexed_argument_deltas(http: httpx.AsyncClient, provider: str) -> None:
+    prefix, model = OPENAI_COMPATIBLE[provider]
+    body = openai_chat("Weather and time in Rome?", model, tools=AGENT_TOOLS, stream=True)
+    result = await stream(http, f"{prefix}/chat/completions", body, OPENAI_AUTH)
+    calls: dict[int, str] = {}
+    for event in result.events:
+        for part in (event["choices"] or [{}])[0].get("delta", {}).get("tool_calls") or []:
+            calls[part["index"]] = calls.get(part["index"], "") + part["function"]["arguments"]
+    assert sorted(calls) == [0, 1]
+    jsonschema_rs.validate(WEATHER, json.loads(calls[0]))
+    assert len([e for e in result.events if e["choices"] and e["choices"][0]["delta"].get("tool_calls")]) > 3
+    serial = openai_chat("Weather and time in Rome?", model, tools=AGENT_TOOLS, parallel_tool_calls=False)
+    message = (await http.post(f"{prefix}/chat/completions", json=serial, headers=OPENAI_AUTH)).json()
+    assert len(message["choices"][0]["message"]["tool_calls"]) == 1
+
+
+async def test_required_and_named_tool_choice(http: httpx.AsyncClient) -> None:
+    required = openai_chat("hello", tools=AGENT_TOOLS, tool_choice="required")
+    message = (await http.post("/openai/v1/chat/completions", json=required, headers=OPENAI_AUTH)).json()
+    assert [c["function"]["name"] for c in message["choices"][0]["message"]["tool_calls"]] == ["get_weather"]
+    choice = {"type": "function", "function": {"name": "get_time"}}
+    named = openai_chat("weather?", tools=AGENT_TOOLS, tool_choice=choice)
+    message = (await http.post("/openai/v1/chat/completions", json=named, headers=OPENAI_AUTH)).json()
+    assert [c["function"]["name"] for c in message["choices"][0]["message"]["tool_calls"]] == ["get_time"]
+    plain = openai_chat("weather?", tools=AGENT_TOOLS, tool_choice="none")
+    message = (await http.post("/openai/v1/chat/completions", json=plain, headers=OPENAI_AUTH)).json()
+    assert message["choices"][0]["finish_reason"] == "stop"
+
+
+async def test_json_schema_answer_conforms(http: httpx.AsyncClient) -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    response_format = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    body = openai_chat("give a", response_format=response_format)
+    content = (await http.post("/together/v1/chat/completions", json=body, headers=OPENAI_AUTH)).json()
+    jsonschema_rs.validate(schema, json.loads(content["choices"][0]["message"]["content"]))
+
+
+@pytest.mark.parametrize(("provider", "field"), [("groq", "reasoning"), ("deepinfra", "reasoning_content")])
+async def test_reasoning_text_where_the_provider_gives_it(http: httpx.AsyncClient, provider: str, field: str) -> None:
+    prefix, model = OPENAI_COMPATIBLE[provider]
+    body = openai_chat("why?", model, reasoning_effort="low")
+    message = (await http.post(f"{prefix}/chat/completions", json=body, headers=OPENAI_AUTH)).json()
+    assert message["choices"][0]["message"][field].startswith("Emulated reasoning")
+    openai = (await http.post("/openai/v1/chat/completions", json=body, headers=OPENAI_AUTH)).json()
+    assert "reasoning_content" not in openai["choices"][0]["message"]
+    assert openai["usage"]["completion_tokens_details"]["reasoning_tokens"] > 0
+
+
+async def test_image_parts_are_seen_and_bad_ones_refused(http: httpx.AsyncClient) -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": [{"type": "text", "text": "what?"}, image]}]}
+    message = (await http.post("/openai/v1/chat/completions", json=body, headers=OPENAI_AUTH)).json()
+    assert message["choices"][0]["message"]["content"].endswith("(seen 1 image)")
+    image["image_url"] = {"url": "file:///etc/passwd"}
+    response = await http.post("/openai/v1/chat/completions", json=body, headers=OPENAI_AUTH)
+    assert response.status_code == 400 and "image_url" in response.json()["error"]["message"]
 
 
 async def test_no_tool_call_after_a_tool_result(http: httpx.AsyncClient) -> None:
@@ -132,7 +218,8 @@ async def test_no_tool_call_after_a_tool_result(http: httpx.AsyncClient) -> None
     ]
     body = {"model": "gpt-4o", "messages": messages, "tools": TOOLS}
     choice = (await http.post("/openai/v1/chat/completions", json=body, headers=OPENAI_AUTH)).json()["choices"][0]
-    assert choice["finish_reason"] == "stop" and choice["message"]["content"]
+    assert choice["finish_reason"] == "stop"
+    assert choice["message"]["content"].endswith("(using tool results: sunny)")
 
 
 async def test_max_tokens_cuts_with_finish_reason_length(http: httpx.AsyncClient) -> None:
@@ -143,9 +230,12 @@ async def test_max_tokens_cuts_with_finish_reason_length(http: httpx.AsyncClient
 
 
 async def test_json_mode_answers_json(http: httpx.AsyncClient) -> None:
-    body = openai_chat("hello", response_format={"type": "json_object"})
+    body = openai_chat("hello in JSON", response_format={"type": "json_object"})
     content = (await http.post("/openai/v1/chat/completions", json=body, headers=OPENAI_AUTH)).json()
-    assert content["choices"][0]["message"]["content"] == '{"reply": "Emulated reply from gpt-4o to: hello"}'
+    assert content["choices"][0]["message"]["content"] == '{"reply": "Emulated reply from gpt-4o to: hello in JSON"}'
+    without_the_word = openai_chat("hello", response_format={"type": "json_object"})
+    refused = await http.post("/openai/v1/chat/completions", json=without_the_word, headers=OPENAI_AUTH)
+    assert refused.status_code == 400 and "'json'" in refused.json()["error"]["message"]
 
 
 async def test_missing_bearer_is_401_in_openai_shape(http: httpx.AsyncClient) -> None:
