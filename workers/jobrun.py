@@ -157,7 +157,7 @@ async def _settle(redis: Redis, job_id: str, task: asyncio.Future[Any]) -> str:
     try:
         output = task.result()
     except JobFailed as exc:
-        return await _finish(redis, job_id, error=exc.error)
+        return await _finish(redis, job_id, output=exc.output, error=exc.error)
     except Exception as exc:  # a handler bug must still end the job, with no detail leaked
         log.exception("handler raised %s", type(exc).__name__)
         message = f"The job failed with an internal error ({type(exc).__name__})."
