@@ -1,15 +1,26 @@
 """Plans run as jobs, for real: a plan job on `batch`, each step a child job on its task's
-class, through LiteLLM and the emulator; step events on the plan's stream."""
+class, through LiteLLM and the emulator; step events on the plan's stream. Then a plan's
+failure, optional steps, parallel steps, cancel, and resume after kill -9 of its worker.
+
+One module, so its tests share one stack (`plans`)."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from typing import Any
 
 import httpx
+import msgspec
+import redis
 
+from queues import keys
 from tests.support.envelopes import assert_envelope
-from tests.support.jobs import wait_final
+from tests.support.jobs import wait_final, wait_for_job
+from tests.support.media_stack import MediaStack
+from tests.support.waiting import wait_until
 
 
 def chat_step(step_id: str, source: str, *deps: str, **extra: Any) -> dict[str, Any]:
@@ -110,3 +121,132 @@ def test_a_bad_plan_is_refused_before_anything_runs(plan_api: httpx.Client) -> N
     refused(unconvertible, "steps[1].inputs[0].source", "step 'notes'", "input 'audio'", "audio")
     both = api.post("/api/orchestrate", json={"task": "rag_pipeline", "steps": CHAIN, "execute": True})
     assert_envelope(both, 400)
+
+
+FAULT = "[emulate: status=400]"
+
+
+def with_fault(step_id: str, *deps: str, **extra: Any) -> dict[str, Any]:
+    """A chat step that reads its dependency and the request's `fault` (an emulator directive)."""
+    step = chat_step(step_id, f"steps.{deps[0]}.output", *deps, **extra)
+    step["inputs"].append({"name": "fault", "source": "request.input.fault"})
+    return step
+
+
+def chat_calls(plans: MediaStack) -> int:
+    return len(
+        [r for r in plans.stack.emulator.requests() if "chat" in r.get("path", "") or "messages" in r.get("path", "")]
+    )
+
+
+def test_a_failed_step_fails_the_plan_with_partial_outputs_and_starts_nothing_after(
+    plan_api: httpx.Client, plans: MediaStack
+) -> None:
+    steps = [chat_step("a", "request.input.text"), with_fault("b", "a"), chat_step("c", "steps.b.output", "b")]
+    job = run_plan(plan_api, {"steps": steps, "input": {"text": "About herons.", "fault": FAULT}})
+    assert job["status"] == "failed", job
+    error = job["error"]
+    assert error["code"] == "plan_step_failed" and error["param"] == "steps.b" and "'b'" in error["message"]
+    out = job["output"]
+    assert out["steps"]["a"]["status"] == "succeeded" and "herons" in out["steps"]["a"]["output"]["text"]
+    assert out["steps"]["b"]["status"] == "failed" and out["steps"]["b"]["error"]["status"] == 400
+    assert out["steps"]["c"] == {"task": "chat_general", "status": "not_started"}
+    events = [(e, d.get("step")) for _, e, d in sse(plan_api, job["id"])]
+    assert ("step_failed", "b") in events and not any(step == "c" for _, step in events)
+    assert events[-1] == ("error", None)
+
+
+def test_an_optional_step_may_fail_and_the_steps_needing_it_are_skipped(plan_api: httpx.Client) -> None:
+    steps = [
+        chat_step("a", "request.input.text"),
+        with_fault("b", "a", optional=True),
+        chat_step("c", "steps.b.output", "b"),
+        chat_step("d", "steps.a.output", "a"),
+    ]
+    job = run_plan(plan_api, {"steps": steps, "input": {"text": "About herons.", "fault": FAULT}})
+    assert job["status"] == "succeeded", job
+    out = job["output"]
+    assert [out["steps"][s]["status"] for s in "abcd"] == ["succeeded", "failed", "skipped", "succeeded"]
+    assert out["final"] == out["steps"]["d"]["output"]
+
+
+def test_ready_steps_run_in_parallel(plan_api: httpx.Client, plans: MediaStack) -> None:
+    model = plans.chain("chat_general")[0]
+    plans.stack.emulator.set_model(plans.upstream_name(model), latency_ms=400)
+    try:
+        diamond = [
+            chat_step("a", "request.input"),
+            chat_step("b", "steps.a.output", "a"),
+            chat_step("c", "steps.a.output", "a"),
+            {
+                **chat_step("d", "steps.b.output", "b", "c"),
+                "inputs": [
+                    {"name": "left", "source": "steps.b.output"},
+                    {"name": "right", "source": "steps.c.output"},
+                ],
+            },
+        ]
+        job = run_plan(plan_api, {"steps": diamond, "input": "Diamonds."})
+    finally:
+        plans.stack.emulator.reset_model(plans.upstream_name(model))
+    assert job["status"] == "succeeded", job
+    b, c, d = (job["output"]["steps"][s] for s in "bcd")
+    assert b["started_at"] < c["finished_at"] and c["started_at"] < b["finished_at"]  # they overlapped
+    assert d["started_at"] >= max(b["finished_at"], c["finished_at"])
+    assert "## left" in str(plans.stack.emulator.requests()[-1])  # both branches reached d
+
+
+def test_canceling_a_plan_cancels_its_running_step_within_a_second(plan_api: httpx.Client, plans: MediaStack) -> None:
+    steps = [chat_step("a", "request.input"), chat_step("b", "steps.a.output", "a")]
+    response = plan_api.post("/api/orchestrate", json={"steps": steps, "input": "[emulate: hang]", "execute": True})
+    plan_id = response.json()["id"]
+    child = wait_for_child(plans, plan_id, "a")
+    wait_for_job(plan_api, child, lambda s: s["status"] == "processing")
+    began = time.monotonic()
+    assert plan_api.post(f"/api/jobs/{plan_id}/cancel").status_code == 200
+    wait_for_job(plan_api, child, lambda s: s["status"] == "canceled", timeout=1.0)
+    assert time.monotonic() - began < 1.0
+    plan = wait_final(plan_api, plan_id)
+    assert plan["status"] == "canceled"
+    assert not any(d.get("step") == "b" for _, _, d in sse(plan_api, plan_id))  # nothing new started
+
+
+def test_a_plan_resumes_after_its_worker_is_killed_without_running_a_step_twice(
+    plan_api: httpx.Client, plans: MediaStack
+) -> None:
+    steps = [chat_step("a", "request.input.text"), with_fault("b", "a"), chat_step("c", "steps.b.output", "b")]
+    plans.stack.emulator.clear_requests()
+    body = {"steps": steps, "input": {"text": "Kingfishers.", "fault": "[emulate: latency_ms=3000]"}, "execute": True}
+    plan_id = plan_api.post("/api/orchestrate", json=body).json()["id"]
+    wait_for_child(plans, plan_id, "b")
+    os.kill(plans.worker_pid("batch"), signal.SIGKILL)
+    replacement = plans.start_worker("batch")
+    try:
+        job = wait_final(plan_api, plan_id, timeout=40)
+    finally:
+        replacement.stop()
+    assert job["status"] == "succeeded", job
+    assert job["attempts"] == 2
+    # One provider call per step: b was re-attached to, a not run again.
+    calls = plans.stack.emulator.requests()
+    assert len(calls) == 3, calls
+    started = [d["step"] for _, e, d in sse(plan_api, plan_id) if e == "step_started"]
+    assert started == ["a", "b", "c"]
+
+
+def wait_for_child(plans: MediaStack, plan_id: str, step_id: str) -> str:
+    """The child job id of a plan's step, once the plan's checkpoint records it."""
+    client = redis.Redis.from_url(plans.stack.redis_url)
+    found: list[str] = []
+
+    def started() -> bool:
+        raw = client.hget(keys.plan_steps(plan_id), step_id)
+        if raw is not None:
+            found.append(msgspec.json.decode(raw)["job_id"])
+        return bool(found)
+
+    try:
+        assert wait_until(started, timeout=15), f"step {step_id} of {plan_id} never started"
+    finally:
+        client.close()
+    return found[0]
