@@ -6,6 +6,7 @@ One module, so its tests share one stack (`plans`)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ import redis
 from queues import keys
 from tests.support.envelopes import assert_envelope
 from tests.support.jobs import wait_final, wait_for_job
-from tests.support.media_stack import MediaStack
+from tests.support.media_stack import MediaStack, probe
 from tests.support.waiting import wait_until
 
 
@@ -250,3 +251,84 @@ def wait_for_child(plans: MediaStack, plan_id: str, step_id: str) -> str:
     finally:
         client.close()
     return found[0]
+
+
+DOCUMENTS = [
+    "Otters hold hands while sleeping so they do not drift apart on the water.",
+    "The Eiffel Tower is repainted every seven years with sixty tonnes of paint.",
+    "Honey never spoils; jars found in ancient tombs were still edible.",
+    "Sea otters use stones as tools to crack open shellfish on their bellies.",
+]
+
+
+def submit_job(api: httpx.Client, task: str, job_input: Any, timeout: float = 40) -> dict[str, Any]:
+    response = api.post("/api/jobs", json={"task": task, "input": job_input})
+    assert response.status_code == 202, response.text
+    assert response.json()["queue"] == "batch"
+    return wait_final(api, response.json()["id"], timeout=timeout)
+
+
+def test_rag_pipeline_ranks_the_request_documents_and_answers_from_the_top_k(
+    plan_api: httpx.Client, plans: MediaStack
+) -> None:
+    question = "How do sea otters use stones and hold hands?"
+    job = submit_job(plan_api, "rag_pipeline", {"question": question, "documents": DOCUMENTS, "top_k": 2})
+    assert job["status"] == "succeeded", job
+    steps = job["output"]["steps"]
+    assert steps["embed_documents"]["output"]["vectors"] == len(DOCUMENTS)
+    ranked = steps["rank"]["output"]["documents"]
+    assert steps["rank"]["model"] is None and steps["rank"]["job_id"] is None  # no provider call
+    assert sorted(d["index"] for d in ranked) == [0, 3]  # the two otter documents
+    assert ranked[0]["score"] >= ranked[1]["score"] and [d["citation"] for d in ranked] == [1, 2]
+    # The answering model was given exactly the top k as numbered context.
+    answer_call = plans.stack.emulator.requests()[-1]
+    sent = json.dumps(answer_call)
+    assert "[1] " in sent and "[2] " in sent and "Eiffel" not in sent
+    final = job["output"]["final"]
+    assert final == steps["answer"]["output"] and isinstance(final["citations"], list)
+    too_many = plan_api.post(
+        "/api/jobs", json={"task": "rag_pipeline", "input": {"question": "q", "documents": ["d"] * 257}}
+    )
+    assert too_many.status_code == 422 and too_many.json()["error"]["param"] == "input.documents"
+
+
+def test_image_then_caption_sends_the_generated_image_as_an_image_part(
+    plan_api: httpx.Client, plans: MediaStack
+) -> None:
+    job = submit_job(plan_api, "image_then_caption", "A lighthouse at dusk, watercolor.")
+    assert job["status"] == "succeeded", job
+    steps = job["output"]["steps"]
+    image = steps["image"]["output"]["artifacts"][0]
+    assert image["content_type"].startswith("image/")
+    # The vision model got the very image, inline (in its provider's own image-part shape).
+    content = plans.read_artifact(steps["image"]["job_id"], image["name"])
+    caption_call = json.dumps(plans.stack.emulator.requests()[-1])
+    assert base64.b64encode(content).decode()[:64] in caption_call
+    assert job["output"]["final"]["text"]
+
+
+def test_video_with_voiceover_combines_narration_and_video_in_one_mp4(
+    plan_api: httpx.Client, plans: MediaStack
+) -> None:
+    video_model = plans.chain("video_generate")[0]
+    plans.stack.emulator.set_model(plans.upstream_name(video_model), video_seconds=0.5)
+    try:
+        job = submit_job(plan_api, "video_with_voiceover", "A brief about tides.", timeout=60)
+    finally:
+        plans.stack.emulator.reset_model(plans.upstream_name(video_model))
+    assert job["status"] == "succeeded", job
+    out = job["output"]
+    assert out["steps"]["video"]["output"]["artifacts"] and out["steps"]["voiceover"]["output"]["artifacts"]
+    combined = out["artifacts"][0]
+    assert combined["name"] == "combined.mp4" and combined["content_type"] == "video/mp4"
+    streams = {s["codec_type"] for s in probe(plans.read_artifact(job["id"], "combined.mp4"))["streams"]}
+    assert streams == {"video", "audio"}
+
+
+def test_podcast_episode_becomes_one_audio_file(plan_api: httpx.Client, plans: MediaStack) -> None:
+    job = submit_job(plan_api, "podcast_episode", "The history of the lighthouse keeper's trade.")
+    assert job["status"] == "succeeded", job
+    audio = job["output"]["final"]["artifacts"]
+    assert len(audio) == 1 and audio[0]["content_type"].startswith("audio/")
+    child = job["output"]["steps"]["audio"]["job_id"]
+    assert probe(plans.read_artifact(child, audio[0]["name"]))["streams"][0]["codec_type"] == "audio"
