@@ -1,7 +1,7 @@
 """A plan job's checkpoint: the state of each of its steps, kept beside the job record.
 
 Every change of a step's state is written together with the step event that announces it,
-in one transaction that first checks the plan job is not final, so the checkpoint and the
+in one Lua script that first checks the plan job is not final, so the checkpoint and the
 event stream never disagree and nothing is written after the plan's end. A step that starts
 a child job records the child's id *before* the plan waits on it: a worker that replaces a
 killed one re-attaches to the child instead of submitting it again, and never re-runs a
@@ -14,14 +14,15 @@ from typing import Any, Literal
 
 import msgspec
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
-from queues import keys, store
+from queues import keys
 from queues.classes import QUEUE_CLASS_LIMITS
-from queues.events import EventType, add_event_keeping_ttl
-from queues.jobs import JobError, JobRecord
+from queues.events import MAX_EVENTS, EventType, add_event_keeping_ttl
+from queues.jobs import JobError
+from queues.lua import LuaScript
 
 StepStatus = Literal["running", "succeeded", "failed", "skipped", "canceled"]
+PLAN_QUEUE = "batch"  # every plan job's class
 ENDED: frozenset[str] = frozenset({"succeeded", "failed", "skipped", "canceled"})
 
 
@@ -48,23 +49,31 @@ async def load(redis: Redis, job_id: str) -> dict[str, StepState]:
     return {step.decode(): _decoder.decode(value) for step, value in raw.items()}
 
 
+# KEYS: the plan job's record, its checkpoint, its events. ARGV: step id, state JSON, the
+# checkpoint's TTL, the events cap, event type, event data. 1 when written, 0 when the plan
+# job is final or gone. One round trip: a plan's every step start and end pays it.
+_SAVE = LuaScript("""
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or status == 'succeeded' or status == 'failed' or status == 'canceled' then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'type', ARGV[5], 'data', ARGV[6])
+return 1
+""")
+
+
 async def save(redis: Redis, job_id: str, step_id: str, state: StepState, event: EventType, data: Any) -> bool:
     """Record the step's state and add its event, while the plan job is not final; False when
     it is (nothing written)."""
-
-    def decide(record: JobRecord) -> store.Writes | None:
-        if record.is_final:
-            return None
-
-        def writes(pipe: Pipeline) -> None:
-            key = keys.plan_steps(job_id)
-            pipe.hset(key, step_id, msgspec.json.encode(state).decode())
-            pipe.expire(key, QUEUE_CLASS_LIMITS[record.queue].record_ttl_s)
-            add_event_keeping_ttl(pipe, job_id, event, data)
-
-        return writes
-
-    return await store.transition(redis, job_id, decide) is not None
+    args = [
+        step_id,
+        msgspec.json.encode(state).decode(),
+        str(QUEUE_CLASS_LIMITS[PLAN_QUEUE].record_ttl_s),
+        str(MAX_EVENTS),
+        event,
+        msgspec.json.encode(data).decode(),
+    ]
+    return bool(await _SAVE(redis, [keys.job(job_id), keys.plan_steps(job_id), keys.job_events(job_id)], args))
 
 
 async def event(redis: Redis, job_id: str, event_type: EventType, data: Any) -> None:
