@@ -51,6 +51,9 @@ from workers.plan_inputs import Bound, child_input, step_value
 
 # How long one read of a child's events blocks before the child's record is looked at.
 CHILD_POLL_MS = 1000
+# How old the breaker states a step's choice is made with may be (the gateway refreshes its
+# snapshot as often).
+HEALTH_MAX_AGE_S = 1.0
 # The ad-hoc plan's task id: a request's own `steps`.
 ADHOC_TASK = "plan"
 
@@ -66,11 +69,27 @@ class PlanSpec(msgspec.Struct, frozen=True, kw_only=True):
     select: SelectionRequest
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PlanHandler:
     catalog: Catalog
     redis: Redis
     store: ArtifactStore
+    # The breakers as last read, shared by the plans this worker runs: read again when older
+    # than HEALTH_MAX_AGE_S (the gateway's own snapshot is as old), not once per step.
+    _health: HealthSnapshot | None = None
+    _health_read_at: float = 0.0
+
+    async def health(self) -> HealthSnapshot:
+        now = time.monotonic()
+        if self._health is None or now - self._health_read_at > HEALTH_MAX_AGE_S:
+            providers = {m.provider for m in self.catalog.models.values()}
+            states = await read_states(self.redis, providers)
+            self._health = HealthSnapshot(
+                {p: cast(BreakerState, s) for p, (s, _) in states.items()},
+                scores={p: score for p, (_, score) in states.items() if score is not None},
+            )
+            self._health_read_at = now
+        return self._health
 
     async def __call__(self, job: JobContext) -> dict[str, Any]:
         spec = msgspec.convert(job.params, PlanSpec)
@@ -225,13 +244,7 @@ class _PlanRun:
 
     async def _chain(self, step: PlanStep, job_input: Any) -> list[Model]:
         """The brain's choice as the step starts, with the breakers of this moment."""
-        providers = {m.provider for m in self.handler.catalog.models.values()}
-        states = await read_states(self.redis, providers)
-        health = HealthSnapshot(
-            {p: cast(BreakerState, s) for p, (s, _) in states.items()},
-            scores={p: score for p, (_, score) in states.items() if score is not None},
-        )
-        selection = step_selection(self.index, step, self.request, health)
+        selection = step_selection(self.index, step, self.request, await self.handler.health())
         chain = [selection.model, *selection.fallbacks]
         if step.task == "video_generate":
             video: VideoInput = parse_task_input(step.task, job_input)
