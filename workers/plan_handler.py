@@ -197,7 +197,7 @@ class _PlanRun:
             step.id,
             StepState(status="running", task=step.task, started_at=time.time()),
             "step_started",
-            {"step": step.id, "task": step.task, "model": None},
+            {"step": step.id, "task": step.task, "model": None, "job_id": None},
         )
         values = self._values(step)
         if step.task == RANK_STEP:

@@ -212,29 +212,6 @@ def test_canceling_a_plan_cancels_its_running_step_within_a_second(plan_api: htt
     assert not any(d.get("step") == "b" for _, _, d in sse(plan_api, plan_id))  # nothing new started
 
 
-def test_a_plan_resumes_after_its_worker_is_killed_without_running_a_step_twice(
-    plan_api: httpx.Client, plans: MediaStack
-) -> None:
-    steps = [chat_step("a", "request.input.text"), with_fault("b", "a"), chat_step("c", "steps.b.output", "b")]
-    plans.stack.emulator.clear_requests()
-    body = {"steps": steps, "input": {"text": "Kingfishers.", "fault": "[emulate: latency_ms=3000]"}, "execute": True}
-    plan_id = plan_api.post("/api/orchestrate", json=body).json()["id"]
-    wait_for_child(plans, plan_id, "b")
-    os.kill(plans.worker_pid("batch"), signal.SIGKILL)
-    replacement = plans.start_worker("batch")
-    try:
-        job = wait_final(plan_api, plan_id, timeout=40)
-    finally:
-        replacement.stop()
-    assert job["status"] == "succeeded", job
-    assert job["attempts"] == 2
-    # One provider call per step: b was re-attached to, a not run again.
-    calls = plans.stack.emulator.requests()
-    assert len(calls) == 3, calls
-    started = [d["step"] for _, e, d in sse(plan_api, plan_id) if e == "step_started"]
-    assert started == ["a", "b", "c"]
-
-
 def wait_for_child(plans: MediaStack, plan_id: str, step_id: str) -> str:
     """The child job id of a plan's step, once the plan's checkpoint records it."""
     client = redis.Redis.from_url(plans.stack.redis_url)
@@ -332,3 +309,27 @@ def test_podcast_episode_becomes_one_audio_file(plan_api: httpx.Client, plans: M
     assert len(audio) == 1 and audio[0]["content_type"].startswith("audio/")
     child = job["output"]["steps"]["audio"]["job_id"]
     assert probe(plans.read_artifact(child, audio[0]["name"]))["streams"][0]["codec_type"] == "audio"
+
+
+# Last in the module: it replaces the stack's batch worker with one it stops at its end.
+def test_a_plan_resumes_after_its_worker_is_killed_without_running_a_step_twice(
+    plan_api: httpx.Client, plans: MediaStack
+) -> None:
+    steps = [chat_step("a", "request.input.text"), with_fault("b", "a"), chat_step("c", "steps.b.output", "b")]
+    plans.stack.emulator.clear_requests()
+    body = {"steps": steps, "input": {"text": "Kingfishers.", "fault": "[emulate: latency_ms=3000]"}, "execute": True}
+    plan_id = plan_api.post("/api/orchestrate", json=body).json()["id"]
+    wait_for_child(plans, plan_id, "b")
+    os.kill(plans.worker_pid("batch"), signal.SIGKILL)
+    replacement = plans.start_worker("batch")
+    try:
+        job = wait_final(plan_api, plan_id, timeout=40)
+    finally:
+        replacement.stop()
+    assert job["status"] == "succeeded", job
+    assert job["attempts"] == 2
+    # One provider call per step: b was re-attached to, a not run again.
+    calls = plans.stack.emulator.requests()
+    assert len(calls) == 3, calls
+    started = [d["step"] for _, e, d in sse(plan_api, plan_id) if e == "step_started"]
+    assert started == ["a", "b", "c"]
