@@ -140,7 +140,9 @@ class _PlanRun:
                     break
                 done, _ = await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
                 for finished in done:
-                    step_id = self.running.pop(finished)
+                    step_id = self.running.pop(finished, None)
+                    if step_id is None:
+                        continue  # already settled by `_cancel_running` below
                     finished.result()  # a bug in the engine itself fails the plan (the runner logs it)
                     step = next(s for s in order if s.id == step_id)
                     if self.states[step_id].status == "failed" and not step.optional and failed is None:
@@ -359,6 +361,8 @@ class _PlanRun:
         await asyncio.gather(*tasks, return_exceptions=True)
         for task in tasks:
             step_id = self.running.pop(task)
+            if not task.cancelled() and task.exception() is not None:
+                continue  # an engine bug: the plan fails with it anyway
             state = self.states.get(step_id)
             if state is not None and state.job_id is not None and not state.ended:
                 await store.request_cancel(self.redis, state.job_id)

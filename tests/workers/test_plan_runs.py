@@ -143,8 +143,11 @@ def chat_calls(plans: MediaStack) -> int:
 def test_a_failed_step_fails_the_plan_with_partial_outputs_and_starts_nothing_after(
     plan_api: httpx.Client, plans: MediaStack
 ) -> None:
-    steps = [chat_step("a", "request.input.text"), with_fault("b", "a"), chat_step("c", "steps.b.output", "b")]
-    job = run_plan(plan_api, {"steps": steps, "input": {"text": "About herons.", "fault": FAULT}})
+    hangs = chat_step("d", "steps.a.output", "a")
+    hangs["inputs"].append({"name": "hang", "source": "request.input.hang"})
+    steps = [chat_step("a", "request.input.text"), with_fault("b", "a"), chat_step("c", "steps.b.output", "b"), hangs]
+    job_input = {"text": "About herons.", "fault": FAULT, "hang": "[emulate: hang]"}
+    job = run_plan(plan_api, {"steps": steps, "input": job_input})
     assert job["status"] == "failed", job
     error = job["error"]
     assert error["code"] == "plan_step_failed" and error["param"] == "steps.b" and "'b'" in error["message"]
@@ -152,6 +155,9 @@ def test_a_failed_step_fails_the_plan_with_partial_outputs_and_starts_nothing_af
     assert out["steps"]["a"]["status"] == "succeeded" and "herons" in out["steps"]["a"]["output"]["text"]
     assert out["steps"]["b"]["status"] == "failed" and out["steps"]["b"]["error"]["status"] == 400
     assert out["steps"]["c"] == {"task": "chat_general", "status": "not_started"}
+    # The sibling still running when b failed was canceled, its job too.
+    assert out["steps"]["d"]["status"] == "canceled"
+    wait_for_job(plan_api, out["steps"]["d"]["job_id"], lambda state: state["status"] == "canceled", timeout=5)
     events = [(e, d.get("step")) for _, e, d in sse(plan_api, job["id"])]
     assert ("step_failed", "b") in events and not any(step == "c" for _, step in events)
     assert events[-1] == ("error", None)
