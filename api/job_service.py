@@ -18,6 +18,7 @@ from api.errors import InvalidRequest, NotFound, Unprocessable
 from api.file_service import owned_file
 from api.limited_submit import submit_within_limits
 from api.media_chain import checked_input, is_media_task, media_job_params
+from api.plan_service import plan_job_params
 from api.sse import PING, PING_S, sse_frame
 from api.state import AppState
 from api.webhook_service import WebhookRequest, checked_webhook
@@ -65,7 +66,9 @@ async def submit(
         raise InvalidRequest("Idempotency-Key must be 1 to 255 characters.", param="Idempotency-Key")
     params_json = client_params_json = encode_json(request.params)
     task = state.catalog.tasks.get(request.task)
-    if task is not None and task.modality == "text":
+    if request.task in state.catalog.plans:
+        params_json = encode_json(plan_job_params(state, request.task, request.input, request.params))
+    elif task is not None and task.modality == "text":
         # Text tasks run through the chat handler, which needs the brain's model chain.
         params_json = encode_json(
             {**request.params, **chat_job_params(state, request.task, request.input, request.params)}

@@ -9,14 +9,16 @@ answer (`api.errors.to_api_error`: 422); here they are only counted.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 import msgspec
 
 from api.body import decode, unprocessable
 from api.errors import Unprocessable
 from api.state import AppState
+from api.webhook_service import WebhookRequest
 from brain import NoCandidate, PlannedStep, Selection, SelectionRequest, estimate_tokens, plan_for, select
+from catalog.plan_io import MAX_PLAN_STEPS
 from catalog.schema import (
     CAPABILITIES,
     PROVIDERS,
@@ -25,6 +27,8 @@ from catalog.schema import (
     Capability,
     Model,
     ModelName,
+    Plan,
+    PlanStep,
     Provider,
     Slug,
     Speed,
@@ -57,7 +61,13 @@ class SelectBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 
 class OrchestrateBody(SelectBody, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A catalog plan (`task`) or a plan of the request's own (`steps`, the catalog's step
+    schema); `execute` runs it as a job (`api.plan_service`), else the plan is answered."""
+
+    task: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None  # type: ignore[assignment]
+    steps: Annotated[tuple[PlanStep, ...], msgspec.Meta(min_length=1, max_length=MAX_PLAN_STEPS)] | None = None
     execute: bool = False
+    webhook: WebhookRequest | None = None
 
 
 class ModelRef(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,8 +99,9 @@ class PlanStepResponse(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=
     description: str
     depends_on: tuple[str, ...]
     inputs: tuple[dict[str, str], ...]
-    model: ChosenModel
-    fallbacks: tuple[ModelRef, ...]
+    model: ChosenModel | None = None  # none for a worker step (ranking, combining): no provider call
+    fallbacks: tuple[ModelRef, ...] = ()
+    optional: bool = False
     notes: tuple[str, ...] = ()
     explain: Any = None
 
@@ -124,21 +135,20 @@ def select_model(state: AppState, raw: bytes) -> SelectResponse:
     )
 
 
-def orchestrate(state: AppState, raw: bytes) -> PlanResponse:
-    body = _decode(raw, _orchestrate_body)
-    if body.execute:
-        # A value this gateway does not serve yet: the client's to change (422), not a server
-        # fault (a 5xx would tell clients and monitors the gateway is broken).
-        raise Unprocessable(
-            "Plans are not executed yet: this endpoint returns the plan. Send the request without 'execute' to get it.",
-            code="not_implemented",
-            param="execute",
-        )
-    plan = _counted(state, body.task, lambda: plan_for(state.index, to_request(body), state.provider_health.current))
+def orchestrate_body(raw: bytes) -> OrchestrateBody:
+    return _decode(raw, _orchestrate_body)
+
+
+def orchestrate(state: AppState, body: OrchestrateBody, plan: Plan | None) -> PlanResponse:
+    """The plan with a model for every step: a catalog plan or task (`plan` None), or a
+    request's own plan (checked by the caller)."""
+    task = plan.id if plan is not None else cast(str, body.task)
+    request = to_request(msgspec.structs.replace(body, task=task))
+    result = _counted(state, task, lambda: plan_for(state.index, request, state.provider_health.current, plan=plan))
     return PlanResponse(
-        task=plan.plan,
-        description=plan.description,
-        steps=tuple(plan_step(step.selection, step) for step in plan.steps),
+        task=result.plan,
+        description=result.description,
+        steps=tuple(plan_step(step.selection, step) for step in result.steps),
         catalog_version=state.catalog.version,
     )
 
@@ -188,15 +198,26 @@ def ref(model: Model) -> ModelRef:
     return ModelRef(id=model.id, provider=model.provider, provider_id=model.provider_id)
 
 
-def plan_step(selection: Selection, step: PlannedStep) -> PlanStepResponse:
+def plan_step(selection: Selection | None, step: PlannedStep) -> PlanStepResponse:
+    inputs = tuple({"name": i.name, "source": i.source} for i in step.inputs)
+    if selection is None:
+        return PlanStepResponse(
+            id=step.id,
+            task=step.task,
+            description=step.description,
+            depends_on=step.depends_on,
+            inputs=inputs,
+            optional=step.optional,
+        )
     return PlanStepResponse(
         id=step.id,
         task=step.task,
         description=step.description,
         depends_on=step.depends_on,
-        inputs=tuple({"name": i.name, "source": i.source} for i in step.inputs),
+        inputs=inputs,
         model=chosen(selection.model),
         fallbacks=tuple(ref(m) for m in selection.fallbacks),
+        optional=step.optional,
         notes=selection.notes,
         explain=selection.explain,
     )

@@ -15,7 +15,7 @@ from brain._rank import RULES
 from brain.errors import BrainError, ModelNotForTask, NoCandidate, UnknownModel, UnknownTask
 from brain.health_snapshot import HEALTHY, HealthSnapshot
 from brain.index import Index, index_for
-from brain.plan import plan_for
+from brain.plan import plan_for, step_selection
 from brain.request import DEFAULT_FALLBACKS, MAX_FALLBACKS, SelectionRequest, estimate_tokens
 from brain.result import Considered, Explanation, PlannedStep, PlanResult, Selection
 from brain.select import select
@@ -45,4 +45,5 @@ __all__ = [
     "index_for",
     "plan_for",
     "select",
+    "step_selection",
 ]

@@ -61,7 +61,8 @@ class PlannedStep(_Out, frozen=True, kw_only=True):
     description: str
     depends_on: tuple[str, ...]
     inputs: tuple[StepInput, ...]
-    selection: Selection
+    selection: Selection | None  # None for a worker step (`catalog.plan_io.WORKER_STEPS`): no model
+    optional: bool = False
 
 
 class PlanResult(_Out, frozen=True, kw_only=True):

@@ -9,14 +9,13 @@ from half of one.
 from __future__ import annotations
 
 import hashlib
-from graphlib import CycleError
 from pathlib import Path
 
 import msgspec
 
 from catalog.errors import CatalogError, problem_and_path
 from catalog.model import Catalog
-from catalog.plans import steps_in_order
+from catalog.plan_io import PlanProblem, check_bindings, check_graph, is_worker_step
 from catalog.schema import CatalogFile, Model, Plan, Task
 
 DEFAULT_CATALOG_PATH = Path(__file__).with_name("model_catalog.json")
@@ -131,6 +130,9 @@ def _check_every_task_served(tasks: tuple[Task, ...], models: tuple[Model, ...])
 
 
 def _check_plans(plans: tuple[Plan, ...], tasks: dict[str, Task]) -> None:
+    for name in tasks:
+        if is_worker_step(name):
+            raise CatalogError("$.tasks", f"task id {name!r} is the name of a worker step")
     plan_ids: set[str] = set()
     for p, plan in enumerate(plans):
         where = f"$.plans[{p}]"
@@ -139,27 +141,8 @@ def _check_plans(plans: tuple[Plan, ...], tasks: dict[str, Task]) -> None:
         if plan.id in tasks:
             raise CatalogError(f"{where}.id", f"plan id {plan.id!r} is also a task id")
         plan_ids.add(plan.id)
-        step_ids: dict[str, int] = {}
-        for s, step in enumerate(plan.steps):
-            if step.id in step_ids:
-                raise CatalogError(f"{where}.steps[{s}].id", f"duplicate step id {step.id!r}")
-            step_ids[step.id] = s
-            if step.task not in tasks:
-                raise CatalogError(f"{where}.steps[{s}].task", f"unknown task {step.task!r}")
-        for s, step in enumerate(plan.steps):
-            for d, dep in enumerate(step.depends_on):
-                if dep not in step_ids:
-                    raise CatalogError(f"{where}.steps[{s}].depends_on[{d}]", f"unknown step {dep!r}")
-            for k, step_input in enumerate(step.inputs):
-                if step_input.source.startswith("steps."):
-                    source_step = step_input.source.split(".")[1]
-                    if source_step not in step.depends_on:
-                        raise CatalogError(
-                            f"{where}.steps[{s}].inputs[{k}].source",
-                            f"reads step {source_step!r}, which is not in depends_on",
-                        )
         try:
-            steps_in_order(plan)
-        except CycleError as exc:
-            cycle = reversed(exc.args[1])  # graphlib lists a step before the one needing it
-            raise CatalogError(f"{where}.steps", "dependency cycle: " + " -> ".join(cycle)) from None
+            check_graph(plan, tasks)
+            check_bindings(plan, tasks, known_input=False)
+        except PlanProblem as exc:
+            raise CatalogError(f"{where}.{exc.where}", exc.message) from None

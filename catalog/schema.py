@@ -147,15 +147,23 @@ class StepInput(_Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Where one input of a plan step comes from: the request or an earlier step's output."""
 
     name: Slug
-    source: Annotated[str, msgspec.Meta(pattern=r"^(request\.[a-z_]+|steps\.[a-z][a-z0-9_]*\.output)$")]
+    # `request.input` (the whole input), `request.input.FIELD` (one field of an object input)
+    # or `steps.STEP.output`.
+    source: Annotated[
+        str, msgspec.Meta(pattern=r"^(request\.input(\.[a-z][a-z0-9_]*)?|steps\.[a-z][a-z0-9_]*\.output)$")
+    ]
 
 
 class PlanStep(_Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One step: a catalog task run by a model, or a worker step (`catalog.plan_io.WORKER_STEPS`).
+    An `optional` step may fail without failing the plan; the steps that need it are skipped."""
+
     id: Slug
     task: Slug
     description: Text
-    depends_on: tuple[Slug, ...] = ()
-    inputs: tuple[StepInput, ...] = ()
+    depends_on: Annotated[tuple[Slug, ...], msgspec.Meta(max_length=32)] = ()
+    inputs: Annotated[tuple[StepInput, ...], msgspec.Meta(max_length=16)] = ()
+    optional: bool = False
 
 
 class Plan(_Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):

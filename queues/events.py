@@ -1,6 +1,7 @@
 """Per-job event streams in Redis Streams: capped, expiring with the job, resumable by id.
 
-Event types: `status`, `progress`, `output`, `log`, `error`, `done`. A job's stream ends
+Event types: `status`, `progress`, `output`, `log`, `error`, `done`, and a plan job's
+`step_started`, `step_progress`, `step_succeeded`, `step_failed`. A job's stream ends
 with exactly one terminal event: `done` (succeeded or canceled) or `error` (failed).
 
 Whoever waits on a job (a chat relay, `Prefer: wait`, an SSE client) follows its stream
@@ -19,7 +20,19 @@ from redis.asyncio.client import Pipeline
 
 from queues import keys
 
-EventType = Literal["status", "progress", "output", "log", "error", "done"]
+EventType = Literal[
+    "status",
+    "progress",
+    "output",
+    "log",
+    "error",
+    "done",
+    # A plan job's steps (`workers.plan_handler`), each with the step id and its model.
+    "step_started",
+    "step_progress",
+    "step_succeeded",
+    "step_failed",
+]
 TERMINAL_EVENTS: frozenset[str] = frozenset({"done", "error"})
 MAX_EVENTS = 10_000  # approximate cap per job (XADD MAXLEN ~)
 STREAM_START = "0-0"  # the id before a stream's first event

@@ -85,6 +85,11 @@ def job_events(job_id: str) -> str:
     return f"{JOB}{job_id}{JOB_EVENTS_SUFFIX}"
 
 
+def plan_steps(job_id: str) -> str:
+    """A plan job's checkpoint: step id → its state (child job id, output), `queues.plan_state`."""
+    return f"mpc:job:{job_id}:plan"
+
+
 def job_cancel(job_id: str) -> str:
     return f"{JOB}{job_id}{JOB_CANCEL_SUFFIX}"
 

@@ -150,6 +150,8 @@ local function write_final(now, status, output, err, event_type, event_data, cap
   local fields = {'status', status, 'finished_at', now, 'expires_at', expires_at}
   if status == 'succeeded' then
     table.insert(fields, 'progress'); table.insert(fields, '1.0')
+  end
+  if output ~= '' then  -- a failed plan keeps its steps' partial outputs
     table.insert(fields, 'output'); table.insert(fields, output)
   end
   if err ~= '' then
@@ -246,7 +248,8 @@ async def finish(
     error: JobError | None = None,
     canceled: bool = False,
 ) -> bool:
-    """Write the job's one final state; False if it was already final (or is gone)."""
+    """Write the job's one final state; False if it was already final (or is gone). A failed
+    job may keep an `output` too (a plan's finished steps)."""
     now = time.time()
     status = "canceled" if canceled else ("failed" if error is not None else "succeeded")
     if status == "failed":
@@ -256,7 +259,7 @@ async def finish(
     args = [
         status,
         repr(now),
-        encode_json(output).decode() if status == "succeeded" else "",
+        encode_json(output).decode() if status == "succeeded" or output is not None else "",
         encode_json(error).decode() if error is not None else "",
         event_type,
         event_data,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from queues.jobs import JobError
 
 
 class JobFailed(Exception):
-    """Fail the job with this error (OpenAI envelope fields plus `retryable`)."""
+    """Fail the job with this error (OpenAI envelope fields plus `retryable`). `output`, when
+    given, is kept beside the error (a plan's partial outputs)."""
 
     def __init__(
         self,
@@ -18,8 +21,10 @@ class JobFailed(Exception):
         retryable: bool = False,
         status: int | None = None,
         retry_after: float | None = None,
+        output: Any = None,
     ) -> None:
         super().__init__(message)
+        self.output = output
         self.error = JobError(
             message=message,
             type=type,

@@ -158,7 +158,7 @@ async def _settle(redis: Redis, job_id: str, task: asyncio.Future[Any]) -> str:
     try:
         output = task.result()
     except JobFailed as exc:
-        return await _finish(redis, job_id, error=exc.error)
+        return await _finish(redis, job_id, output=exc.output, error=exc.error)
     except UNAVAILABLE:
         # The handler lost Redis (restart, failover): not the job's fault. The worker leaves
         # it in the queue, and it runs again once Redis is back (workers/runner.py).

@@ -3,7 +3,8 @@
 Built-in: every text task of the catalog runs through the chat handler (LiteLLM chat
 completions down the brain's fallback chain); embed_text, image_generate, tts, transcribe and
 video_generate through their media handlers (LiteLLM's embeddings, images, audio and video
-endpoints, outputs in the artifact store; a video's wait is the media worker's poller's).
+endpoints, outputs in the artifact store; a video's wait is the media worker's poller's);
+every catalog plan and the ad-hoc `plan` through the plan handler (child jobs per step).
 `MPC_WORKER_HANDLERS` names extra modules (comma-separated), each exposing
 `HANDLERS: Mapping[str, Handler]`, which override the built-ins for their tasks; the tests
 register their job functions this way.
@@ -28,6 +29,7 @@ from workers.fallback import ChainWalker
 from workers.image_handler import ImageHandler
 from workers.litellm import LiteLLMClient
 from workers.media import MediaDeps
+from workers.plan_handler import PlanHandler, plan_handlers
 from workers.speech_handler import SpeechHandler
 from workers.transcribe_handler import TranscribeHandler
 from workers.video_handler import VideoHandler
@@ -61,6 +63,7 @@ def builtin_handlers(
             "video_generate": VideoHandler(media, walker(video_handler.OPERATION), catalog, downloads),
         }
         handlers.update({task: h for task, h in media_handlers.items() if task in catalog.tasks})
+        handlers.update(plan_handlers(PlanHandler(catalog, redis, media.store), catalog))
     return handlers
 
 

@@ -58,6 +58,7 @@ from workers._video_wires import VideoWires
 from workers.jobrun import CLAIM, WorkerRuntime, mpc_job
 from workers.litellm import LiteLLMClient
 from workers.media import MediaDeps, MediaTimeouts
+from workers.plan_handler import ADHOC_TASK
 from workers.registry import builtin_handlers, load_handlers
 from workers.video_poller import VideoPoller
 from workers.webhooks import DeliveryLoop, delivery_client
@@ -431,7 +432,7 @@ def run_worker(settings: Settings, catalog: Catalog, queue_class: str) -> None:
     if settings.worker_metrics_port:
         # Each worker serves its own registry; Prometheus adds the processes up.
         start_http_server(settings.worker_metrics_port, addr=settings.host, registry=worker.runtime.metrics.registry)
-    unknown = [t for t in worker.runtime.handlers if t not in catalog.tasks]
+    unknown = [t for t in worker.runtime.handlers if t not in catalog.tasks and t not in (*catalog.plans, ADHOC_TASK)]
     if unknown:
         log.warning("handlers registered for tasks not in the catalog: %s", ", ".join(unknown))
     # Modules, catalog and brain index live as long as the process: keep them out of the

@@ -20,7 +20,7 @@ from queues.jobs import public_view
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
 # The submit route reads these headers itself; declared here so the OpenAPI document still lists them.
-_SUBMIT_HEADERS = [
+SUBMIT_HEADERS = [
     {
         "name": name,
         "in": "header",
@@ -31,7 +31,7 @@ _SUBMIT_HEADERS = [
 ]
 
 
-@router.post("", status_code=202, openapi_extra={"parameters": _SUBMIT_HEADERS})
+@router.post("", status_code=202, openapi_extra={"parameters": SUBMIT_HEADERS})
 async def submit_job(request: Request) -> Response:
     # The job system's hot path: no dependencies and no Header() parameters, whose solving
     # by FastAPI costs more than the submission itself (see api/deps.py).

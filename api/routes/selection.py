@@ -5,12 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from api import selection_views
+from api import job_service, plan_service, selection_views
+from api.artifact_views import job_view
 from api.body import read_body
 from api.deps import Owner, State, caller
 from api.fastlane import Answer, LaneCall
+from api.middleware import request_id_of
 from api.responses import MsgspecResponse
+from api.routes.jobs import SUBMIT_HEADERS
 from api.state import AppState
+from queues.jobs import public_view
 
 router = APIRouter(prefix="/api", tags=["brain"])
 
@@ -29,7 +33,27 @@ async def select_model_lane(state: AppState, call: LaneCall) -> Answer:
     return Answer(selection_views.select_model(state, call.body))
 
 
-@router.post("/orchestrate")
-async def orchestrate(request: Request, state: State, _: Owner) -> Response:
+@router.post("/orchestrate", openapi_extra={"parameters": SUBMIT_HEADERS})
+async def orchestrate(request: Request, state: State, owner: Owner) -> Response:
+    """The plan with a model per step; with `"execute": true`, a plan job (202, like
+    `POST /api/jobs`, `Prefer: wait=N` and `Idempotency-Key` included)."""
     raw = await read_body(request, state.settings.max_body_bytes)
-    return MsgspecResponse(selection_views.orchestrate(state, raw))
+    body = selection_views.orchestrate_body(raw)
+    if not body.execute:
+        plan = plan_service.previewed(state, body)
+        return MsgspecResponse(selection_views.orchestrate(state, body, plan))
+    record, created = await plan_service.submit_plan(
+        state,
+        owner,
+        body,
+        idempotency_key=request.headers.get("idempotency-key"),
+        request_id=request_id_of(request.scope),
+    )
+    headers = {"Location": f"/api/jobs/{record.id}"}
+    wait_s = job_service.prefer_wait(request.headers.get("prefer"))
+    if wait_s and not record.is_final:
+        record = await job_service.wait_for_end(state, record.id, wait_s) or record
+        headers["Preference-Applied"] = f"wait={wait_s}"
+    status = 200 if record.is_final or not created else 202
+    view = await job_view(state, request, record) if record.is_final else public_view(record)
+    return MsgspecResponse(view, status_code=status, headers=headers)

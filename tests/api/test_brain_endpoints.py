@@ -149,11 +149,14 @@ def test_orchestrate_returns_a_plan_in_dependency_order(client: httpx.Client, ca
     plan = response.json()
     assert plan["object"] == "plan" and plan["task"] == "rag_pipeline"
     steps = plan["steps"]
-    assert [s["task"] for s in steps] == ["rag_rewrite", "embed_text", "rag_answer"]
+    assert [s["task"] for s in steps] == ["rag_rewrite", "embed_text", "embed_text", "rank_documents", "rag_answer"]
     seen: set[str] = set()
     for step in steps:
         assert set(step["depends_on"]) <= seen
         seen.add(step["id"])
+        if step["task"] == "rank_documents":  # a worker step: no model, no provider call
+            assert "model" not in step
+            continue
         assert catalog.models[step["model"]["id"]].modality == catalog.tasks[step["task"]].modality
         assert all(i["source"].startswith(("request.", "steps.")) for i in step["inputs"])
     video = client.post("/api/orchestrate", json={"task": "video_with_voiceover", "tier": "strong"}).json()
@@ -169,8 +172,10 @@ def test_orchestrate_single_task_and_errors(client: httpx.Client) -> None:
     no_voice = client.post("/api/orchestrate", json={"task": "podcast_episode", "providers": {"allow": ["anthropic"]}})
     error = assert_envelope(no_voice, 422, "no_candidate")
     assert error["param"] == "providers.allow" and "step 'audio'" in error["message"]
+    # Executing checks the plan's bindings against the input first: nothing is enqueued.
     execute = client.post("/api/orchestrate", json={"task": "rag_pipeline", "execute": True})
-    assert_envelope(execute, 422, "not_implemented")
+    error = assert_envelope(execute, 422, "invalid_plan")
+    assert error["param"] == "input.question" and "step 'rewrite'" in error["message"]
 
 
 def test_models_list_and_filters(client: httpx.Client, catalog: Catalog) -> None:

@@ -49,10 +49,9 @@ def podcast() -> Catalog:
             task="chat",
             description="Write show notes.",
             depends_on=("voice", "cover"),
-            inputs=(
-                StepInput(name="audio", source="steps.voice.output"),
-                StepInput(name="cover", source="steps.cover.output"),
-            ),
+            # Audio and an image cannot be read by a text model without vision: the plan
+            # waits for them (depends_on) and writes from the request's topic.
+            inputs=(StepInput(name="topic", source="request.input"),),
         ),
     )
     return build(
@@ -85,10 +84,7 @@ def test_steps_come_in_a_stable_topological_order(podcast: Catalog) -> None:
     assert [s.id for s in result.steps] == ["cover", "script", "voice", "publish"]
     publish = result.steps[-1]
     assert publish.depends_on == ("voice", "cover")
-    assert [(i.name, i.source) for i in publish.inputs] == [
-        ("audio", "steps.voice.output"),
-        ("cover", "steps.cover.output"),
-    ]
+    assert [(i.name, i.source) for i in publish.inputs] == [("topic", "request.input")]
 
 
 def test_each_step_gets_a_model_and_fallbacks_for_its_own_task(podcast: Catalog) -> None:

@@ -306,3 +306,36 @@ def test_bundled_catalog_covers_every_provider_and_serves_every_task(catalog: An
         assert required in catalog.tasks
     modalities = {m.modality for m in catalog.models.values()}
     assert modalities == {"text", "embedding", "image", "video", "audio"}
+
+
+def test_a_plan_may_hold_worker_steps_and_refuses_an_input_they_do_not_take() -> None:
+    data = small_catalog()
+    steps = data["plans"][0]["steps"]
+    steps.append(
+        {
+            "id": "rank",
+            "task": "rank_documents",
+            "description": "Rank.",
+            "depends_on": ["short"],
+            "inputs": [
+                {"name": "query", "source": "steps.short.output"},
+                {"name": "documents", "source": "request.input.documents"},
+                {"name": "texts", "source": "request.input.documents"},
+            ],
+        }
+    )
+    # A worker step's `query` takes vectors: a summary's text cannot be converted to them.
+    error = refuse(data)
+    assert error.path == "$.plans[0].steps[2].inputs[0].source"
+    assert "input 'query'" in error.problem and "is text" in error.problem
+    steps[-1]["inputs"] = steps[-1]["inputs"][1:]
+    error = refuse(data)
+    assert error.path == "$.plans[0].steps[2].inputs" and "needs input 'query'" in error.problem
+
+
+def test_a_task_may_not_take_a_worker_steps_name() -> None:
+    data = small_catalog()
+    data["tasks"].append({**data["tasks"][0], "id": "combine_video_audio"})
+    data["models"][0]["tasks"].append("combine_video_audio")
+    error = refuse(data)
+    assert error.path == "$.tasks" and "'combine_video_audio' is the name of a worker step" in error.problem

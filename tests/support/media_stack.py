@@ -164,6 +164,7 @@ def running_media_stack(
     artifacts_dir: Path,
     *,
     worker_env: Mapping[str, str] | None = None,
+    queue_classes: tuple[str, ...] = ("interactive", "media"),
 ) -> Iterator[MediaStack]:
     with (
         running_chat_stack(
@@ -171,7 +172,7 @@ def running_media_stack(
             emulator,
             settings,
             catalog,
-            queue_classes=("interactive", "media"),
+            queue_classes=queue_classes,
             artifacts_url=f"file://{artifacts_dir}",
             worker_env=worker_env,
         ) as stack,

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from api.app import create_app
 from catalog import Catalog
-from queues.settings import Settings
+from queues.settings import Settings, hash_api_key
 from sandbox.emulator.client import EmulatorClient
-from tests.support.auth import AUTH
+from tests.support.auth import AUTH, OTHER_API_KEY, TEST_API_KEY
 from tests.support.litellm import LiteLLMProxy, project_litellm_config, running_litellm
 from tests.support.media_stack import MediaStack, running_media_stack
 from tests.support.servers import running_server
@@ -59,3 +60,31 @@ def media(
     """Gateway, an interactive and a media worker, LiteLLM and the emulator; artifacts in tmp_path."""
     with running_media_stack(litellm, emulator, settings, catalog, tmp_path / "artifacts") as stack:
         yield stack
+
+
+@pytest.fixture(scope="module")
+def plans(
+    litellm: LiteLLMProxy,
+    emulator: EmulatorClient,
+    redis_url: str,
+    catalog: Catalog,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[MediaStack]:
+    """The plan tests' stack: gateway, an interactive, a media and a batch worker (real
+    handlers), LiteLLM and the emulator, an artifact store of its own. Module-scoped: starting
+    workers is most of what a plan test costs, and its tests share no jobs."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    client.close()
+    settings = Settings(redis_url=redis_url, api_key_hashes=(hash_api_key(TEST_API_KEY), hash_api_key(OTHER_API_KEY)))
+    artifacts = tmp_path_factory.mktemp("plan-artifacts")
+    with running_media_stack(
+        litellm, emulator, settings, catalog, Path(artifacts), queue_classes=("interactive", "media", "batch")
+    ) as stack:
+        yield stack
+
+
+@pytest.fixture
+def plan_api(plans: MediaStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=plans.stack.base_url, headers=AUTH, timeout=30) as client:
+        yield client

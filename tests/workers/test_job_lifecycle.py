@@ -11,10 +11,12 @@ import pytest
 import redis
 from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
 
+from queues import keys
 from queues.claim import claim_job
 from queues.classes import QUEUE_CLASS_LIMITS
 from queues.redis import connect
 from queues.settings import Settings
+from queues.submit import Submission, submit_job
 from tests.support.auth import AUTH, OTHER_AUTH
 from tests.support.handlers import say
 from tests.support.jobs import wait_final, wait_for_job
@@ -77,10 +79,28 @@ def test_handler_failure_and_crash_end_failed_without_leaking(
     assert "sk-should-not-leak" not in str(crashed)
 
 
-def test_task_without_handler_fails_clearly(api: httpx.Client, start_worker: Callable[..., WorkerProcess]) -> None:
-    start_worker("batch", handlers="")  # the built-in handlers only: none runs a plan yet
-    job = wait_final(api, api.post("/api/jobs", json={"task": "podcast_episode", "input": {"topic": "x"}}).json()["id"])
-    assert job["status"] == "failed" and job["error"]["code"] == "task_not_runnable"
+def test_task_without_handler_fails_clearly(
+    api: httpx.Client, settings: Settings, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    start_worker("batch", handlers="")  # the built-in handlers: every task and plan of this catalog
+    # A job of a plan this worker's catalog no longer has (submitted before a catalog change).
+    submission = Submission(task="retired_plan", queue="batch", input_json=b"{}", params_json=b"{}", owner="o")
+
+    async def submit() -> str:
+        client = connect(settings.redis_url)
+        try:
+            record, _ = await submit_job(client, submission)
+            return record.id
+        finally:
+            await client.aclose()
+
+    job_id = asyncio.run(submit())
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        assert wait_until(lambda: client.hget(keys.job(job_id), "status") == b"failed", timeout=15)
+        assert b"task_not_runnable" in (client.hget(keys.job(job_id), "error") or b"")
+    finally:
+        client.close()
 
 
 def test_other_key_sees_404(api: httpx.Client) -> None:
