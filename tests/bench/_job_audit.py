@@ -1,0 +1,126 @@
+"""After a chaos or soak run: what became of every job a client was told about.
+
+A job is *acknowledged* when the gateway named it (202 from `POST /api/jobs`, or
+`X-MPC-Job-Id` on a chat or speech answer). Each is read back from Redis, record and event
+stream:
+
+- lost: the record is gone, or it is not final once the run has drained;
+- run twice: more than one terminal event, or a second `processing` attempt that is not
+  the documented retry (docs/architecture.md: a job whose worker died runs again once its
+  in-progress mark expires). A retry counts as documented when a worker of the job's queue
+  class was killed between the attempt before it started and it (and no terminal event came
+  before it);
+- SSE: the ids a follower saw (with its `Last-Event-ID` resumes) against the stream: any
+  id missing is a gap, any seen twice a duplicate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import msgspec
+import redis
+
+from queues import keys
+from tests.bench._mixed_load import Outcome
+
+FINAL = {"succeeded", "failed", "canceled"}
+_json = msgspec.json.Decoder(dict[str, Any])
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerKill:
+    at: float  # time.time()
+    queue: str
+
+
+def wait_final(redis_url: str, job_ids: Sequence[str], timeout_s: float) -> float:
+    """Wait until every job's record is final or gone (at most `timeout_s`); return the wait."""
+    started = time.monotonic()
+    client = redis.Redis.from_url(redis_url)
+    try:
+        pending = list(job_ids)
+        while pending and time.monotonic() - started < timeout_s:
+            with client.pipeline(transaction=False) as pipe:
+                for job_id in pending:
+                    pipe.hget(keys.job(job_id), "status")
+                statuses = pipe.execute()
+            pending = [j for j, s in zip(pending, statuses, strict=True) if s is not None and s.decode() not in FINAL]
+            if pending:
+                time.sleep(0.5)
+    finally:
+        client.close()
+    return time.monotonic() - started
+
+
+def audit(redis_url: str, outcomes: Sequence[Outcome], kills: Sequence[WorkerKill]) -> dict[str, Any]:
+    by_job = {o.job_id: o for o in outcomes if o.job_id}
+    statuses: dict[str, int] = {}
+    lost: list[str] = []
+    twice: list[dict[str, Any]] = []
+    retried: list[str] = []
+    gaps = duplicates = 0
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for job_id, outcome in by_job.items():
+            record = cast(dict[bytes, bytes], client.hgetall(keys.job(job_id)))
+            status = record.get(b"status", b"gone").decode()
+            statuses[status] = statuses.get(status, 0) + 1
+            if status not in FINAL:
+                lost.append(f"{job_id} ({status})")
+                continue
+            queue = record.get(b"queue", b"").decode()
+            events = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(keys.job_events(job_id)))
+            verdict = _attempts(events, queue, kills)
+            if verdict == "twice":
+                twice.append({"job": job_id, "queue": queue, "events": _compact(events)})
+            elif verdict == "retried":
+                retried.append(job_id)
+            if outcome.sse_ids:
+                stream_ids = [entry_id.decode() for entry_id, _ in events]
+                seen = outcome.sse_ids
+                duplicates += len(seen) - len(set(seen))
+                gaps += len(set(stream_ids) - set(seen))
+    finally:
+        client.close()
+    return {
+        "acknowledged": len(by_job),
+        "statuses": statuses,
+        "lost": len(lost),
+        "lost_jobs": lost[:20],
+        "run_twice": len(twice),
+        "run_twice_jobs": twice[:5],
+        "retried_after_worker_kill": len(retried),
+        "sse_followed": sum(1 for o in by_job.values() if o.sse_ids),
+        "sse_reconnects": sum(o.sse_reconnects for o in by_job.values()),
+        "sse_gaps": gaps,
+        "sse_duplicates": duplicates,
+    }
+
+
+def _attempts(events: list[tuple[bytes, dict[bytes, bytes]]], queue: str, kills: Sequence[WorkerKill]) -> str:
+    """"once", "retried" (the documented retry after a worker kill) or "twice"."""
+    starts: list[float] = []
+    terminals: list[float] = []
+    for entry_id, fields in events:
+        at = int(entry_id.split(b"-", 1)[0]) / 1000
+        kind = fields.get(b"type", b"").decode()
+        if kind in ("done", "error"):
+            terminals.append(at)
+        elif kind == "status" and _json.decode(fields.get(b"data", b"{}")).get("status") == "processing":
+            starts.append(at)
+    if len(terminals) > 1:
+        return "twice"
+    for before, after in zip(starts, starts[1:], strict=False):
+        if any(t <= after for t in terminals):
+            return "twice"  # it had ended, and ran again
+        if not any(k.queue == queue and before <= k.at <= after for k in kills):
+            return "twice"
+    return "retried" if len(starts) > 1 else "once"
+
+
+def _compact(events: list[tuple[bytes, dict[bytes, bytes]]]) -> list[str]:
+    return [f"{entry_id.decode()} {fields.get(b'type', b'').decode()} {fields.get(b'data', b'')[:80]!r}" for entry_id, fields in events]

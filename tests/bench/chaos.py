@@ -1,0 +1,224 @@
+"""Chaos under load: the whole stack as processes, a steady mixed load, and one fault after
+another; then every job a client was told about is checked.
+
+Stack (`_chat_stack`, on a `redis-server` of the run's own with AOF on, `_redis_server`):
+provider emulator → LiteLLM 1.106.12 → one worker per queue class (interactive, batch,
+media) → Redis → gateway. Load (`_mixed_load`): chat, streamed chat, `chat_general` jobs
+followed over SSE (resuming with `Last-Event-ID` when cut) and small speech requests, in
+turn, `RATE` a second.
+
+Faults, each followed by `OBSERVE_S` of the same load:
+
+1. `litellm`: kill -9 LiteLLM, start it again on the same port;
+2. `worker_interactive`, `worker_batch`, `worker_media`: kill -9 the class's worker, start
+   a new one;
+3. `redis`: kill -9 Redis (AOF, `appendfsync always`), start it again on its data.
+
+For each fault: the client errors of operations that overlapped its window (by kind and
+what the client saw), when the last of them started (`errors_until_s`, after the fault),
+and how long the part took to come back (`back_s`: LiteLLM healthy, worker announced,
+Redis answering with its data loaded).
+
+Why `appendfsync always`: with `everysec` a kill -9 loses up to a second of acknowledged
+writes, i.e. jobs answered 202 that no longer exist after the restart. The run measures
+what `always` costs: sequential `POST /api/jobs` p50 under each setting on the same server
+(`extra.submit_p50_ms_by_fsync`; CONFIG SET switches it live).
+
+After the faults the load stops, the run waits for every job to end, and audits them
+(`_job_audit`): jobs lost, jobs run twice beyond the documented retry, SSE gaps and
+duplicates. Goal: lost 0, twice 0, no SSE gap or duplicate, and client errors only of the
+kinds the README names for each fault.
+
+Baseline: client error rate before the first fault (warm-up). Candidate: over the run.
+`--smoke`: the emulator instead of LiteLLM (LiteLLM takes ~12 s to start), the interactive
+worker and Redis faults only, a few seconds each.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from sandbox.litellm_proxy import offline_env, start_litellm
+from sandbox.processes import stop_process
+from tests.bench._chat_stack import ChatStack, chat_stack
+from tests.bench._common import AUTH, ms, percentile
+from tests.bench._job_audit import WorkerKill, audit, wait_final
+from tests.bench._mixed_load import MixedLoad, Outcome, lookup_unacknowledged
+from tests.bench._redis_server import Fsync, OwnRedis
+from tests.bench.result import BenchResult
+from tests.support.litellm import project_litellm_config
+
+RATE = 4.0  # operations started per second
+DRAIN_TIMEOUT_S = 90.0
+
+
+def run(*, smoke: bool) -> BenchResult:
+    warmup_s, observe_s = (3.0, 4.0) if smoke else (20.0, 40.0)
+    submits = 20 if smoke else 200
+    faults = ["worker_interactive", "redis"] if smoke else ["litellm", "worker_interactive", "worker_batch", "worker_media", "redis"]
+    with ExitStack() as exits:
+        own = exits.enter_context(OwnRedis(fsync="always"))
+        stack = exits.enter_context(
+            chat_stack(workers=1, media_workers=1, upstream="emulator" if smoke else "litellm", redis_url=own.url)
+        )
+        stack.add_workers(1, "batch")
+        chaos = Chaos(stack, own, exits)
+        fsync_cost = {mode: _submit_p50_ms(stack, own, mode, submits) for mode in ("everysec", "always")}
+        load = MixedLoad(stack.gateway_url, RATE).start()
+        time.sleep(warmup_s)
+        first_fault = time.time()
+        for name in faults:
+            chaos.inject(name)
+            time.sleep(observe_s)
+        outcomes = load.stop()
+        lookup_unacknowledged(stack.gateway_url, outcomes)
+        job_ids = [o.job_id for o in outcomes if o.job_id]
+        drain_s = wait_final(own.url, job_ids, DRAIN_TIMEOUT_S)
+        jobs = audit(own.url, outcomes, chaos.kills)
+        stack.check_alive()
+        return _result(outcomes, chaos, jobs, first_fault, fsync_cost, drain_s, load.skipped, smoke)
+
+
+class Chaos:
+    def __init__(self, stack: ChatStack, own: OwnRedis, exits: ExitStack) -> None:
+        self.stack = stack
+        self.own = own
+        self.exits = exits
+        self.faults: list[dict[str, Any]] = []  # name, at (time.time()), back_s
+        self.kills: list[WorkerKill] = []
+
+    def inject(self, name: str) -> None:
+        at = time.time()
+        action: Callable[[], None] = {
+            "litellm": self._restart_litellm,
+            "redis": self._restart_redis,
+        }.get(name) or (lambda: self._restart_worker(name.removeprefix("worker_")))
+        action()
+        self.faults.append({"name": name, "at": at, "back_s": round(time.time() - at, 2)})
+
+    def _restart_litellm(self) -> None:
+        proxy = self.stack.litellm
+        assert proxy is not None
+        os.kill(proxy.pid, signal.SIGKILL)
+        config = project_litellm_config(self.stack.emulator.base_url)
+        port = int(proxy.base_url.rsplit(":", 1)[1])
+        log = Path(proxy.log).with_name("litellm-restarted.log")
+        workdir = Path(proxy.log).parent
+        # The first proxy's config file is still in its directory; the same port, config and key.
+        process = start_litellm(workdir / "config.yaml", port, offline_env(config, proxy.master_key), log=log)
+        self.exits.callback(stop_process, process)
+
+    def _restart_worker(self, queue: str) -> None:
+        pool = self.stack.media_workers if queue == "media" else self.stack.workers
+        victim = next(w for w in pool if _queue_of(w.args) == queue)
+        victim.process.send_signal(signal.SIGKILL)
+        victim.process.wait()
+        self.kills.append(WorkerKill(at=time.time(), queue=queue))
+        pool.remove(victim)
+        self.stack.add_workers(1, queue)
+
+    def _restart_redis(self) -> None:
+        self.own.crash()
+        self.own.start()
+
+
+def _queue_of(args: list[str]) -> str:
+    return args[args.index("--queue") + 1]
+
+
+def _submit_p50_ms(stack: ChatStack, own: OwnRedis, fsync: Fsync, n: int) -> float:
+    """Sequential `POST /api/jobs` under `appendfsync <fsync>`; the server keeps `always`."""
+    client = own.client()
+    client.config_set("appendfsync", fsync)
+    latencies: list[float] = []
+    body = {"task": "chat_general", "input": {"messages": [{"role": "user", "content": "fsync cost"}]}}
+    try:
+        with httpx.Client(base_url=stack.gateway_url, headers=AUTH, timeout=10) as http:
+            for _ in range(n):
+                started = time.perf_counter()
+                response = http.post("/api/jobs", json=body)
+                latencies.append(time.perf_counter() - started)
+                response.raise_for_status()
+    finally:
+        client.config_set("appendfsync", "always")
+        client.close()
+    return ms(percentile(latencies, 50))
+
+
+def _errors(outcomes: list[Outcome]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        if o.error is not None:
+            key = f"{o.kind}: {o.error}" + (" (Retry-After)" if o.retry_after else "")
+            counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _per_fault(outcomes: list[Outcome], faults: list[dict[str, Any]], end: float) -> list[dict[str, Any]]:
+    """Each fault's window runs from it to the next one: the operations that were running
+    at the fault or started in its window."""
+    out = []
+    for i, fault in enumerate(faults):
+        start = fault["at"]
+        stop = faults[i + 1]["at"] if i + 1 < len(faults) else end
+        window = [o for o in outcomes if o.ended >= start and o.started < stop]
+        failed = [o for o in window if o.error is not None]
+        out.append(
+            {
+                "fault": fault["name"],
+                "back_s": fault["back_s"],
+                "operations": len(window),
+                "client_errors": len(failed),
+                "errors_until_s": round(max(o.started for o in failed) - start, 2) if failed else 0.0,
+                "errors": _errors(failed),
+            }
+        )
+    return out
+
+
+def _result(
+    outcomes: list[Outcome],
+    chaos: Chaos,
+    jobs: dict[str, Any],
+    first_fault: float,
+    fsync_cost: dict[str, float],
+    drain_s: float,
+    skipped: int,
+    smoke: bool,
+) -> BenchResult:
+    before = [o for o in outcomes if o.ended < first_fault]
+    baseline = sum(1 for o in before if o.error) / len(before) if before else 0.0
+    candidate = sum(1 for o in outcomes if o.error) / len(outcomes) if outcomes else 0.0
+    faults = _per_fault(outcomes, chaos.faults, max(o.ended for o in outcomes))
+    extra: dict[str, Any] = {
+        "rate_per_s": RATE,
+        "operations": len(outcomes),
+        "operations_by_kind": {k: sum(1 for o in outcomes if o.kind == k) for k in sorted({o.kind for o in outcomes})},
+        "starts_skipped": skipped,
+        "warmup_errors": _errors(before),
+        "faults": faults,
+        "jobs": jobs,
+        "drain_s": round(drain_s, 1),
+        "redis_appendfsync": "always",
+        "submit_p50_ms_by_fsync": fsync_cost,
+        "goal_jobs_lost_0": jobs["lost"] == 0,
+        "goal_jobs_run_twice_0": jobs["run_twice"] == 0,
+        "goal_sse_no_gap_no_duplicate": jobs["sse_gaps"] == 0 and jobs["sse_duplicates"] == 0,
+        "smoke": smoke,
+    }
+    return BenchResult(
+        scenario="chaos",
+        baseline=round(baseline, 4),
+        candidate=round(candidate, 4),
+        unit="client_error_rate",
+        ratio=round((1 - candidate) / (1 - baseline), 3) if baseline < 1 else 0.0,
+        extra=extra,
+    )
