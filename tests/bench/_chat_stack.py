@@ -93,14 +93,24 @@ class ChatStack:
 
     def add_workers(self, n: int, queue: str = "interactive") -> list[Child]:
         """Start `n` more workers of `queue`; return once each has announced itself."""
+        return self.add_pools({queue: n})
+
+    def add_pools(self, counts: dict[str, int]) -> list[Child]:
+        """Start workers of several queue classes at once (they start in parallel); return
+        once each has announced itself."""
         started = [
-            self._exits.enter_context(child([PYTHON, "-m", "cli", "worker", "--queue", queue], self.worker_env))
+            (
+                queue,
+                self._exits.enter_context(child([PYTHON, "-m", "cli", "worker", "--queue", queue], self.worker_env)),
+            )
+            for queue, n in counts.items()
             for _ in range(n)
         ]
-        (self.media_workers if queue == "media" else self.workers).extend(started)
-        for worker in started:
+        for queue, worker in started:
+            (self.media_workers if queue == "media" else self.workers).append(worker)
+        for queue, worker in started:
             _wait_worker_ready(worker, queue, self.redis_url)
-        return started
+        return [worker for _, worker in started]
 
     def stop_last_worker(self) -> None:
         self.workers.pop().stop()
@@ -142,6 +152,7 @@ def chat_stack(
     upstream: Upstream = "litellm",
     breaker_cool_off_s: int | None = None,
     media_workers: int = 0,
+    batch_workers: int = 0,
     worker_handlers: str = "",
     env: dict[str, str] | None = None,
     redis_url: str = BENCH_REDIS_URL,
@@ -181,8 +192,7 @@ def chat_stack(
             redis_url=redis_url,
         )
         stack.enter_context(chat._exits)
-        chat.add_workers(workers)
-        chat.add_workers(media_workers, "media")
+        chat.add_pools({"interactive": workers, "media": media_workers, "batch": batch_workers})
         yield chat
         gateway_proc.check_alive()
         chat.check_alive()

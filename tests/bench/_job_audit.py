@@ -16,6 +16,7 @@ stream:
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -102,7 +103,7 @@ def audit(redis_url: str, outcomes: Sequence[Outcome], kills: Sequence[WorkerKil
 
 
 def _attempts(events: list[tuple[bytes, dict[bytes, bytes]]], queue: str, kills: Sequence[WorkerKill]) -> str:
-    """"once", "retried" (the documented retry after a worker kill) or "twice"."""
+    """ "once", "retried" (the documented retry after a worker kill) or "twice"."""
     starts: list[float] = []
     terminals: list[float] = []
     for entry_id, fields in events:
@@ -114,7 +115,7 @@ def _attempts(events: list[tuple[bytes, dict[bytes, bytes]]], queue: str, kills:
             starts.append(at)
     if len(terminals) > 1:
         return "twice"
-    for before, after in zip(starts, starts[1:], strict=False):
+    for before, after in itertools.pairwise(starts):
         if any(t <= after for t in terminals):
             return "twice"  # it had ended, and ran again
         if not any(k.queue == queue and before <= k.at <= after for k in kills):
@@ -123,4 +124,7 @@ def _attempts(events: list[tuple[bytes, dict[bytes, bytes]]], queue: str, kills:
 
 
 def _compact(events: list[tuple[bytes, dict[bytes, bytes]]]) -> list[str]:
-    return [f"{entry_id.decode()} {fields.get(b'type', b'').decode()} {fields.get(b'data', b'')[:80]!r}" for entry_id, fields in events]
+    return [
+        f"{entry_id.decode()} {fields.get(b'type', b'').decode()} {fields.get(b'data', b'')[:80]!r}"
+        for entry_id, fields in events
+    ]

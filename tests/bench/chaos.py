@@ -63,13 +63,22 @@ DRAIN_TIMEOUT_S = 90.0
 def run(*, smoke: bool) -> BenchResult:
     warmup_s, observe_s = (3.0, 4.0) if smoke else (20.0, 40.0)
     submits = 20 if smoke else 200
-    faults = ["worker_interactive", "redis"] if smoke else ["litellm", "worker_interactive", "worker_batch", "worker_media", "redis"]
+    faults = (
+        ["worker_interactive", "redis"]
+        if smoke
+        else ["litellm", "worker_interactive", "worker_batch", "worker_media", "redis"]
+    )
     with ExitStack() as exits:
         own = exits.enter_context(OwnRedis(fsync="always"))
         stack = exits.enter_context(
-            chat_stack(workers=1, media_workers=1, upstream="emulator" if smoke else "litellm", redis_url=own.url)
+            chat_stack(
+                workers=1,
+                media_workers=1,
+                batch_workers=1,
+                upstream="emulator" if smoke else "litellm",
+                redis_url=own.url,
+            )
         )
-        stack.add_workers(1, "batch")
         chaos = Chaos(stack, own, exits)
         fsync_cost = {mode: _submit_p50_ms(stack, own, mode, submits) for mode in ("everysec", "always")}
         load = MixedLoad(stack.gateway_url, RATE).start()
@@ -78,6 +87,7 @@ def run(*, smoke: bool) -> BenchResult:
         for name in faults:
             chaos.inject(name)
             time.sleep(observe_s)
+            stack.check_alive()  # a worker that did not survive the fault fails the run here
         outcomes = load.stop()
         lookup_unacknowledged(stack.gateway_url, outcomes)
         job_ids = [o.job_id for o in outcomes if o.job_id]
