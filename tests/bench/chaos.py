@@ -30,8 +30,8 @@ duplicates. Goal: lost 0, twice 0, no SSE gap or duplicate, and client errors on
 kinds the README names for each fault.
 
 Baseline: client error rate before the first fault (warm-up). Candidate: over the run.
-`--smoke`: the emulator instead of LiteLLM (LiteLLM takes ~12 s to start), the interactive
-worker and Redis faults only, a few seconds each.
+`--smoke`: the emulator instead of LiteLLM (LiteLLM takes ~12 s to start), the Redis fault
+only, a few seconds.
 """
 
 from __future__ import annotations
@@ -61,13 +61,11 @@ DRAIN_TIMEOUT_S = 90.0
 
 
 def run(*, smoke: bool) -> BenchResult:
-    warmup_s, observe_s = (3.0, 4.0) if smoke else (20.0, 40.0)
-    submits = 20 if smoke else 200
-    faults = (
-        ["worker_interactive", "redis"]
-        if smoke
-        else ["litellm", "worker_interactive", "worker_batch", "worker_media", "redis"]
-    )
+    warmup_s, observe_s = (2.0, 3.0) if smoke else (20.0, 40.0)
+    submits = 10 if smoke else 200
+    # A killed worker's jobs run again only once their in-progress marks expire (10 s):
+    # the smoke run, which only proves the scenario works, leaves that wait out.
+    faults = ["redis"] if smoke else ["litellm", "worker_interactive", "worker_batch", "worker_media", "redis"]
     with ExitStack() as exits:
         own = exits.enter_context(OwnRedis(fsync="always"))
         stack = exits.enter_context(
