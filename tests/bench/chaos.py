@@ -58,6 +58,9 @@ from tests.support.litellm import project_litellm_config
 
 RATE = 4.0  # operations started per second
 DRAIN_TIMEOUT_S = 90.0
+# LiteLLM starts in ~12 s on a quiet machine, but took 40-90 s with this run's load beside
+# other sessions' work on the two cores.
+LITELLM_START_TIMEOUT_S = 240.0
 
 
 def run(*, smoke: bool) -> BenchResult:
@@ -121,7 +124,8 @@ class Chaos:
         log = Path(proxy.log).with_name("litellm-restarted.log")
         workdir = Path(proxy.log).parent
         # The first proxy's config file is still in its directory; the same port, config and key.
-        process = start_litellm(workdir / "config.yaml", port, offline_env(config, proxy.master_key), log=log)
+        env = offline_env(config, proxy.master_key)
+        process = start_litellm(workdir / "config.yaml", port, env, log=log, timeout_s=LITELLM_START_TIMEOUT_S)
         self.exits.callback(stop_process, process)
 
     def _restart_worker(self, queue: str) -> None:
