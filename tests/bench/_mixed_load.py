@@ -157,12 +157,17 @@ async def _stream(client: httpx.AsyncClient, outcome: Outcome) -> None:
             _http_error(outcome, response)
             return
         done = False
+        answers: set[str] = set()  # chunk ids: one answer's chunks share one
         async for line in response.aiter_lines():
             if line == "data: [DONE]":
                 done = True
             elif line.startswith("data: ") and '"error"' in line[:20]:
                 outcome.error = "stream error chunk"
-        if not done and outcome.error is None:
+            elif line.startswith("data: "):
+                answers.add(str(_json.decode(line[6:]).get("id")))
+        if len(answers) > 1:
+            outcome.error = f"stream of {len(answers)} answers"  # a second attempt's chunks after the first's
+        elif not done and outcome.error is None:
             outcome.error = "stream without [DONE]"
 
 
