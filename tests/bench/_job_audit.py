@@ -5,11 +5,12 @@ A job is *acknowledged* when the gateway named it (202 from `POST /api/jobs`, or
 stream:
 
 - lost: the record is gone, or it is not final once the run has drained;
-- run twice: more than one terminal event, or a second `processing` attempt that is not
-  the documented retry (docs/architecture.md: a job whose worker died runs again once its
-  in-progress mark expires). A retry counts as documented when a worker of the job's queue
-  class was killed between the attempt before it started and it (and no terminal event came
-  before it);
+- run twice: more than one terminal event, or an attempt started after the job had ended.
+  Not counted: the documented retry of an unfinished attempt (docs/architecture.md: a job
+  whose attempt never wrote its end runs again once its in-progress mark expires), counted
+  apart by cause: a worker of the job's class was killed between the two attempts
+  (`retried_after_worker_kill`), or not (`retried_other`: a worker that lost Redis while
+  the job ran and so could not record its end);
 - SSE: the ids a follower saw (with its `Last-Event-ID` resumes) against the stream: any
   id missing is a gap, any seen twice a duplicate.
 """
@@ -63,6 +64,7 @@ def audit(redis_url: str, outcomes: Sequence[Outcome], kills: Sequence[WorkerKil
     lost: list[str] = []
     twice: list[dict[str, Any]] = []
     retried: list[str] = []
+    retried_other: list[str] = []
     gaps = duplicates = 0
     client = redis.Redis.from_url(redis_url)
     try:
@@ -78,8 +80,10 @@ def audit(redis_url: str, outcomes: Sequence[Outcome], kills: Sequence[WorkerKil
             verdict = _attempts(events, queue, kills)
             if verdict == "twice":
                 twice.append({"job": job_id, "queue": queue, "events": _compact(events)})
-            elif verdict == "retried":
+            elif verdict == "retried_after_kill":
                 retried.append(job_id)
+            elif verdict == "retried_other":
+                retried_other.append(job_id)
             if outcome.sse_ids:
                 stream_ids = [entry_id.decode() for entry_id, _ in events]
                 seen = outcome.sse_ids
@@ -95,6 +99,8 @@ def audit(redis_url: str, outcomes: Sequence[Outcome], kills: Sequence[WorkerKil
         "run_twice": len(twice),
         "run_twice_jobs": twice[:5],
         "retried_after_worker_kill": len(retried),
+        "retried_other": len(retried_other),
+        "retried_other_jobs": retried_other[:5],
         "sse_followed": sum(1 for o in by_job.values() if o.sse_ids),
         "sse_reconnects": sum(o.sse_reconnects for o in by_job.values()),
         "sse_gaps": gaps,
@@ -103,7 +109,8 @@ def audit(redis_url: str, outcomes: Sequence[Outcome], kills: Sequence[WorkerKil
 
 
 def _attempts(events: list[tuple[bytes, dict[bytes, bytes]]], queue: str, kills: Sequence[WorkerKill]) -> str:
-    """ "once", "retried" (the documented retry after a worker kill) or "twice"."""
+    """One of "once", "retried_after_kill", "retried_other" (both the documented retry of
+    an unfinished attempt) or "twice"."""
     starts: list[float] = []
     terminals: list[float] = []
     for entry_id, fields in events:
@@ -115,12 +122,14 @@ def _attempts(events: list[tuple[bytes, dict[bytes, bytes]]], queue: str, kills:
             starts.append(at)
     if len(terminals) > 1:
         return "twice"
+    verdict = "once"
     for before, after in itertools.pairwise(starts):
         if any(t <= after for t in terminals):
             return "twice"  # it had ended, and ran again
-        if not any(k.queue == queue and before <= k.at <= after for k in kills):
-            return "twice"
-    return "retried" if len(starts) > 1 else "once"
+        killed = any(k.queue == queue and before <= k.at <= after for k in kills)
+        if verdict != "retried_other":
+            verdict = "retried_after_kill" if killed else "retried_other"
+    return verdict
 
 
 def _compact(events: list[tuple[bytes, dict[bytes, bytes]]]) -> list[str]:
