@@ -66,6 +66,7 @@ def audit(redis_url: str, outcomes: Sequence[Outcome], kills: Sequence[WorkerKil
     retried: list[str] = []
     retried_other: list[str] = []
     gaps = duplicates = 0
+    gap_jobs: list[dict[str, Any]] = []
     client = redis.Redis.from_url(redis_url)
     try:
         for job_id, outcome in by_job.items():
@@ -88,7 +89,18 @@ def audit(redis_url: str, outcomes: Sequence[Outcome], kills: Sequence[WorkerKil
                 stream_ids = [entry_id.decode() for entry_id, _ in events]
                 seen = outcome.sse_ids
                 duplicates += len(seen) - len(set(seen))
-                gaps += len(set(stream_ids) - set(seen))
+                missing = [i for i in stream_ids if i not in set(seen)]
+                gaps += len(missing)
+                if missing and len(gap_jobs) < 5:
+                    gap_jobs.append(
+                        {
+                            "job": job_id,
+                            "client_error": outcome.error,
+                            "reconnects": outcome.sse_reconnects,
+                            "seen": seen,
+                            "events": _compact(events),
+                        }
+                    )
     finally:
         client.close()
     return {
@@ -104,6 +116,7 @@ def audit(redis_url: str, outcomes: Sequence[Outcome], kills: Sequence[WorkerKil
         "sse_followed": sum(1 for o in by_job.values() if o.sse_ids),
         "sse_reconnects": sum(o.sse_reconnects for o in by_job.values()),
         "sse_gaps": gaps,
+        "sse_gap_jobs": gap_jobs,
         "sse_duplicates": duplicates,
     }
 

@@ -207,17 +207,21 @@ async def _follow(client: httpx.AsyncClient, outcome: Outcome) -> None:
                     if response.status_code < 500:
                         return
                 else:
-                    event, terminal = "", ""
+                    event, event_id, terminal = "", "", ""
                     async for line in response.aiter_lines():
                         if line.startswith("event: "):
                             event = line[7:]
                         elif line.startswith("id: "):
-                            last_id = line[4:]
-                            outcome.sse_ids.append(last_id)
+                            event_id = line[4:]
                         elif line == "" and event:
+                            # The frame is whole only at its blank line: a cut before it is
+                            # read again after Last-Event-ID.
+                            if event_id:
+                                last_id = event_id
+                                outcome.sse_ids.append(event_id)
                             if event in TERMINAL:
                                 terminal = event
-                            event = ""
+                            event, event_id = "", ""
                     if terminal == "done":
                         return
                     if terminal == "error":

@@ -14,10 +14,11 @@ Faults, each followed by `OBSERVE_S` of the same load:
    a new one;
 3. `redis`: kill -9 Redis (AOF, `appendfsync always`), start it again on its data.
 
-For each fault: the client errors of operations that overlapped its window (by kind and
-what the client saw), when the last of them started (`errors_until_s`, after the fault),
-and how long the part took to come back (`back_s`: LiteLLM healthy, worker announced,
-Redis answering with its data loaded).
+For each fault: the client errors of the operations that belong to it (those running when
+it struck, and those started after it and before the next), by kind and what the client
+saw; when the last of them started (`errors_until_s`, after the fault); how long the part
+took to come back (`back_s`: LiteLLM healthy, worker announced, Redis answering with its
+data loaded); and Redis's slowest PING in the window (a thread pings it every 0.2 s).
 
 Why `appendfsync always`: with `everysec` a kill -9 loses up to a second of acknowledged
 writes, i.e. jobs answered 202 that no longer exist after the restart. The run measures
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -45,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 
 from sandbox.litellm_proxy import offline_env, start_litellm
 from sandbox.processes import stop_process
@@ -79,6 +82,7 @@ def run(*, smoke: bool) -> BenchResult:
         )
         chaos = Chaos(stack, own, exits)
         fsync_cost = {mode: _submit_p50_ms(stack, own, mode, submits) for mode in ("everysec", "always")}
+        pings = PingWatch(own).start()
         load = MixedLoad(stack.gateway_url, RATE).start()
         time.sleep(warmup_s)
         first_fault = time.time()
@@ -87,6 +91,7 @@ def run(*, smoke: bool) -> BenchResult:
             time.sleep(observe_s)
             stack.check_alive()  # a worker that did not survive the fault fails the run here
         outcomes = load.stop()
+        chaos.pings = pings.stop()
         lookup_unacknowledged(stack.gateway_url, outcomes)
         job_ids = [o.job_id for o in outcomes if o.job_id]
         drain_s = wait_final(own.url, job_ids, DRAIN_TIMEOUT_S)
@@ -102,6 +107,7 @@ class Chaos:
         self.exits = exits
         self.faults: list[dict[str, Any]] = []  # name, at (time.time()), back_s
         self.kills: list[WorkerKill] = []
+        self.pings: list[tuple[float, float]] = []
 
     def inject(self, name: str) -> None:
         at = time.time()
@@ -171,15 +177,26 @@ def _errors(outcomes: list[Outcome]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _per_fault(outcomes: list[Outcome], faults: list[dict[str, Any]], end: float) -> list[dict[str, Any]]:
-    """Each fault's window runs from it to the next one: the operations that were running
-    at the fault or started in its window."""
+def _fault_of(o: Outcome, faults: list[dict[str, Any]]) -> int | None:
+    """The fault an operation belongs to: the last one that happened while it ran, else the
+    last one before it started (None: before the first)."""
+    during = [i for i, f in enumerate(faults) if o.started <= f["at"] <= o.ended]
+    if during:
+        return during[-1]
+    before = [i for i, f in enumerate(faults) if f["at"] < o.started]
+    return before[-1] if before else None
+
+
+def _per_fault(
+    outcomes: list[Outcome], faults: list[dict[str, Any]], pings: list[tuple[float, float]]
+) -> list[dict[str, Any]]:
     out = []
     for i, fault in enumerate(faults):
         start = fault["at"]
-        stop = faults[i + 1]["at"] if i + 1 < len(faults) else end
-        window = [o for o in outcomes if o.ended >= start and o.started < stop]
+        stop = faults[i + 1]["at"] if i + 1 < len(faults) else float("inf")
+        window = [o for o in outcomes if _fault_of(o, faults) == i]
         failed = [o for o in window if o.error is not None]
+        slow = [lat for at, lat in pings if start <= at < stop]
         out.append(
             {
                 "fault": fault["name"],
@@ -188,9 +205,45 @@ def _per_fault(outcomes: list[Outcome], faults: list[dict[str, Any]], end: float
                 "client_errors": len(failed),
                 "errors_until_s": round(max(o.started for o in failed) - start, 2) if failed else 0.0,
                 "errors": _errors(failed),
+                # Redis answering PING (every 0.2 s) in this window: its slowest answer and
+                # how many took over a second (an AOF fsync stall shows here).
+                "redis_ping_max_ms": round(max(slow) * 1000, 1) if slow else None,
+                "redis_pings_over_1s": sum(1 for lat in slow if lat > 1),
             }
         )
     return out
+
+
+class PingWatch:
+    """PING the run's Redis every 0.2 s in a thread: (time, seconds to answer; 5 s when it
+    did not answer in time or at all)."""
+
+    def __init__(self, own: OwnRedis) -> None:
+        self.own = own
+        self.pings: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="redis-ping", daemon=True)
+
+    def start(self) -> PingWatch:
+        self._thread.start()
+        return self
+
+    def stop(self) -> list[tuple[float, float]]:
+        self._stop.set()
+        self._thread.join()
+        return self.pings
+
+    def _run(self) -> None:
+        client = redis.Redis(port=self.own.port, socket_timeout=5, socket_connect_timeout=1)
+        while not self._stop.wait(0.2):
+            at = time.time()
+            started = time.perf_counter()
+            try:
+                client.ping()
+                self.pings.append((at, time.perf_counter() - started))
+            except redis.RedisError:
+                self.pings.append((at, 5.0))
+        client.close()
 
 
 def _result(
@@ -206,7 +259,7 @@ def _result(
     before = [o for o in outcomes if o.ended < first_fault]
     baseline = sum(1 for o in before if o.error) / len(before) if before else 0.0
     candidate = sum(1 for o in outcomes if o.error) / len(outcomes) if outcomes else 0.0
-    faults = _per_fault(outcomes, chaos.faults, max(o.ended for o in outcomes))
+    faults = _per_fault(outcomes, chaos.faults, chaos.pings)
     extra: dict[str, Any] = {
         "rate_per_s": RATE,
         "operations": len(outcomes),
