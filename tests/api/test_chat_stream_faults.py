@@ -48,10 +48,12 @@ class StreamReader(threading.Thread):
     def run(self) -> None:
         body = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
         try:
-            with httpx.Client(base_url=self.base, headers=AUTH, timeout=20) as client:
-                with client.stream("POST", "/api/chat/completions", json=body) as response:
-                    assert response.status_code == 200
-                    self.lines = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
+            with (
+                httpx.Client(base_url=self.base, headers=AUTH, timeout=20) as client,
+                client.stream("POST", "/api/chat/completions", json=body) as response,
+            ):
+                assert response.status_code == 200
+                self.lines = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
         except httpx.HTTPError as exc:
             self.failure = type(exc).__name__
 
