@@ -205,6 +205,8 @@ def _per_fault(
                 "client_errors": len(failed),
                 "errors_until_s": round(max(o.started for o in failed) - start, 2) if failed else 0.0,
                 "errors": _errors(failed),
+                # When each failed operation started, after the fault (s), and what it saw:
+                "error_times": [[round(o.started - start, 1), o.kind, o.error] for o in failed][:30],
                 # Redis answering PING (every 0.2 s) in this window: its slowest answer and
                 # how many took over a second (an AOF fsync stall shows here).
                 "redis_ping_max_ms": round(max(slow) * 1000, 1) if slow else None,
