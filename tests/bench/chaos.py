@@ -31,8 +31,8 @@ duplicates. Goal: lost 0, twice 0, no SSE gap or duplicate, and client errors on
 kinds the README names for each fault.
 
 Baseline: client error rate before the first fault (warm-up). Candidate: over the run.
-`--smoke`: the emulator instead of LiteLLM (LiteLLM takes ~12 s to start), the Redis fault
-only, a few seconds.
+`--smoke`: the emulator instead of LiteLLM (LiteLLM takes ~12 s to start), no batch worker,
+no speech, the Redis fault only, a few seconds.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from sandbox.processes import stop_process
 from tests.bench._chat_stack import ChatStack, chat_stack
 from tests.bench._common import AUTH, ms, percentile
 from tests.bench._job_audit import WorkerKill, audit, wait_final
-from tests.bench._mixed_load import MixedLoad, Outcome, lookup_unacknowledged
+from tests.bench._mixed_load import KINDS, SMOKE_KINDS, MixedLoad, Outcome, lookup_unacknowledged
 from tests.bench._redis_server import Fsync, OwnRedis
 from tests.bench.result import BenchResult
 from tests.support.litellm import project_litellm_config
@@ -64,7 +64,7 @@ DRAIN_TIMEOUT_S = 90.0
 
 
 def run(*, smoke: bool) -> BenchResult:
-    warmup_s, observe_s = (2.0, 3.0) if smoke else (20.0, 40.0)
+    warmup_s, observe_s = (1.0, 2.0) if smoke else (20.0, 40.0)
     submits = 10 if smoke else 200
     # A killed worker's jobs run again only once their in-progress marks expire (10 s):
     # the smoke run, which only proves the scenario works, leaves that wait out.
@@ -75,7 +75,7 @@ def run(*, smoke: bool) -> BenchResult:
             chat_stack(
                 workers=1,
                 media_workers=1,
-                batch_workers=1,
+                batch_workers=0 if smoke else 1,
                 upstream="emulator" if smoke else "litellm",
                 redis_url=own.url,
             )
@@ -83,7 +83,8 @@ def run(*, smoke: bool) -> BenchResult:
         chaos = Chaos(stack, own, exits)
         fsync_cost = {mode: _submit_p50_ms(stack, own, mode, submits) for mode in ("everysec", "always")}
         pings = PingWatch(own).start()
-        load = MixedLoad(stack.gateway_url, RATE).start()
+        # Speech is left out of the smoke run: the emulator takes seconds per speech there.
+        load = MixedLoad(stack.gateway_url, RATE, SMOKE_KINDS if smoke else KINDS).start()
         time.sleep(warmup_s)
         first_fault = time.time()
         for name in faults:

@@ -25,7 +25,7 @@ entry of each queue, and the client errors so far. After the warm-up (`WARMUP_S`
 
 Then every acknowledged job is audited as in `chaos` (none lost, none run twice).
 Baseline: mean RSS of all processes after warm-up (MiB); candidate: at the end.
-`--smoke`: 4 s on the emulator (no LiteLLM, no batch worker), no goals checked.
+`--smoke`: 3 s on the emulator (no LiteLLM, no batch worker, no speech), no goals checked.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from queues import keys
 from tests.bench._chat_stack import ChatStack, chat_stack, vm_rss_kib
 from tests.bench._common import cpu_seconds
 from tests.bench._job_audit import audit, wait_final
-from tests.bench._mixed_load import MixedLoad, Outcome, lookup_unacknowledged
+from tests.bench._mixed_load import KINDS, SMOKE_KINDS, MixedLoad, Outcome, lookup_unacknowledged
 from tests.bench._redis_server import OwnRedis
 from tests.bench.result import BenchResult
 
@@ -55,7 +55,7 @@ JOB_TTL_H = 25
 
 
 def run(*, smoke: bool) -> BenchResult:
-    duration_s, warmup_s, sample_s = (4.0, 1.0, 1.0) if smoke else (1800.0, 300.0, SAMPLE_S)
+    duration_s, warmup_s, sample_s = (3.0, 1.0, 1.0) if smoke else (1800.0, 300.0, SAMPLE_S)
     with ExitStack() as exits:
         own = exits.enter_context(OwnRedis(fsync="everysec"))
         stack = exits.enter_context(
@@ -69,7 +69,7 @@ def run(*, smoke: bool) -> BenchResult:
         )
         pids = _pids(stack, own)
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        load = MixedLoad(stack.gateway_url, RATE).start()
+        load = MixedLoad(stack.gateway_url, RATE, SMOKE_KINDS if smoke else KINDS).start()
         samples = _sample(stack, own, pids, load, duration_s, sample_s)
         outcomes = load.stop()
         wall = samples[-1]["t"]
