@@ -219,6 +219,15 @@ class MPCWorker(Worker):
                 async with asyncio.timeout(function.timeout_s):
                     await function.coroutine(ctx, job_id)
                 self.jobs_complete += 1
+            except (RedisError, OSError) as exc:
+                # Redis went away while the job ran or wrote its end: whether its end was
+                # written is unknown, so the job stays in the queue. Its in-progress mark runs
+                # out (nothing renews it now) and a worker takes it again: the claim finds it
+                # final (nothing to do) or runs it once more. Clearing the queue entry here
+                # would leave a job whose end was not written `processing` for ever.
+                log.warning("job %s lost Redis (%s); it will be taken again", job_id, type(exc).__name__)
+                self.jobs_retried += 1
+                return
             except asyncio.CancelledError:
                 # The worker is stopping: mpc_job handed the job back; arq runs it again.
                 finished = False
