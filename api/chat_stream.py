@@ -2,16 +2,21 @@
 
 Plain `data:` lines with no `event:` field (Dify reads nothing else), ending with `data:
 [DONE]`. A failure after the first chunk ends with `data: {"error": …}` and no `[DONE]`,
-so no client mistakes a cut answer for a complete one. Each batch of events read together
-is one write to the client (a head chunk and the first token often arrive together).
+so no client mistakes a cut answer for a complete one. Two failures of the machinery end it
+the same way: Redis lost while following the job (the stream cannot go on), and a second
+attempt of the job (its first worker died mid-answer: the retry would send the answer again
+from its start after the chunks already sent). Each batch of events read together is one
+write to the client (a head chunk and the first token often arrive together).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator, Callable
-from typing import Any
+from typing import Any, Literal
 
 import anyio
+from redis.exceptions import RedisError
 
 from api.errors import APIError
 from api.sse import sse_frame
@@ -32,8 +37,34 @@ _STALLED = sse_frame(
     )
 )
 
+_REDIS_LOST = sse_frame(
+    encode_json(
+        {
+            "error": {
+                "message": "The answer was cut: Redis became unavailable. Retry shortly.",
+                "type": "service_unavailable",
+                "code": "service_unavailable",
+                "param": None,
+            }
+        }
+    )
+)
+_RESTARTED = sse_frame(
+    encode_json(
+        {
+            "error": {
+                "message": "The answer was cut: the worker answering stopped, and the job started again.",
+                "type": "server_error",
+                "code": "worker_lost",
+                "param": None,
+            }
+        }
+    )
+)
+
 Batches = AsyncGenerator[list[JobEvent], None]
 ChunkReshape = Callable[[dict[str, Any]], dict[str, Any]]
+End = Literal["open", "finished", "cut"]
 
 
 def no_answer_in_time() -> APIError:
@@ -60,24 +91,33 @@ async def relay(
     first, the job is canceled."""
     finished = False
     try:
-        frames, finished = _frames(first, reshape)
+        frames, end = _frames(first, reshape)
+        finished = end == "finished"
         if frames:
             yield frames
-        if finished:
+        if end != "open":
             return
-        async for batch in rest:
-            if not batch:
-                yield _STALLED
-                return
-            frames, finished = _frames(batch, reshape)
-            if frames:
-                yield frames
-            if finished:
-                return
+        try:
+            async for batch in rest:
+                if not batch:
+                    yield _STALLED
+                    return
+                frames, end = _frames(batch, reshape)
+                finished = end == "finished"
+                if frames:
+                    yield frames
+                if end != "open":
+                    return
+        except (RedisError, OSError):
+            yield _REDIS_LOST
     finally:
-        await rest.aclose()
+        with contextlib.suppress(RedisError, OSError):
+            await rest.aclose()
         if not finished:
-            await abandon(state, job_id)  # the client left mid-answer, or the model stalled
+            # The client left mid-answer, the model stalled, the job restarted or Redis
+            # went away: nobody reads the rest. With Redis down the cancel is lost too.
+            with contextlib.suppress(RedisError, OSError):
+                await abandon(state, job_id)
 
 
 async def abandon(state: AppState, job_id: str) -> None:
@@ -87,9 +127,10 @@ async def abandon(state: AppState, job_id: str) -> None:
         await store.request_cancel(state.redis, job_id)
 
 
-def _frames(events: list[JobEvent], reshape: ChunkReshape | None) -> tuple[bytes, bool]:
+def _frames(events: list[JobEvent], reshape: ChunkReshape | None) -> tuple[bytes, End]:
     """The SSE frames for events read together (one write to the client), and whether the
-    stream ended with them."""
+    stream ended with them: "finished" (the job's end), "cut" (a new attempt began), or
+    "open"."""
     frames = bytearray()
     for event in events:
         if event.type == "output":
@@ -98,8 +139,12 @@ def _frames(events: list[JobEvent], reshape: ChunkReshape | None) -> tuple[bytes
             error = JobError(**{k: v for k, v in (event.data.get("error") or {}).items() if k in _ERROR_FIELDS})
             envelope = {"message": error.message, "type": error.type, "code": error.code, "param": error.param}
             frames += sse_frame(encode_json({"error": envelope}))
-            return bytes(frames), True
+            return bytes(frames), "finished"
         elif event.type == "done":
             frames += _DONE
-            return bytes(frames), True
-    return bytes(frames), False
+            return bytes(frames), "finished"
+        elif event.type == "status" and event.data.get("status") == "processing":
+            # A new attempt after chunks were sent (the first worker died): end here.
+            frames += _RESTARTED
+            return bytes(frames), "cut"
+    return bytes(frames), "open"

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 from collections.abc import AsyncGenerator
 from typing import Any
 
 import anyio
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Send
@@ -153,7 +155,11 @@ async def _relay(state: AppState, job_id: str, first: list[JobEvent], rest: Batc
         if audio:
             yield audio
         while not ended:
-            batch = await anext(rest, None)
+            try:
+                batch = await anext(rest, None)
+            except (RedisError, OSError):
+                log.warning("lost Redis while relaying speech job %s; cutting the response", job_id)
+                raise _Cut from None
             if not batch:  # idle past the limit (None: unreachable, following stops at the end)
                 log.warning("speech job %s stalled after its first audio; cutting the response", job_id)
                 raise _Cut
@@ -162,9 +168,11 @@ async def _relay(state: AppState, job_id: str, first: list[JobEvent], rest: Batc
                 yield audio
         finished = True
     finally:
-        await rest.aclose()
+        with contextlib.suppress(RedisError, OSError):
+            await rest.aclose()
         if not finished:
-            await abandon(state, job_id)
+            with contextlib.suppress(RedisError, OSError):  # with Redis down the cancel is lost too
+                await abandon(state, job_id)
 
 
 def _audio(events: list[JobEvent]) -> tuple[bytes, bool]:
@@ -183,6 +191,11 @@ def _audio(events: list[JobEvent]) -> tuple[bytes, bool]:
             raise _Cut
         elif event.type == "done":
             return bytes(audio), True
+        elif event.type == "status" and event.data.get("status") == "processing":
+            # A new attempt (the first worker died mid-speech) would send the audio again from
+            # its start after the bytes already sent.
+            log.warning("speech job started again after its first audio; cutting the response")
+            raise _Cut
     return bytes(audio), False
 
 

@@ -19,7 +19,9 @@ from sandbox.emulator.litellm_config import proxy_env
 from sandbox.processes import StartError, wait_started
 
 INSTALL_SCRIPT = Path(__file__).resolve().parents[1] / "compose" / "litellm" / "install.sh"
-START_TIMEOUT_S = 90.0
+# ~12 s on a quiet machine; 40-90 s and more measured on two cores shared with several test
+# suites (their LiteLLMs starting too). A bound for giving up, not a wait when it starts.
+START_TIMEOUT_S = 240.0
 
 # Environment that keeps a LiteLLM proxy from reaching out at start-up or per request:
 # without these it fetches its price map and tries to download Hugging Face tokenizers
@@ -63,10 +65,17 @@ def litellm_executable() -> Path:
 
 
 def start_litellm(
-    config: Path, port: int, env: Mapping[str, str], *, log: Path | None = None, executable: Path | None = None
+    config: Path,
+    port: int,
+    env: Mapping[str, str],
+    *,
+    log: Path | None = None,
+    executable: Path | None = None,
+    timeout_s: float = START_TIMEOUT_S,
 ) -> subprocess.Popen[bytes]:
-    """Start the proxy on 127.0.0.1:`port` and wait until `/health/liveliness` answers.
-    `PYTHON_GC_THRESHOLD` is LITELLM_GC_THRESHOLD unless the environment or `env` sets it."""
+    """Start the proxy on 127.0.0.1:`port` and wait until `/health/liveliness` answers
+    (at most `timeout_s`). `PYTHON_GC_THRESHOLD` is LITELLM_GC_THRESHOLD unless the
+    environment or `env` sets it."""
     exe = executable or litellm_executable()
     out = open(log, "wb") if log is not None else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
     process = subprocess.Popen(
@@ -83,5 +92,5 @@ def start_litellm(
             return False
 
     with httpx.Client(timeout=1.0) as client:
-        wait_started(process, healthy, what=f"LiteLLM (log: {log})", timeout_s=START_TIMEOUT_S, interval_s=0.2)
+        wait_started(process, healthy, what=f"LiteLLM (log: {log})", timeout_s=timeout_s, interval_s=0.2)
     return process

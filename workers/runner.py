@@ -74,6 +74,8 @@ FALLBACK_POLL_S = 1.0
 # took meanwhile, one round trip each).
 MAX_ANNOUNCED = 256
 LITELLM_PROBE_INTERVAL_S = 10.0
+# Pause after a failed read of the queue (Redis restarting, failing over) before the next.
+REDIS_RETRY_S = 0.5
 # arq's own try limit is set out of reach: arq would otherwise fail a job without calling
 # mpc_job, leaving our record `processing` forever. mpc_job enforces MAX_ATTEMPTS instead.
 ARQ_MAX_TRIES = 1000
@@ -169,15 +171,14 @@ class MPCWorker(Worker):
                 self._full = True  # the rest stay queued; _job_done reads the queue again
                 return
             self.job_counter += 1
+            claim: Claim | None = None
             try:
                 claim = await self._claim(job_id_b.decode())
-            except BaseException:
-                self.job_counter -= 1
-                self.sem.release()
-                raise
+            finally:
+                if claim is None:  # not this worker's, or Redis failed: the slot is free again
+                    self.job_counter -= 1
+                    self.sem.release()
             if claim is None:
-                self.job_counter -= 1
-                self.sem.release()
                 continue
             task = self.loop.create_task(self._run_claimed(claim))
             task.add_done_callback(self._job_done)
@@ -237,17 +238,24 @@ class MPCWorker(Worker):
             except Exception:
                 log.exception("job %s raised past mpc_job", job_id)
                 self.jobs_failed += 1
-            await asyncio.shield(
-                self.finish_job(
-                    job_id,
-                    finish=finished,
-                    result_data=None,
-                    result_timeout_s=None,
-                    keep_result_forever=False,
-                    incr_score=None,
-                    keep_in_progress=None,
+            try:
+                await asyncio.shield(
+                    self.finish_job(
+                        job_id,
+                        finish=finished,
+                        result_data=None,
+                        result_timeout_s=None,
+                        keep_result_forever=False,
+                        incr_score=None,
+                        keep_in_progress=None,
+                    )
                 )
-            )
+            except (RedisError, OSError) as exc:
+                # arq's queue entry stays; its in-progress mark, no longer renewed, expires and
+                # the next claim finds the record final and clears it (or, if the job's end
+                # was not written either, runs it again: the retry of an unfinished attempt).
+                # Raised here, arq's poll would re-raise it and stop the worker.
+                log.warning("could not clear job %s from the queue (%s)", job_id, type(exc).__name__)
         finally:
             self.runtime.stop_listening(job_id)
 

@@ -55,6 +55,7 @@ class ChatStack:
     litellm: LiteLLMProxy | None
     worker_env: dict[str, str]
     artifacts_dir: Path
+    redis_url: str = BENCH_REDIS_URL
     workers: list[Child] = field(default_factory=list)
     media_workers: list[Child] = field(default_factory=list)
     _exits: ExitStack = field(default_factory=ExitStack)
@@ -73,7 +74,7 @@ class ChatStack:
         if self.litellm is not None:
             out["litellm"] = self.litellm.pid
         out["emulator"] = self.emulator_pid
-        out["redis"] = redis_pid()
+        out["redis"] = redis_pid(self.redis_url)
         return out
 
     def upstream_name(self, provider_id: str) -> str:
@@ -92,14 +93,24 @@ class ChatStack:
 
     def add_workers(self, n: int, queue: str = "interactive") -> list[Child]:
         """Start `n` more workers of `queue`; return once each has announced itself."""
+        return self.add_pools({queue: n})
+
+    def add_pools(self, counts: dict[str, int]) -> list[Child]:
+        """Start workers of several queue classes at once (they start in parallel); return
+        once each has announced itself."""
         started = [
-            self._exits.enter_context(child([PYTHON, "-m", "cli", "worker", "--queue", queue], self.worker_env))
+            (
+                queue,
+                self._exits.enter_context(child([PYTHON, "-m", "cli", "worker", "--queue", queue], self.worker_env)),
+            )
+            for queue, n in counts.items()
             for _ in range(n)
         ]
-        (self.media_workers if queue == "media" else self.workers).extend(started)
-        for worker in started:
-            _wait_worker_ready(worker, queue)
-        return started
+        for queue, worker in started:
+            (self.media_workers if queue == "media" else self.workers).append(worker)
+        for queue, worker in started:
+            _wait_worker_ready(worker, queue, self.redis_url)
+        return [worker for _, worker in started]
 
     def stop_last_worker(self) -> None:
         self.workers.pop().stop()
@@ -109,8 +120,8 @@ class ChatStack:
             worker.check_alive()
 
 
-def _wait_worker_ready(worker: Child, queue: str, timeout: float = WORKER_READY_TIMEOUT_S) -> None:
-    client = redis.Redis.from_url(BENCH_REDIS_URL)
+def _wait_worker_ready(worker: Child, queue: str, redis_url: str, timeout: float = WORKER_READY_TIMEOUT_S) -> None:
+    client = redis.Redis.from_url(redis_url)
     live = keys.live_workers(queue)
     marker = f"-{worker.pid}-".encode()
     deadline = time.monotonic() + timeout
@@ -141,12 +152,16 @@ def chat_stack(
     upstream: Upstream = "litellm",
     breaker_cool_off_s: int | None = None,
     media_workers: int = 0,
+    batch_workers: int = 0,
     worker_handlers: str = "",
     env: dict[str, str] | None = None,
+    redis_url: str = BENCH_REDIS_URL,
 ) -> Iterator[ChatStack]:
     """Emulator, LiteLLM (unless `upstream="emulator"`), gateway, `workers` interactive
-    and `media_workers` media workers, all on Redis db 10 (the caller flushes it); `env` is
-    set for the gateway and every worker (`MPC_OUTBOUND_ALLOW`, say)."""
+    and `media_workers` media workers, all on `redis_url` (default: the benchmarks' db; the
+    caller flushes it); `env` is set for the gateway and every worker (`MPC_OUTBOUND_ALLOW`,
+    say)."""
+    env = {**(env or {}), "MPC_REDIS_URL": redis_url}
     with ExitStack() as stack:
         artifacts_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mpc-bench-artifacts-")))
         store_env = {
@@ -162,10 +177,10 @@ def chat_stack(
             # The worker posts to {base}/v1/chat/completions: the emulator's OpenAI wire.
             worker_env = bench_env(MPC_LITELLM_BASE_URL=f"{emulator.base_url}/openai", MPC_LITELLM_API_KEY="sk-emu")
         worker_env.update(store_env, MPC_WORKER_HANDLERS=worker_handlers)
-        worker_env.update(env or {})
+        worker_env.update(env)
         if breaker_cool_off_s is not None:
             worker_env["MPC_BREAKER_COOL_OFF_S"] = str(breaker_cool_off_s)
-        base, gateway_proc = stack.enter_context(gateway(**store_env, **(env or {})))
+        base, gateway_proc = stack.enter_context(gateway(**store_env, **env))
         chat = ChatStack(
             emulator=emulator,
             emulator_pid=emulator_pid,
@@ -174,10 +189,10 @@ def chat_stack(
             litellm=proxy,
             worker_env=worker_env,
             artifacts_dir=artifacts_dir,
+            redis_url=redis_url,
         )
         stack.enter_context(chat._exits)
-        chat.add_workers(workers)
-        chat.add_workers(media_workers, "media")
+        chat.add_pools({"interactive": workers, "media": media_workers, "batch": batch_workers})
         yield chat
         gateway_proc.check_alive()
         chat.check_alive()

@@ -15,8 +15,8 @@ from tests.bench._common import BENCH_REDIS_URL, cpu_seconds, ms, percentile
 from tests.bench._rawhttp import read_response
 
 
-def redis_pid() -> int | None:
-    client = redis.Redis.from_url(BENCH_REDIS_URL)
+def redis_pid(url: str = BENCH_REDIS_URL) -> int | None:
+    client = redis.Redis.from_url(url)
     try:
         info = cast(dict[str, Any], client.info("server"))
         pid = int(info["process_id"])

@@ -204,3 +204,27 @@ def test_redis_outage_is_503_with_retry_after_and_recovers(settings: Settings, c
             )
     finally:
         own.close()
+
+
+def test_worker_outlives_a_redis_restart_and_runs_jobs_after(settings: Settings, catalog: Catalog) -> None:
+    own = RedisServer()
+    own.start()
+    worker = WorkerProcess(own.url, "interactive")
+    app = create_app(Settings(redis_url=own.url, api_key_hashes=settings.api_key_hashes), catalog)
+    try:
+        worker.wait_ready()
+        own.stop()
+        # Long enough for the worker's queue read (every second), its heartbeat (every 2 s)
+        # and its wake-up listener to have failed: any of them used to end the process.
+        time.sleep(2.5)
+        assert worker.process.poll() is None
+        own.start()
+        with running_server(app) as base, httpx.Client(base_url=base, headers=AUTH, timeout=10) as api:
+            job = api.post("/api/jobs", json={"task": "chat_general", "input": say("back again")}).json()
+            final = wait_for_job(api, job["id"], lambda s: s["status"] == "succeeded", timeout=10)
+            assert final["attempts"] == 1
+        # Announced again on the new server at its next heartbeat (every 2 s).
+        assert wait_until(lambda: worker.heartbeat() is not None, timeout=5, interval=0.1)
+    finally:
+        worker.stop(signal.SIGKILL)
+        own.close()

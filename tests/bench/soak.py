@@ -1,0 +1,248 @@
+"""Soak: 30 minutes of a steady mixed load on the whole stack, sampled every `SAMPLE_S`.
+
+Stack (`_chat_stack` on a `redis-server` of the run's own, `_redis_server`, AOF with
+`appendfsync everysec`, so its INFO figures are this run's alone): provider emulator →
+LiteLLM 1.106.12 → one worker per queue class → Redis → gateway. Load (`_mixed_load`): chat,
+streamed chat, `chat_general` jobs followed over SSE, small speech requests, in turn, `RATE`
+a second (open loop).
+
+Each sample: RSS of every process, Redis `used_memory` and key count, the age of the oldest
+entry of each queue, and the client errors so far. After the warm-up (`WARMUP_S`):
+
+- RSS of every process at the end within +10 % of its value after the warm-up (the max over
+  the last minute against the median of the minute after warm-up, so one GC pause does
+  not decide it);
+- queue age bounded: the oldest job no worker holds yet, its max after the warm-up below
+  `QUEUE_AGE_LIMIT_S`;
+- no error growth: no client error at all after the warm-up, or (if any) not more in the
+  last third than in the first;
+- Redis memory: records and streams keep `result_ttl_s` + a day's grace
+  (`queues/classes.py`: 25 h for interactive jobs) and no setting shortens that, so within
+  30 minutes Redis grows with every job kept. The run reports the growth per job kept and
+  what is *not* job data (`used_memory` minus the growth the job count explains), which
+  must stay within ±10 %; `extra.redis_plateau_mib_at_rate` is where memory levels off once
+  the first records expire (rate x 25 h x bytes per job).
+
+Then every acknowledged job is audited as in `chaos` (none lost, none run twice).
+Baseline: mean RSS of all processes after warm-up (MiB); candidate: at the end.
+`--smoke`: 3 s on the emulator (no LiteLLM, no batch worker, no speech), no goals checked.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any, cast
+
+from arq.constants import in_progress_key_prefix
+
+from queues import keys
+from tests.bench._chat_stack import ChatStack, chat_stack, vm_rss_kib
+from tests.bench._common import cpu_seconds
+from tests.bench._job_audit import audit, wait_final
+from tests.bench._mixed_load import KINDS, SMOKE_KINDS, MixedLoad, Outcome, lookup_unacknowledged
+from tests.bench._redis_server import OwnRedis
+from tests.bench.result import BenchResult
+
+RATE = 4.0
+SAMPLE_S = 10.0
+QUEUE_AGE_LIMIT_S = 5.0
+RSS_GROWTH_LIMIT = 1.10
+REDIS_FLAT_LIMIT = 0.10
+JOB_TTL_H = 25
+
+
+def run(*, smoke: bool) -> BenchResult:
+    duration_s, warmup_s, sample_s = (3.0, 1.0, 1.0) if smoke else (1800.0, 300.0, SAMPLE_S)
+    with ExitStack() as exits:
+        own = exits.enter_context(OwnRedis(fsync="everysec"))
+        stack = exits.enter_context(
+            chat_stack(
+                workers=1,
+                media_workers=1,
+                batch_workers=0 if smoke else 1,
+                upstream="emulator" if smoke else "litellm",
+                redis_url=own.url,
+            )
+        )
+        pids = _pids(stack, own)
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        load = MixedLoad(stack.gateway_url, RATE, SMOKE_KINDS if smoke else KINDS).start()
+        samples = _sample(stack, own, pids, load, duration_s, sample_s)
+        outcomes = load.stop()
+        wall = samples[-1]["t"]
+        cpu = {name: round((cpu_seconds(pid) - cpu_before[name]) / wall * 100, 2) for name, pid in pids.items()}
+        lookup_unacknowledged(stack.gateway_url, outcomes)
+        wait_final(own.url, [o.job_id for o in outcomes if o.job_id], 60)
+        jobs = audit(own.url, outcomes, [])
+        stack.check_alive()
+        return _result(samples, outcomes, jobs, cpu, warmup_s, load.skipped, smoke)
+
+
+def _pids(stack: ChatStack, own: OwnRedis) -> dict[str, int]:
+    pids = {"gateway": stack.gateway_pid, "emulator": stack.emulator_pid, "redis": own.pid}
+    for worker in (*stack.workers, *stack.media_workers):
+        pids[f"worker_{worker.args[worker.args.index('--queue') + 1]}"] = worker.pid
+    if stack.litellm is not None:
+        pids["litellm"] = stack.litellm.pid
+    return pids
+
+
+def _sample(
+    stack: ChatStack, own: OwnRedis, pids: dict[str, int], load: MixedLoad, duration_s: float, every_s: float
+) -> list[dict[str, Any]]:
+    started = time.monotonic()
+    samples: list[dict[str, Any]] = []
+    client = own.client()
+    try:
+        while True:
+            time.sleep(every_s)
+            t = time.monotonic() - started
+            memory = cast(dict[str, Any], client.info("memory"))
+            now_ms = time.time() * 1000
+            ages = {queue: _waiting_age_s(client, name, now_ms) for queue, name in keys.QUEUE_NAMES.items()}
+            outcomes = list(load.outcomes)
+            samples.append(
+                {
+                    "t": round(t, 1),
+                    "rss_mib": {name: round(vm_rss_kib(pid) / 1024, 1) for name, pid in pids.items()},
+                    "redis_used_memory_mib": round(int(memory["used_memory"]) / 2**20, 2),
+                    "redis_keys": int(cast(int, client.dbsize())),
+                    "jobs_kept": _jobs_kept(client),
+                    "queue_age_s": ages,
+                    "operations": len(outcomes),
+                    "errors": sum(1 for o in outcomes if o.error is not None),
+                }
+            )
+            stack.check_alive()
+            if t >= duration_s:
+                return samples
+    finally:
+        client.close()
+
+
+def _waiting_age_s(client: Any, queue_name: str, now_ms: float) -> float:
+    """Age of the oldest job of a queue that no worker holds: arq keeps a running job in
+    its queue until it ends, so an entry with an in-progress mark is running, not waiting."""
+    oldest = cast(list[tuple[bytes, float]], client.zrange(queue_name, 0, 63, withscores=True))
+    if not oldest:
+        return 0.0
+    with client.pipeline(transaction=False) as pipe:
+        for job_id, _ in oldest:
+            pipe.exists(in_progress_key_prefix + job_id.decode())
+        running = pipe.execute()
+    for (_, score), held in zip(oldest, running, strict=True):
+        if not held:
+            return round(max(0.0, now_ms - score) / 1000, 2)
+    return 0.0
+
+
+def _jobs_kept(client: Any) -> int:
+    """Job records in Redis: the keys besides queues, workers, breakers and a few fixed ones
+    are per job (record, events, arq's job), so DBSIZE would do; this counts the records."""
+    cursor, count = 0, 0
+    while True:
+        cursor, found = client.scan(cursor, match="mpc:job:*", count=1000, _type="hash")
+        count += len(found)
+        if cursor == 0:
+            return count
+
+
+def _after(samples: list[dict[str, Any]], warmup_s: float) -> list[dict[str, Any]]:
+    return [s for s in samples if s["t"] >= warmup_s] or samples[-1:]
+
+
+def _window(
+    samples: list[dict[str, Any]], pick: Callable[[dict[str, Any]], float], n: int, *, last: bool
+) -> list[float]:
+    chosen = samples[-n:] if last else samples[:n]
+    return [pick(s) for s in chosen]
+
+
+def _result(
+    samples: list[dict[str, Any]],
+    outcomes: list[Outcome],
+    jobs: dict[str, Any],
+    cpu: dict[str, float],
+    warmup_s: float,
+    skipped: int,
+    smoke: bool,
+) -> BenchResult:
+    steady = _after(samples, warmup_s)
+    per_minute = max(1, round(60 / max(1.0, steady[1]["t"] - steady[0]["t"]))) if len(steady) > 1 else 1
+    rss: dict[str, dict[str, float]] = {}
+    for name in samples[0]["rss_mib"]:
+        after_warmup = statistics.median(_window(steady, lambda s, n=name: s["rss_mib"][n], per_minute, last=False))
+        at_end = max(_window(steady, lambda s, n=name: s["rss_mib"][n], per_minute, last=True))
+        rss[name] = {"after_warmup": after_warmup, "end": at_end, "growth": round(at_end / after_warmup - 1, 4)}
+    first, last = steady[0], steady[-1]
+    kept = last["jobs_kept"] - first["jobs_kept"]
+    grown = last["redis_used_memory_mib"] - first["redis_used_memory_mib"]
+    per_job_bytes = grown * 2**20 / kept if kept > 0 else 0.0
+
+    def not_jobs(s: dict[str, Any]) -> float:
+        return s["redis_used_memory_mib"] - (s["jobs_kept"] - first["jobs_kept"]) * per_job_bytes / 2**20
+
+    others = [not_jobs(s) for s in steady]
+    other_spread = (max(others) - min(others)) / statistics.median(others) if others else 0.0
+    max_age = max(max(s["queue_age_s"].values()) for s in steady)
+    age_by_queue = {q: max(s["queue_age_s"][q] for s in steady) for q in steady[0]["queue_age_s"]}
+    thirds = max(1, len(steady) // 3)
+    errors_first = steady[thirds - 1]["errors"] - steady[0]["errors"]
+    errors_last = steady[-1]["errors"] - steady[-thirds]["errors"]
+    errors_after_warmup = steady[-1]["errors"] - steady[0]["errors"]
+    error_kinds: dict[str, int] = {}
+    for o in outcomes:
+        if o.error is not None:
+            error_kinds[f"{o.kind}: {o.error}"] = error_kinds.get(f"{o.kind}: {o.error}", 0) + 1
+    rate = len(outcomes) / samples[-1]["t"]
+    jobs_per_s = jobs["acknowledged"] / samples[-1]["t"]
+    baseline = round(statistics.mean(r["after_warmup"] for r in rss.values()), 2)
+    candidate = round(statistics.mean(r["end"] for r in rss.values()), 2)
+    extra: dict[str, Any] = {
+        "duration_s": samples[-1]["t"],
+        "warmup_s": warmup_s,
+        "rate_per_s": RATE,
+        "operations": len(outcomes),
+        "operations_per_s": round(rate, 2),
+        "starts_skipped": skipped,
+        "rss_mib": rss,
+        "cpu_pct_of_core": cpu,
+        "queue_age_max_s": max_age,
+        "queue_age_max_s_by_queue": age_by_queue,
+        "errors_total": len(outcomes) - sum(1 for o in outcomes if o.error is None),
+        "errors_after_warmup": errors_after_warmup,
+        "errors_first_third": errors_first,
+        "errors_last_third": errors_last,
+        "error_kinds": error_kinds,
+        "redis_used_memory_mib": {"after_warmup": first["redis_used_memory_mib"], "end": last["redis_used_memory_mib"]},
+        "redis_jobs_kept": {"after_warmup": first["jobs_kept"], "end": last["jobs_kept"]},
+        "redis_bytes_per_job_kept": round(per_job_bytes),
+        "redis_not_job_data_spread": round(other_spread, 4),
+        "redis_plateau_mib_at_rate": round(jobs_per_s * JOB_TTL_H * 3600 * per_job_bytes / 2**20, 1),
+        "jobs": jobs,
+        "samples": [
+            {k: s[k] for k in ("t", "redis_used_memory_mib", "jobs_kept", "errors")} | {"rss_mib": s["rss_mib"]}
+            for s in samples[:: max(1, len(samples) // 12)]
+        ],
+        "smoke": smoke,
+    }
+    if not smoke:
+        extra |= {
+            "goal_rss_within_10pct": all(r["growth"] <= RSS_GROWTH_LIMIT - 1 for r in rss.values()),
+            "goal_queue_age_bounded": max_age <= QUEUE_AGE_LIMIT_S,
+            "goal_no_error_growth": errors_after_warmup == 0 or errors_last <= errors_first,
+            "goal_redis_not_job_data_flat_10pct": other_spread <= REDIS_FLAT_LIMIT,
+            "goal_jobs_lost_0": jobs["lost"] == 0,
+            "goal_jobs_run_twice_0": jobs["run_twice"] == 0,
+        }
+    return BenchResult(
+        scenario="soak",
+        baseline=baseline,
+        candidate=candidate,
+        unit="mean_rss_mib",
+        ratio=round(baseline / candidate, 3) if candidate else 0.0,
+        extra=extra,
+    )
