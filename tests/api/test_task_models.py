@@ -23,7 +23,8 @@ def test_auto_tasks_and_plans_are_listed_first(client: httpx.Client, catalog: Ca
         tiers = {m.tier for m in catalog.models_for_task(task.id) if m.enabled}
         assert {m["tier"] for m in picks if m["id"].startswith(f"mpc/{task.id}:")} == tiers
     plan = next(m for m in picks if m["id"] == "mpc/rag_pipeline")
-    assert plan["kind"] == "plan" and plan["steps"] == ["rag_rewrite", "embed_text", "rag_answer"]
+    assert plan["kind"] == "plan"
+    assert plan["steps"] == ["rag_rewrite", "embed_text", "embed_text", "rank_documents", "rag_answer"]
     assert len(ids) == len(set(ids))
 
 
