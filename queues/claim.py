@@ -45,8 +45,7 @@ _CLAIM = LuaScript(
     + """
 local job_id
 while true do
-  job_id = fair_pick(KEYS[1], KEYS[2], KEYS[3], ARGV[9], KEYS[5], tonumber(ARGV[7]), tonumber(ARGV[8]),
-    tonumber(ARGV[2]))
+  job_id = fair_pick(KEYS[1], KEYS[2], KEYS[3], ARGV[9], KEYS[5], tonumber(ARGV[7]), tonumber(ARGV[8]))
   if not job_id then return false end
   -- Set only if absent, as arq's claim: a job some worker holds is that worker's to run
   -- (it is leased to it), so this list entry was a stale one.

@@ -56,7 +56,7 @@ MAX_SKIPS = 100
 # pair), as every MPC-API script does, not on Redis Cluster.
 # Returns the job id, or nil when no owner has a job waiting (or after MAX_SKIPS stale ones).
 PICK_LUA = """
-local function fair_pick(ready, served, clock_key, waiting_prefix, queue, credit, max_skips, now_ms)
+local function fair_pick(ready, served, clock_key, waiting_prefix, queue, credit, max_skips)
   local skips = 0
   while true do
     local head = redis.call('ZRANGE', ready, 0, 0, 'WITHSCORES')
@@ -77,12 +77,10 @@ local function fair_pick(ready, served, clock_key, waiting_prefix, queue, credit
       local vtime = tonumber(head[2])
       local waiting = waiting_prefix .. owner
       local job_id = redis.call('LPOP', waiting)
+      -- No check of the score against the time, as arq's claim makes: MPC-API never defers
+      -- through arq (later work is `queues.schedule`'s), so a score is a submit time, and a
+      -- claim whose clock was read before a submit ran must not take that job for deferred.
       local score = job_id and redis.call('ZSCORE', queue, job_id)
-      if score and tonumber(score) > now_ms then
-        -- Deferred (arq's `_defer_by`; MPC-API's submit never defers): not due, back it goes.
-        redis.call('RPUSH', waiting, job_id)
-        score = nil
-      end
       local left = redis.call('LLEN', waiting)
       if score then
         vtime = vtime + 1
@@ -176,3 +174,32 @@ async def give_back(redis: Redis, queue_class: str, job_id: str, owner: str, *, 
         pipe.zadd(keys.fair_ready(queue_class), {owner: float("-inf")}, nx=True)
         pipe.publish(wake_channel, job_id)
         await pipe.execute()
+
+
+# KEYS: arq queue, ready, adopted flag. ARGV: in-progress prefix, job hash prefix, waiting
+# prefix. Returns how many jobs were listed, -1 when another worker did it before.
+_ADOPT = LuaScript(
+    """
+if not redis.call('SET', KEYS[3], '1', 'NX') then return -1 end
+local adopted = 0
+for _, job_id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if redis.call('EXISTS', ARGV[1] .. job_id) == 0 then
+    local owner = redis.call('HGET', ARGV[2] .. job_id, 'owner') or ''
+    redis.call('RPUSH', ARGV[3] .. owner, job_id)
+    redis.call('ZADD', KEYS[2], 'NX', '-inf', owner)
+    adopted = adopted + 1
+  end
+end
+return adopted
+"""
+)
+
+
+async def adopt_queued(redis: Redis, queue_class: str) -> int:
+    """Once per class and database: list the jobs that wait in arq's queue but in no owner's
+    list (queued by a version without fair share, or given back by its stopping workers), in
+    queue order. A job listed twice is harmless: its second entry is skipped, as the job is
+    then held or gone. One pass over the queue, in one script; -1 when done before."""
+    args = [in_progress_key_prefix, keys.JOB, keys.fair_waiting_prefix(queue_class)]
+    lists = [QUEUE_CLASS_LIMITS[queue_class].queue_name, keys.fair_ready(queue_class), keys.fair_adopted(queue_class)]
+    return int(await _ADOPT(redis, lists, args))

@@ -66,6 +66,7 @@ FAIR_SERVED_SUFFIX = ":served"  # sorted set: virtual times of owners with none 
 FAIR_CLOCK_SUFFIX = ":clock"  # string: the class's virtual clock (highest virtual time served)
 FAIR_LEASES_SUFFIX = ":leases"  # sorted set: claimed job ids by when their lease runs out (ms)
 FAIR_WAITING_SUFFIX = ":waiting:"  # + owner digest -> list: the owner's waiting job ids, oldest first
+FAIR_ADOPTED_SUFFIX = ":adopted"  # string: the jobs queued before fair share were listed once
 
 
 def worker_info(queue_class: str, worker_id: str) -> str:
@@ -184,3 +185,7 @@ def fair_waiting_prefix(queue_class: str) -> str:
 
 def fair_waiting(queue_class: str, owner: str) -> str:
     return f"{fair_waiting_prefix(queue_class)}{owner}"
+
+
+def fair_adopted(queue_class: str) -> str:
+    return f"{FAIR}{queue_class}{FAIR_ADOPTED_SUFFIX}"

@@ -53,8 +53,8 @@ from metrics.definitions import WorkerMetrics
 from metrics.jsonlog import configure_logging
 from queues import keys, presence
 from queues.claim import Claim, claim_next
-from queues.classes import QUEUE_CLASS_LIMITS
-from queues.fair import give_back, recover_orphans, renew_leases
+from queues.classes import QUEUE_CLASS_LIMITS, QueueClassLimits
+from queues.fair import adopt_queued, give_back, recover_orphans, renew_leases
 from queues.redis import UNAVAILABLE, connect, connect_as, database_of
 from queues.settings import Settings
 from queues.submit import JOB_FUNCTION
@@ -131,6 +131,9 @@ class MPCWorker(Worker):
             background.append(asyncio.create_task(self.poller.run(), name="mpc-video-poller"))
         if self.webhooks is not None:
             background.append(asyncio.create_task(self.webhooks.run(), name="mpc-webhooks"))
+        adopted = await adopt_queued(self.pool, self.runtime.limits.name)
+        if adopted > 0:
+            log.info("listed %d jobs queued before fair share for their owners", adopted)
         log.info("worker %s ready for queue class %s", self.runtime.worker_id, self.runtime.limits.name)
         try:
             next_poll = 0.0
@@ -444,7 +447,7 @@ def build_worker(settings: Settings, catalog: Catalog, queue_class: str, store: 
         redis=redis,
         handlers=load_handlers(builtin, settings.worker_handlers),
         metrics=metrics,
-        limits=QUEUE_CLASS_LIMITS[queue_class],
+        limits=_limits(queue_class, settings),
         worker_id=f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}",
         litellm=litellm,
         store=store,
@@ -458,6 +461,13 @@ def build_worker(settings: Settings, catalog: Catalog, queue_class: str, store: 
     )
     worker.webhooks = DeliveryLoop(redis, delivery_client(settings.outbound_allow), metrics)
     return worker
+
+
+def _limits(queue_class: str, settings: Settings) -> QueueClassLimits:
+    limits = QUEUE_CLASS_LIMITS[queue_class]
+    if settings.worker_max_jobs:
+        return msgspec.structs.replace(limits, max_jobs=settings.worker_max_jobs)
+    return limits
 
 
 def run_worker(settings: Settings, catalog: Catalog, queue_class: str) -> None:

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from queues import keys
 from queues.claim import claim_next
-from queues.fair import NEWCOMER_CREDIT, give_back, recover_orphans
+from queues.fair import NEWCOMER_CREDIT, adopt_queued, give_back, recover_orphans
 from queues.submit import Submission, submit_job
 
 A, B = "owner-a", "owner-b"
@@ -108,3 +108,15 @@ async def test_a_job_given_back_by_a_stopping_worker_is_next_with_a_wake_up(redi
     assert await redis.zscore(keys.fair_leases(QUEUE), first.job_id) is None
     again = await claim_next(redis, QUEUE, in_progress_ms=10_000, worker_id="w2")
     assert again is not None and again.job_id == first.job_id and again.attempt == 2
+
+
+async def test_jobs_queued_before_fair_share_are_listed_once_in_queue_order(redis: Redis) -> None:
+    ids = await _submit(redis, A, 2) + await _submit(redis, B, 1)
+    running = await claim_next(redis, QUEUE, in_progress_ms=10_000, worker_id="w")
+    assert running is not None and running.job_id == ids[0]
+    # What a version without fair share left: jobs in arq's queue only.
+    await redis.delete(keys.fair_ready(QUEUE), keys.fair_waiting(QUEUE, A), keys.fair_waiting(QUEUE, B))
+    assert await adopt_queued(redis, QUEUE) == 2  # not the one in progress
+    assert await adopt_queued(redis, QUEUE) == -1
+    claimed = [await claim_next(redis, QUEUE, in_progress_ms=10_000, worker_id="w") for _ in range(3)]
+    assert sorted(c.job_id for c in claimed if c is not None) == sorted(ids[1:])
