@@ -59,7 +59,7 @@ def run(*, smoke: bool) -> BenchResult:
 
 
 async def _run(smoke: bool) -> BenchResult:
-    rounds, flood, hold_s = (1, 100, 0.05) if smoke else (5, 1000, 0.2)
+    rounds, flood, hold_s = (1, 40, 0.02) if smoke else (5, 1000, 0.2)
     env = bench_env(MPC_WORKER_HANDLERS="tests.bench._fair_handlers", MPC_WORKER_MAX_JOBS=str(SLOTS))
     redis = connect(BENCH_REDIS_URL)
     idle: list[float] = []
