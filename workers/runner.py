@@ -118,6 +118,7 @@ class MPCWorker(Worker):
         self._announced = 0  # wake-up messages not yet answered by a claim
         self._poll_now = True  # (re)subscribed: claim whatever was published meanwhile
         self._full = False  # a claim stopped at max_jobs: claim again when a slot frees
+        self._refill = False  # a slot freed after the worker was full: claim until full again
         self.webhooks: DeliveryLoop | None = None  # every worker process delivers webhooks too
 
     async def main(self) -> None:
@@ -140,7 +141,10 @@ class MPCWorker(Worker):
             while True:
                 self._wake.clear()
                 announced, self._announced = self._announced, 0
+                refill, self._refill = self._refill, False
                 try:
+                    if refill and self.allow_pick_jobs:
+                        await self._start_waiting(None)
                     if announced and self.allow_pick_jobs:
                         await self._start_waiting(announced)
                     if self._poll_now or time.monotonic() >= next_poll:
@@ -154,7 +158,7 @@ class MPCWorker(Worker):
                     self._poll_now = True
                     await asyncio.sleep(REDIS_RETRY_S)
                     continue
-                if not self._announced:
+                if not self._announced and not self._refill:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), max(0.0, next_poll - time.monotonic()))
         finally:
@@ -180,17 +184,21 @@ class MPCWorker(Worker):
         name = self.runtime.limits.name
         await recover_orphans(self.pool, name, now_ms=now_ms, lease_ms=lease_ms, limit=RECOVER_LIMIT)
         if self.allow_pick_jobs:
-            await self._start_waiting(self.max_jobs)
+            await self._start_waiting(None)
         for job_id, task in list(self.tasks.items()):
             if task.done():
                 del self.tasks[job_id]
                 task.result()
         await self.heart_beat()
 
-    async def _start_waiting(self, at_most: int) -> None:
-        """Claim and start up to `at_most` waiting jobs, each claim one round trip
-        (`queues.claim`), stopping when the slots are full or no job waits."""
-        for _ in range(at_most):
+    async def _start_waiting(self, at_most: int | None) -> None:
+        """Claim and start up to `at_most` waiting jobs (None: as many as the slots take),
+        each claim one round trip (`queues.claim`), stopping when the slots are full or no
+        job waits. Unbounded, it ends in one of those two states, so a worker that ends
+        full is sure to claim again when a slot frees (`_job_done`)."""
+        claims = 0
+        while at_most is None or claims < at_most:
+            claims += 1
             await self.sem.acquire()
             if self.job_counter >= self.max_jobs:
                 self.sem.release()
@@ -209,6 +217,10 @@ class MPCWorker(Worker):
             task = self.loop.create_task(self._run_claimed(claim))
             task.add_done_callback(self._job_done)
             self.tasks[claim.job_id] = task
+        if self.job_counter >= self.max_jobs:
+            # Every claim found a job and the last one took the last slot: more may wait,
+            # and no wake-up is left for them, so claim again when a slot frees.
+            self._full = True
 
     async def _claim(self) -> Claim | None:
         claim = None
@@ -313,10 +325,12 @@ class MPCWorker(Worker):
     def _job_done(self, _: asyncio.Task[None]) -> None:
         self._release_sem_dec_counter_on_complete()
         if self._full:
-            # Jobs announced while every slot was taken were dropped: read the queue now
-            # rather than at the next fallback poll, or a burst would drain one poll a second.
+            # Jobs announced while every slot was taken were dropped: claim now, until the
+            # slots are full again, rather than at the next fallback poll, or a burst would
+            # drain one poll a second. (Jobs ending together: the first one's refill claims
+            # for the slots the others free meanwhile.)
             self._full = False
-            self._poll_now = True
+            self._refill = True
             self._wake.set()
 
     async def _listen(self) -> None:
