@@ -1,4 +1,4 @@
-"""Taking a job from its arq queue and starting its attempt: one Lua script, one round trip.
+"""Taking the next job of a queue class and starting its attempt: one Lua script, one round trip.
 
 arq takes a job in three steps, each a round trip on the path of every chat's first token:
 claim it (in-progress key set only if absent, queue score checked), fetch it (GET the job,
@@ -7,6 +7,10 @@ they cost 0.44 + 0.46 + 0.42 ms; under 16 concurrent streams each waits for the 
 event loop as well. Here they are one script with the same keys, checks and writes, in the
 same order: arq's key layout and semantics (in-progress mark, try count, queue score) are
 unchanged, so the queue stays readable by arq's own tools.
+
+Which job: not arq's (the oldest in the class's sorted set) but the fair one, chosen in the
+same script by `queues.fair` (the next job of the owner with the lowest virtual time), and
+leased there, so a dead worker's job goes back to its owner's turn.
 """
 
 from __future__ import annotations
@@ -21,46 +25,56 @@ from redis.asyncio import Redis
 from queues import keys
 from queues.classes import QUEUE_CLASS_LIMITS
 from queues.events import MAX_EVENTS
+from queues.fair import MAX_SKIPS, NEWCOMER_CREDIT, PICK_LUA, fair_keys
 from queues.jobs import JobRecord, record_from_hash
 from queues.lua import LuaScript
 
 # How long arq keeps a job's try count (arq.worker.Worker.run_job's figure).
 RETRY_COUNT_TTL_S = 88400
 
-# KEYS: in-progress mark, queue (sorted set), arq job, try count, job hash, its event stream,
-# its cancel flag. ARGV: in-progress TTL (ms), now (ms), job id, worker id, now (s), events
-# cap, try count TTL (s), then (queue class, events TTL) pairs.
-# Returns false when the job is not this worker's to run (another worker holds it, it left
-# the queue, or it is deferred), else {try, score, arq job or false, start}: `start` is false when
-# the record is gone or final, else {cancel flag (0/1), the hash as HGETALL gives it}.
+# KEYS: the class's fair-share ready set, served set, clock (`queues.fair.fair_keys`), its
+# leases, its arq queue (sorted set). ARGV: in-progress TTL (ms), now (ms), worker id, now (s),
+# events cap, try count TTL (s), newcomer credit, max skips, then the prefixes of the owners'
+# waiting lists, arq's in-progress mark, arq's job, arq's try count, MPC-API's job hash, the
+# suffixes of a job's events and cancel flag, then (queue class, events TTL) pairs.
+# Returns false when no job is waiting, else {job id, try, score, arq job or false, start}:
+# `start` is false when the record is gone or final, else {cancel flag (0/1), the hash as
+# HGETALL gives it}.
 _CLAIM = LuaScript(
-    """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return false end
-local score = redis.call('ZSCORE', KEYS[2], ARGV[3])
-if not score or tonumber(score) > tonumber(ARGV[2]) then
-  redis.call('DEL', KEYS[1])
-  return false
+    PICK_LUA
+    + """
+local job_id
+while true do
+  job_id = fair_pick(KEYS[1], KEYS[2], KEYS[3], ARGV[9], KEYS[5], tonumber(ARGV[7]), tonumber(ARGV[8]))
+  if not job_id then return false end
+  -- Set only if absent, as arq's claim: a job some worker holds is that worker's to run
+  -- (it is leased to it), so this list entry was a stale one.
+  if redis.call('SET', ARGV[10] .. job_id, '1', 'NX', 'PX', ARGV[1]) then break end
 end
-local job = redis.call('GET', KEYS[3])
-local try = redis.call('INCR', KEYS[4])
-redis.call('EXPIRE', KEYS[4], ARGV[7])
-if not job then return {try, score, false, false} end
-local status = redis.call('HGET', KEYS[5], 'status')
+redis.call('ZADD', KEYS[4], tonumber(ARGV[2]) + tonumber(ARGV[1]), job_id)
+local score = redis.call('ZSCORE', KEYS[5], job_id)
+local job_hash = ARGV[13] .. job_id
+local job = redis.call('GET', ARGV[11] .. job_id)
+local try = redis.call('INCR', ARGV[12] .. job_id)
+redis.call('EXPIRE', ARGV[12] .. job_id, ARGV[6])
+if not job then return {job_id, try, score, false, false} end
+local status = redis.call('HGET', job_hash, 'status')
 if not status or status == 'succeeded' or status == 'failed' or status == 'canceled' then
-  return {try, score, job, false}
+  return {job_id, try, score, job, false}
 end
-local queue = redis.call('HGET', KEYS[5], 'queue')
+local queue = redis.call('HGET', job_hash, 'queue')
 local ttl = nil
-for i = 8, #ARGV, 2 do
+for i = 16, #ARGV, 2 do
   if ARGV[i] == queue then ttl = ARGV[i + 1] end
 end
 if not ttl then return redis.error_reply('job has an unknown queue class') end
-redis.call('HSET', KEYS[5], 'status', 'processing', 'attempts', try, 'worker', ARGV[4])
-redis.call('HSETNX', KEYS[5], 'started_at', ARGV[5])
+redis.call('HSET', job_hash, 'status', 'processing', 'attempts', try, 'worker', ARGV[3])
+redis.call('HSETNX', job_hash, 'started_at', ARGV[4])
+local events = job_hash .. ARGV[14]
 local event = '{"status":"processing","attempt":' .. try .. '}'
-redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'type', 'status', 'data', event)
-redis.call('EXPIRE', KEYS[6], ttl)
-return {try, score, job, {redis.call('EXISTS', KEYS[7]), redis.call('HGETALL', KEYS[5])}}
+redis.call('XADD', events, 'MAXLEN', '~', ARGV[5], '*', 'type', 'status', 'data', event)
+redis.call('EXPIRE', events, ttl)
+return {job_id, try, score, job, {redis.call('EXISTS', job_hash .. ARGV[15]), redis.call('HGETALL', job_hash)}}
 """
 )
 
@@ -94,35 +108,43 @@ class Claim:
     started: Started | None
 
 
-async def claim_job(redis: Redis, queue_name: str, job_id: str, *, in_progress_ms: int, worker_id: str) -> Claim | None:
-    """Claim a job and start its attempt; None when it is not this worker's to run."""
+async def claim_next(redis: Redis, queue_class: str, *, in_progress_ms: int, worker_id: str) -> Claim | None:
+    """Claim the class's next fair job and start its attempt; None when none is waiting."""
     now = time.time()
     now_ms = int(now * 1000)
-    job_keys = [
-        in_progress_key_prefix + job_id,
-        queue_name,
-        job_key_prefix + job_id,
-        retry_key_prefix + job_id,
-        keys.job(job_id),
-        keys.job_events(job_id),
-        keys.job_cancel(job_id),
+    script_keys = [
+        *fair_keys(queue_class),
+        keys.fair_leases(queue_class),
+        QUEUE_CLASS_LIMITS[queue_class].queue_name,
     ]
     args = [
         str(in_progress_ms),
         str(now_ms),
-        job_id,
         worker_id,
         repr(now),
         str(MAX_EVENTS),
         str(RETRY_COUNT_TTL_S),
+        str(NEWCOMER_CREDIT),
+        str(MAX_SKIPS),
+        keys.fair_waiting_prefix(queue_class),
+        in_progress_key_prefix,
+        job_key_prefix,
+        retry_key_prefix,
+        keys.JOB,
+        keys.JOB_EVENTS_SUFFIX,
+        keys.JOB_CANCEL_SUFFIX,
         *_EVENTS_TTL_BY_QUEUE,
     ]
-    reply = await _CLAIM(redis, job_keys, args)
+    reply = await _CLAIM(redis, script_keys, args)
     if not reply:
         return None
-    attempt, score, arq_job, start = cast(list[Any], reply)
+    job_id, attempt, score, arq_job, start = cast(list[Any], reply)
     started = _started(start, now) if start else None
-    return Claim(job_id, int(attempt), int(float(score)), arq_job or None, started)
+    return Claim(_text(job_id), int(attempt), int(float(score)), arq_job or None, started)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _started(start: list[Any], now: float) -> Started | None:

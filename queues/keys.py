@@ -59,6 +59,14 @@ REPLICATED_CHANNEL = f"{PREFIX}replicated:"  # + db: job ids whose submission WA
 WAKE_CHANNEL = f"{PREFIX}wake:"  # + db + ":" + queue class: "a job was enqueued"
 CANCEL_CHANNEL = f"{PREFIX}cancel:"  # + db: job ids whose cancel was requested
 WEBHOOK_WAKE_CHANNEL = f"{PREFIX}webhook_wake:"  # + db: "a webhook delivery is due now"
+# Fair share inside a queue class (queues/fair.py), all + queue class:
+FAIR = f"{PREFIX}fair:"
+FAIR_READY_SUFFIX = ":ready"  # sorted set: owners with jobs waiting, by virtual time
+FAIR_SERVED_SUFFIX = ":served"  # sorted set: virtual times of owners with none waiting, pruned
+FAIR_CLOCK_SUFFIX = ":clock"  # string: the class's virtual clock (highest virtual time served)
+FAIR_LEASES_SUFFIX = ":leases"  # sorted set: claimed job ids by when their lease runs out (ms)
+FAIR_WAITING_SUFFIX = ":waiting:"  # + owner digest -> list: the owner's waiting job ids, oldest first
+FAIR_ADOPTED_SUFFIX = ":adopted"  # string: the jobs queued before fair share were listed once
 
 
 def worker_info(queue_class: str, worker_id: str) -> str:
@@ -153,3 +161,31 @@ def rate_window(owner: str, what: str, window: int) -> str:
 
 def running(owner: str, queue_class: str) -> str:
     return f"{RUNNING}{owner}:{queue_class}"
+
+
+def fair_ready(queue_class: str) -> str:
+    return f"{FAIR}{queue_class}{FAIR_READY_SUFFIX}"
+
+
+def fair_served(queue_class: str) -> str:
+    return f"{FAIR}{queue_class}{FAIR_SERVED_SUFFIX}"
+
+
+def fair_clock(queue_class: str) -> str:
+    return f"{FAIR}{queue_class}{FAIR_CLOCK_SUFFIX}"
+
+
+def fair_leases(queue_class: str) -> str:
+    return f"{FAIR}{queue_class}{FAIR_LEASES_SUFFIX}"
+
+
+def fair_waiting_prefix(queue_class: str) -> str:
+    return f"{FAIR}{queue_class}{FAIR_WAITING_SUFFIX}"
+
+
+def fair_waiting(queue_class: str, owner: str) -> str:
+    return f"{fair_waiting_prefix(queue_class)}{owner}"
+
+
+def fair_adopted(queue_class: str) -> str:
+    return f"{FAIR}{queue_class}{FAIR_ADOPTED_SUFFIX}"

@@ -246,6 +246,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_shutdown_grace_s: Annotated[
         int, msgspec.Meta(ge=0, le=3600), EnvVar("SIGTERM grace for running jobs (seconds)")
     ] = 25
+    worker_max_jobs: Annotated[
+        int,
+        msgspec.Meta(ge=0, le=1024),
+        EnvVar(
+            "jobs one worker process runs at once",
+            shown_default="`0` (the queue class's: interactive 64, batch 16, media 16)",
+        ),
+    ] = 0
     worker_metrics_port: Annotated[
         int, msgspec.Meta(ge=0, le=65535), EnvVar("a worker's own `/metrics` port", shown_default="`0` (off)")
     ] = 0

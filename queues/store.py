@@ -86,7 +86,7 @@ async def record_event(
 
 async def append_outputs(redis: Redis, job_id: str, chunks: list[Any]) -> None:
     """`output` events without the final-state check of `record_event`: streamed tokens are
-    the hot path, and the job's own runner is their only writer. No EXPIRE: `claim_job`
+    the hot path, and the job's own runner is their only writer. No EXPIRE: `claim_next`
     created the stream with the job's TTL, and XADD keeps it. Several chunks go in one
     MULTI, so a reader blocked on the stream wakes once and gets them all."""
     if len(chunks) == 1:
@@ -188,20 +188,26 @@ return 1
 
 # KEYS 7: the arq job; 8…: the queue classes' arq queues, in the order of the triples.
 # ARGV: now, the `done` event's data, events cap, cancel flag TTL, cancel channel, job id,
-# webhook delivery id, delivery TTL, webhook wake channel, then the class triples. Returns 1
-# when the cancel was requested, 0 when gone or final.
+# webhook delivery id, delivery TTL, webhook wake channel, the fair-share prefix and
+# waiting-list suffix (the owner's list is `prefix .. class .. suffix .. owner`,
+# `queues.keys.fair_waiting`), then the class triples. Returns 1 when the cancel was
+# requested, 0 when gone or final.
 _CANCEL = LuaScript(
     _FINAL_WRITES
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or FINAL[status] then return 0 end
 if status == 'queued' then
-  local n, ttl, expires_at = class_of(10)
+  local n, ttl, expires_at = class_of(12)
   if not ttl then return redis.error_reply('job has an unknown queue class') end
+  local owner = redis.call('HGET', KEYS[1], 'owner') or ''
+  local waiting = ARGV[10] .. redis.call('HGET', KEYS[1], 'queue') .. ARGV[11] .. owner
   write_final(ARGV[1], 'canceled', '', '', 'done', ARGV[2], ARGV[3], ttl, expires_at, ARGV[7], ARGV[8], ARGV[9],
               '0')
   redis.call('ZREM', KEYS[7 + n], ARGV[6])
   redis.call('DEL', KEYS[7])
+  -- Out of its owner's fair-share list too, so no claim has to skip it (one O(list) scan).
+  redis.call('LREM', waiting, 1, ARGV[6])
 end
 -- Set after write_final (which clears it): a worker that already took the job from the
 -- queue sees the flag when it starts, and a running one hears the message.
@@ -312,6 +318,8 @@ async def request_cancel(redis: Redis, job_id: str) -> JobRecord | None:
         keys.cancel_channel(database_of(redis)),
         job_id,
         *_webhook_args(redis, job_id),
+        keys.FAIR,
+        keys.FAIR_WAITING_SUFFIX,
         *_class_triples(now),
     ]
     await _CANCEL(redis, [*_final_keys(job_id), job_key_prefix + job_id, *queues], args)

@@ -1,9 +1,9 @@
 """Submitting a job: record, first event, arq job and wake-up, in one Redis transaction.
 
 Nothing is half-written: either the record, its `queued` event, the arq job (in arq's own
-format, so arq's worker semantics apply unchanged) and the idempotency entry all exist, or
-none does. The PUBLISH inside the transaction wakes an idle worker at once instead of
-waiting for its next poll.
+format, so arq's worker semantics apply unchanged), its place in its owner's fair-share list
+(`queues/fair.py`) and the idempotency entry all exist, or none does. The PUBLISH inside
+the transaction wakes an idle worker at once instead of waiting for its next poll.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from arq.jobs import serialize_job
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from queues import keys
+from queues import fair, keys
 from queues.classes import MAX_QUEUED_S, QUEUE_CLASS_LIMITS
 from queues.events import add_event_setting_ttl
 from queues.jobs import JobRecord, JobWebhook, encode_json, new_job_id, record_to_hash
@@ -130,6 +130,7 @@ def _queue_writes(
     job_bytes = serialize_job(JOB_FUNCTION, (record.id,), {}, None, enqueue_ms)
     pipe.psetex(job_key_prefix + record.id, MAX_QUEUED_S * 1000, job_bytes)
     pipe.zadd(queue_name, {record.id: enqueue_ms})
+    fair.enqueue(pipe, record.queue, record.owner, record.id)  # the order of starts: queues/fair.py
     pipe.publish(keys.wake_channel(db, record.queue), record.id)
     if submission.also_writes is not None:
         submission.also_writes(pipe, record)

@@ -55,15 +55,30 @@ class WorkerRuntime:
     # Told of every cancel request this process hears, for jobs no attempt of it is running
     # (a video handed to the poller).
     cancel_listeners: list[Callable[[str], None]] = field(default_factory=list)
+    # Cancel requests heard while a claim was on its way: which job a claim takes is known
+    # only from its reply (`queues.claim` picks it), and a cancel of that job published
+    # after the claim's script ran may be heard before the reply is read.
+    claims_in_flight: int = 0
+    heard_while_claiming: set[str] = field(default_factory=set)
 
-    def listen_for_cancel(self, job_id: str) -> bool:
-        """Listen for a job's cancel before its attempt starts: a cancel that sees
-        `processing` is then always heard, and one that sees `queued` ends the job itself.
-        False when this worker is already running the job."""
-        if job_id in self.cancel_events:
-            return False
-        self.cancel_events[job_id] = asyncio.Event()
-        return True
+    def claim_sent(self) -> None:
+        self.claims_in_flight += 1
+
+    def claim_answered(self, job_id: str | None) -> bool:
+        """Listen for the claimed job's cancel from now on (a cancel that saw `processing`
+        is then always heard: by the flag the claim read, by what was heard while the
+        claim was on its way, or by its event). False when this worker runs the job already."""
+        self.claims_in_flight -= 1
+        listening = True
+        if job_id is not None:
+            listening = job_id not in self.cancel_events
+            if listening:
+                event = self.cancel_events[job_id] = asyncio.Event()
+                if job_id in self.heard_while_claiming:
+                    event.set()
+        if not self.claims_in_flight:
+            self.heard_while_claiming.clear()
+        return listening
 
     def stop_listening(self, job_id: str) -> None:
         self.cancel_events.pop(job_id, None)
@@ -72,6 +87,8 @@ class WorkerRuntime:
         event = self.cancel_events.get(job_id)
         if event is not None:
             event.set()
+        elif self.claims_in_flight:
+            self.heard_while_claiming.add(job_id)
         for listener in self.cancel_listeners:
             listener(job_id)
 

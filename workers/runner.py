@@ -1,22 +1,26 @@
-"""The MPC-API worker: arq's Worker with a Redis wake-up signal and short heartbeats.
+"""The MPC-API worker: arq's Worker with a Redis wake-up signal, fair claims and short heartbeats.
 
-Three changes to stock arq, all keeping its job format and semantics:
+Four changes to stock arq, all keeping its job format and semantics:
 - **Wake-up instead of tight polling.** Submitting a job PUBLISHes its id on the queue
-  class's wake channel; the worker waits on that channel and claims that job at once (no
-  queue read), and polls the whole queue every second for anything a message did not
-  announce (missed messages, re-queued and retried jobs). An idle worker sleeps.
+  class's wake channel; the worker waits on that channel and claims a job at once, and
+  claims every second for anything a message did not announce (missed messages, jobs
+  given back, dead workers' jobs). An idle worker sleeps.
+- **Fair share, not first in first out.** arq reads its queue's sorted set oldest first; a
+  claim here takes the next job of the owner with the lowest virtual time (`queues.fair`),
+  so one key's flood cannot starve another key's jobs.
 - **One round trip to take a job.** arq claims with WATCH, EXISTS, ZSCORE and a MULTI'd
   PSETEX, then `run_job` fetches the job (GET + INCR), and MPC-API marks its record
   processing: six round trips, each a wait for the event loop when streams are being
-  relayed. Here one Lua script does all of it (`queues.claim`) with the same keys and
-  outcome, and `_run_claimed` is what is left of arq's `run_job` for MPC-API's one function.
+  relayed. Here one Lua script does all of it, and the fair choice (`queues.claim`), with the
+  same keys and outcome, and `_run_claimed` is what is left of arq's `run_job` for MPC-API's
+  one function.
 - **Heartbeats for in-progress marks.** arq marks a running job with a key that lives for
   the longest function timeout + 10 s, so a crashed worker's chat job would wait out the
   video timeout. Here the mark lives 10 s and a live worker renews it every 2 s: a job
   whose worker died is picked up again within about 11 s, whatever its timeout.
 
 These changes use members of arq's `Worker` that arq does not document (`_pool`, `sem`,
-`job_counter`, `tasks`, `_poll_iteration`, `_release_sem_dec_counter_on_complete`,
+`job_counter`, `tasks`, `heart_beat`, `_release_sem_dec_counter_on_complete`,
 `finish_job`, ...). arq is therefore pinned exactly, and `tests/workers/test_arq_contract.py`
 checks each of them by name, with arq's job format as `queues.submit` and `queues.claim`
 write and read it: an arq upgrade fails there, naming what changed.
@@ -48,8 +52,9 @@ from catalog import Catalog
 from metrics.definitions import WorkerMetrics
 from metrics.jsonlog import configure_logging
 from queues import keys, presence
-from queues.claim import Claim, claim_job
-from queues.classes import QUEUE_CLASS_LIMITS
+from queues.claim import Claim, claim_next
+from queues.classes import QUEUE_CLASS_LIMITS, QueueClassLimits
+from queues.fair import adopt_queued, give_back, recover_orphans, renew_leases
 from queues.redis import UNAVAILABLE, connect, connect_as, database_of
 from queues.settings import Settings
 from queues.submit import JOB_FUNCTION
@@ -69,10 +74,12 @@ IN_PROGRESS_TTL_S = 10.0
 HEARTBEAT_INTERVAL_S = 2.0
 WORKER_HEARTBEAT_TTL_S = 10
 FALLBACK_POLL_S = 1.0
-# Announced job ids kept while the worker is busy; past this, they are dropped for one read
-# of the queue (a saturated worker would otherwise try to claim every job other workers
-# took meanwhile, one round trip each).
+# Wake-ups counted while the worker is busy; past this, they are dropped for one claim round
+# (a saturated worker would otherwise try a claim for every job other workers took
+# meanwhile, one round trip each).
 MAX_ANNOUNCED = 256
+# Leases of dead workers' jobs looked at per poll (`queues.fair.recover_orphans`).
+RECOVER_LIMIT = 100
 LITELLM_PROBE_INTERVAL_S = 10.0
 # Pause after a failed read of the queue (Redis restarting, failing over) before the next.
 REDIS_RETRY_S = 0.5
@@ -108,9 +115,10 @@ class MPCWorker(Worker):
         self.redis_url = redis_url
         self.started_at = time.time()
         self._wake = asyncio.Event()
-        self._announced: list[bytes] = []  # job ids from wake-up messages, not yet claimed
-        self._poll_now = True  # (re)subscribed: read the queue for anything published meanwhile
-        self._full = False  # a claim stopped at max_jobs: read the queue when a slot frees
+        self._announced = 0  # wake-up messages not yet answered by a claim
+        self._poll_now = True  # (re)subscribed: claim whatever was published meanwhile
+        self._full = False  # a claim stopped at max_jobs: claim again when a slot frees
+        self._refill = False  # a slot freed after the worker was full: claim until full again
         self.webhooks: DeliveryLoop | None = None  # every worker process delivers webhooks too
 
     async def main(self) -> None:
@@ -124,19 +132,25 @@ class MPCWorker(Worker):
             background.append(asyncio.create_task(self.poller.run(), name="mpc-video-poller"))
         if self.webhooks is not None:
             background.append(asyncio.create_task(self.webhooks.run(), name="mpc-webhooks"))
+        adopted = await adopt_queued(self.pool, self.runtime.limits.name)
+        if adopted > 0:
+            log.info("listed %d jobs queued before fair share for their owners", adopted)
         log.info("worker %s ready for queue class %s", self.runtime.worker_id, self.runtime.limits.name)
         try:
             next_poll = 0.0
             while True:
                 self._wake.clear()
-                announced, self._announced = self._announced, []
+                announced, self._announced = self._announced, 0
+                refill, self._refill = self._refill, False
                 try:
+                    if refill and self.allow_pick_jobs:
+                        await self._start_waiting(None)
                     if announced and self.allow_pick_jobs:
-                        await self.start_jobs(announced)
+                        await self._start_waiting(announced)
                     if self._poll_now or time.monotonic() >= next_poll:
                         self._poll_now = False
                         next_poll = time.monotonic() + FALLBACK_POLL_S
-                        await self._poll_iteration()
+                        await self._poll()
                 except REDIS_UNAVAILABLE as exc:
                     # Redis restarting or failing over: keep the running jobs, try again
                     # shortly (a Sentinel client finds the new primary on its next connection).
@@ -144,7 +158,7 @@ class MPCWorker(Worker):
                     self._poll_now = True
                     await asyncio.sleep(REDIS_RETRY_S)
                     continue
-                if not self._announced:
+                if not self._announced and not self._refill:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), max(0.0, next_poll - time.monotonic()))
         finally:
@@ -161,48 +175,74 @@ class MPCWorker(Worker):
             if self.runtime.store is not None:
                 await self.runtime.store.aclose()
 
-    async def start_jobs(self, job_ids: list[bytes]) -> None:
-        """Claim each job and start its attempt in one round trip (`queues.claim`), then run
-        it. A job another worker holds, finished or re-deferred is skipped."""
-        for job_id_b in job_ids:
+    async def _poll(self) -> None:
+        """What arq's `_poll_iteration` does, but claiming fairly: dead workers' jobs back
+        to their owners' turns, claims until the slots are full or nothing waits, finished
+        tasks reaped (their errors raised), arq's health-check record."""
+        now_ms = int(time.time() * 1000)
+        lease_ms = int(self.in_progress_timeout_s * 1000)
+        name = self.runtime.limits.name
+        await recover_orphans(self.pool, name, now_ms=now_ms, lease_ms=lease_ms, limit=RECOVER_LIMIT)
+        if self.allow_pick_jobs:
+            await self._start_waiting(None)
+        for job_id, task in list(self.tasks.items()):
+            if task.done():
+                del self.tasks[job_id]
+                task.result()
+        await self.heart_beat()
+
+    async def _start_waiting(self, at_most: int | None) -> None:
+        """Claim and start up to `at_most` waiting jobs (None: as many as the slots take),
+        each claim one round trip (`queues.claim`), stopping when the slots are full or no
+        job waits. Unbounded, it ends in one of those two states, so a worker that ends
+        full is sure to claim again when a slot frees (`_job_done`)."""
+        claims = 0
+        while at_most is None or claims < at_most:
+            claims += 1
             await self.sem.acquire()
             if self.job_counter >= self.max_jobs:
                 self.sem.release()
-                self._full = True  # the rest stay queued; _job_done reads the queue again
+                self._full = True  # the rest stay queued; _job_done claims again
                 return
             self.job_counter += 1
             claim: Claim | None = None
             try:
-                claim = await self._claim(job_id_b.decode())
+                claim = await self._claim()
             finally:
-                if claim is None:  # not this worker's, or Redis failed: the slot is free again
+                if claim is None:  # nothing waiting, or Redis failed: the slot is free again
                     self.job_counter -= 1
                     self.sem.release()
             if claim is None:
-                continue
+                return
             task = self.loop.create_task(self._run_claimed(claim))
             task.add_done_callback(self._job_done)
             self.tasks[claim.job_id] = task
+        if self.job_counter >= self.max_jobs:
+            # Every claim found a job and the last one took the last slot: more may wait,
+            # and no wake-up is left for them, so claim again when a slot frees.
+            self._full = True
 
-    async def _claim(self, job_id: str) -> Claim | None:
-        if not self.runtime.listen_for_cancel(job_id):
-            return None  # this worker runs it already (announced and polled at once)
+    async def _claim(self) -> Claim | None:
         claim = None
+        self.runtime.claim_sent()
         try:
-            claim = await claim_job(
+            claim = await claim_next(
                 self.pool,
-                self.queue_name,
-                job_id,
+                self.runtime.limits.name,
                 in_progress_ms=int(self.in_progress_timeout_s * 1000),
                 worker_id=self.runtime.worker_id,
             )
         finally:
-            if claim is None:
-                self.runtime.stop_listening(job_id)
+            listening = self.runtime.claim_answered(None if claim is None else claim.job_id)
+        if claim is not None and not listening:
+            # Not reachable while each job has one list entry; if it were, the attempt
+            # running here already holds the job.
+            log.warning("job %s claimed while this worker runs it; not starting it twice", claim.job_id)
+            return None
         return claim
 
     async def _run_claimed(self, claim: Claim) -> None:
-        """arq's `run_job` for a job `claim_job` already fetched and started. MPC-API's one
+        """arq's `run_job` for a job `claim_next` already fetched and started. MPC-API's one
         function keeps no arq result and does its own retries and timeout, so what is left
         of arq's is: call the function, and clear or keep the job's queue entry."""
         job_id = claim.job_id
@@ -224,20 +264,27 @@ class MPCWorker(Worker):
             except REDIS_UNAVAILABLE as exc:
                 # Redis went away while the job ran or wrote its end: whether its final state
                 # was written is unknown, so the job stays in the queue. Its in-progress mark
-                # runs out (no heartbeat renews it now) and a worker takes it again:
-                # claim_job finds it final (nothing to do) or runs it once more. Clearing its
+                # and lease run out (no heartbeat renews them now), a worker's poll gives it
+                # back to its owner's list (queues.fair.recover_orphans), and the claim finds
+                # it final (nothing to do) or runs it once more. Clearing its
                 # queue entry here could leave it `processing` for ever on a new primary
                 # that never saw the final state.
                 log.warning("job %s lost Redis (%s); it will be taken again", job_id, type(exc).__name__)
                 self.jobs_retried += 1
                 return
             except asyncio.CancelledError:
-                # The worker is stopping: mpc_job handed the job back; arq runs it again.
+                # The worker is stopping: mpc_job handed the job back; another worker runs
+                # it again, in its owner's turn.
                 finished = False
                 self.jobs_retried += 1
             except Exception:
                 log.exception("job %s raised past mpc_job", job_id)
                 self.jobs_failed += 1
+            if not finished and claim.started is not None:
+                wake = keys.wake_channel(database_of(self.pool), self.runtime.limits.name)
+                owner = claim.started.record.owner
+                await asyncio.shield(give_back(self.pool, self.runtime.limits.name, job_id, owner, wake_channel=wake))
+                return
             try:
                 await asyncio.shield(
                     self.finish_job(
@@ -278,10 +325,12 @@ class MPCWorker(Worker):
     def _job_done(self, _: asyncio.Task[None]) -> None:
         self._release_sem_dec_counter_on_complete()
         if self._full:
-            # Jobs announced while every slot was taken were dropped: read the queue now
-            # rather than at the next fallback poll, or a burst would drain one poll a second.
+            # Jobs announced while every slot was taken were dropped: claim now, until the
+            # slots are full again, rather than at the next fallback poll, or a burst would
+            # drain one poll a second. (Jobs ending together: the first one's refill claims
+            # for the slots the others free meanwhile.)
             self._full = False
-            self._poll_now = True
+            self._refill = True
             self._wake.set()
 
     async def _listen(self) -> None:
@@ -305,7 +354,7 @@ class MPCWorker(Worker):
                         if message["type"] != "message":
                             continue
                         if message["channel"] == wake:
-                            self._announce(message["data"])
+                            self._announce()
                         elif message["channel"] == webhook_wake:
                             if self.webhooks is not None:
                                 self.webhooks.wake()
@@ -320,11 +369,12 @@ class MPCWorker(Worker):
         finally:
             await client.aclose()
 
-    def _announce(self, job_id: bytes) -> None:
-        if len(self._announced) < MAX_ANNOUNCED:
-            self._announced.append(job_id)
+    def _announce(self) -> None:
+        """A job was enqueued (which one does not matter: the claim picks the fair one)."""
+        if self._announced < MAX_ANNOUNCED:
+            self._announced += 1
         else:
-            self._announced.clear()
+            self._announced = 0
             self._poll_now = True
         self._wake.set()
 
@@ -348,6 +398,8 @@ class MPCWorker(Worker):
                 async with self.pool.pipeline(transaction=False) as pipe:
                     for job_id in running:
                         pipe.pexpire(in_progress_key_prefix + job_id, int(IN_PROGRESS_TTL_S * 1000))
+                    until_ms = int((time.time() + IN_PROGRESS_TTL_S) * 1000)
+                    renew_leases(pipe, self.runtime.limits.name, running, until_ms)
                     presence.announce(
                         pipe,
                         self.runtime.limits.name,
@@ -409,7 +461,7 @@ def build_worker(settings: Settings, catalog: Catalog, queue_class: str, store: 
         redis=redis,
         handlers=load_handlers(builtin, settings.worker_handlers),
         metrics=metrics,
-        limits=QUEUE_CLASS_LIMITS[queue_class],
+        limits=_limits(queue_class, settings),
         worker_id=f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}",
         litellm=litellm,
         store=store,
@@ -423,6 +475,13 @@ def build_worker(settings: Settings, catalog: Catalog, queue_class: str, store: 
     )
     worker.webhooks = DeliveryLoop(redis, delivery_client(settings.outbound_allow), metrics)
     return worker
+
+
+def _limits(queue_class: str, settings: Settings) -> QueueClassLimits:
+    limits = QUEUE_CLASS_LIMITS[queue_class]
+    if settings.worker_max_jobs:
+        return msgspec.structs.replace(limits, max_jobs=settings.worker_max_jobs)
+    return limits
 
 
 def run_worker(settings: Settings, catalog: Catalog, queue_class: str) -> None:

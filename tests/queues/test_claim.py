@@ -1,4 +1,6 @@
-"""`claim.claim_job`: taking a job from its arq queue and starting its attempt, one Lua script.
+"""`claim.claim_next`: taking a class's next job and starting its attempt, one Lua script.
+
+(Which job comes next, between owners, is `queues.fair`'s: tests/queues/test_fair.py.)
 
 Run against the real Redis server and against fakeredis, which is the embedded development
 default and must run the same script (it does so through lupa).
@@ -15,9 +17,10 @@ from arq.jobs import deserialize_job_raw
 from redis.asyncio import Redis
 
 from queues import keys, store
-from queues.claim import RETRY_COUNT_TTL_S, Claim, claim_job
+from queues.claim import RETRY_COUNT_TTL_S, Claim, claim_next
 from queues.classes import QUEUE_CLASS_LIMITS
 from queues.events import read_events
+from queues.fair import recover_orphans
 from queues.jobs import JobError
 from queues.submit import JOB_FUNCTION, Submission, submit_job
 
@@ -33,13 +36,18 @@ async def _queued(redis: Redis, queue: str = "interactive") -> str:
 
 
 async def _claim(redis: Redis, job_id: str, queue: str = "interactive", worker: str = "w1") -> Claim | None:
-    queue_name = QUEUE_CLASS_LIMITS[queue].queue_name
-    return await claim_job(redis, queue_name, job_id, in_progress_ms=HOLD_MS, worker_id=worker)
+    """The class's next claim, which must be `job_id` when it is anything."""
+    claim = await claim_next(redis, queue, in_progress_ms=HOLD_MS, worker_id=worker)
+    assert claim is None or claim.job_id == job_id
+    return claim
 
 
-async def _worker_died(redis: Redis, job_id: str) -> None:
-    """What a dead worker leaves once its in-progress mark has expired."""
+async def _worker_died(redis: Redis, job_id: str, queue: str = "interactive") -> None:
+    """What a dead worker leaves once its in-progress mark and lease have run out, then a
+    live worker's poll: the job back in its owner's list."""
     await redis.delete(in_progress_key_prefix + job_id)
+    await redis.zadd(keys.fair_leases(queue), {job_id: 0})
+    assert await recover_orphans(redis, queue, now_ms=int(time.time() * 1000), lease_ms=HOLD_MS) == 1
 
 
 async def test_a_queued_job_is_claimed_and_becomes_processing_with_its_payload(redis: Redis) -> None:
@@ -76,7 +84,14 @@ async def test_a_queued_job_is_claimed_and_becomes_processing_with_its_payload(r
 async def test_a_job_held_by_a_worker_is_not_claimed_again_and_nothing_is_written(redis: Redis) -> None:
     job_id = await _queued(redis)
     assert await _claim(redis, job_id, worker="w1") is not None
+    assert 0 < (await redis.zscore(keys.fair_leases("interactive"), job_id) or 0) <= time.time() * 1000 + HOLD_MS
     before = await redis.hgetall(keys.job(job_id))  # type: ignore[misc]
+    assert await _claim(redis, job_id, worker="w2") is None
+    # Its lease ran out but its mark is still there (a late heartbeat): the lease follows the
+    # mark, and the job stays with its worker.
+    await redis.zadd(keys.fair_leases("interactive"), {job_id: 0})
+    assert await recover_orphans(redis, "interactive", now_ms=int(time.time() * 1000), lease_ms=HOLD_MS) == 0
+    assert (await redis.zscore(keys.fair_leases("interactive"), job_id) or 0) > time.time() * 1000
     assert await _claim(redis, job_id, worker="w2") is None
     assert await redis.hgetall(keys.job(job_id)) == before  # type: ignore[misc]
     assert await redis.get(retry_key_prefix + job_id) == b"1"
@@ -117,7 +132,8 @@ async def test_a_final_job_still_queued_is_claimed_for_clean_up_but_not_started(
 
 async def test_a_canceled_queued_job_is_not_claimed(redis: Redis) -> None:
     job_id = await _queued(redis)
-    await store.request_cancel(redis, job_id)  # takes it out of the queue
+    await store.request_cancel(redis, job_id)  # takes it out of the queue and its owner's list
+    assert not await redis.exists(keys.fair_waiting("interactive", "o"))
     before = await redis.hgetall(keys.job(job_id))  # type: ignore[misc]
     assert await _claim(redis, job_id) is None
     assert await redis.hgetall(keys.job(job_id)) == before  # type: ignore[misc]
@@ -125,7 +141,12 @@ async def test_a_canceled_queued_job_is_not_claimed(redis: Redis) -> None:
 
 
 async def test_a_job_in_no_queue_is_not_claimed_or_created(redis: Redis) -> None:
+    # Listed for its owner but gone from arq's queue (it ended meanwhile): skipped.
+    await redis.rpush(keys.fair_waiting("interactive", "o"), "job_missing")  # type: ignore[misc]
+    await redis.zadd(keys.fair_ready("interactive"), {"o": float("-inf")})
     assert await _claim(redis, "job_missing") is None
+    assert not await redis.exists(keys.fair_waiting("interactive", "o"))
+    assert await redis.zcard(keys.fair_ready("interactive")) == 0
     assert not await redis.exists(
         keys.job("job_missing"),
         keys.job_events("job_missing"),
@@ -134,14 +155,13 @@ async def test_a_job_in_no_queue_is_not_claimed_or_created(redis: Redis) -> None
     )
 
 
-async def test_a_job_deferred_to_later_is_left_in_the_queue(redis: Redis) -> None:
+async def test_a_job_scored_after_the_claims_clock_is_still_claimed(redis: Redis) -> None:
+    # A claim reads its clock before its script runs; a job submitted in between has a later
+    # score and is no deferred job (MPC-API defers with queues.schedule, never through arq).
     job_id = await _queued(redis)
-    queue_name = QUEUE_CLASS_LIMITS["interactive"].queue_name
-    await redis.zadd(queue_name, {job_id: int(time.time() * 1000) + 60_000})
-    assert await _claim(redis, job_id) is None
-    assert not await redis.exists(in_progress_key_prefix + job_id, retry_key_prefix + job_id)
-    record = await store.get_job(redis, job_id)
-    assert record is not None and record.status == "queued"
+    await redis.zadd(QUEUE_CLASS_LIMITS["interactive"].queue_name, {job_id: int(time.time() * 1000) + 50})
+    claim = await _claim(redis, job_id)
+    assert claim is not None and claim.started is not None
 
 
 async def test_a_job_whose_arq_entry_expired_is_claimed_for_clean_up_but_not_started(redis: Redis) -> None:

@@ -12,7 +12,7 @@ from arq.constants import in_progress_key_prefix, job_key_prefix
 from redis.asyncio import Redis
 
 from queues import keys, store
-from queues.claim import claim_job
+from queues.claim import claim_next
 from queues.classes import QUEUE_CLASS_LIMITS
 from queues.events import read_events
 from queues.jobs import JobError
@@ -29,8 +29,8 @@ async def _queued(redis: Redis, queue: str = "batch") -> str:
 
 async def _running(redis: Redis, queue: str = "batch") -> str:
     job_id = await _queued(redis, queue)
-    claim = await claim_job(redis, QUEUE_CLASS_LIMITS[queue].queue_name, job_id, in_progress_ms=10_000, worker_id="w1")
-    assert claim is not None and claim.started is not None
+    claim = await claim_next(redis, queue, in_progress_ms=10_000, worker_id="w1")
+    assert claim is not None and claim.job_id == job_id and claim.started is not None
     return job_id
 
 

@@ -9,7 +9,7 @@ import dataclasses
 from redis.asyncio import Redis
 
 from queues import breakers, keys, store
-from queues.claim import claim_job
+from queues.claim import claim_next
 from queues.classes import QUEUE_CLASS_LIMITS
 from queues.events import read_events
 from queues.submit import Submission, submit_job
@@ -25,8 +25,8 @@ async def _connections_for_every_racer(redis: Redis) -> None:
 
 async def test_events_racing_on_one_job_are_each_recorded(redis: Redis) -> None:
     record, _ = await submit_job(redis, SUBMISSION)
-    queue = QUEUE_CLASS_LIMITS["batch"].queue_name
-    assert await claim_job(redis, queue, record.id, in_progress_ms=10_000, worker_id="w1") is not None
+    claim = await claim_next(redis, "batch", in_progress_ms=10_000, worker_id="w1")
+    assert claim is not None and claim.job_id == record.id
     await _connections_for_every_racer(redis)
     recorded = await asyncio.gather(
         *[store.record_event(redis, record.id, "progress", {"i": i}, progress=i / RACERS) for i in range(RACERS)]

@@ -9,8 +9,7 @@ from collections.abc import Awaitable, Callable
 from redis.asyncio import Redis
 
 from queues import keys, schedule, store, webhooks
-from queues.claim import claim_job
-from queues.classes import QUEUE_CLASS_LIMITS
+from queues.claim import claim_next
 from queues.jobs import JobError, JobWebhook
 from queues.redis import database_of
 from queues.submit import Submission, submit_job
@@ -29,8 +28,8 @@ async def _queued(redis: Redis, webhook: JobWebhook | None = HOOK) -> str:
 
 async def _running(redis: Redis, webhook: JobWebhook | None = HOOK) -> str:
     job_id = await _queued(redis, webhook)
-    claim = await claim_job(redis, QUEUE_CLASS_LIMITS["media"].queue_name, job_id, in_progress_ms=10_000, worker_id="w")
-    assert claim is not None and claim.started is not None
+    claim = await claim_next(redis, "media", in_progress_ms=10_000, worker_id="w")
+    assert claim is not None and claim.job_id == job_id and claim.started is not None
     return job_id
 
 

@@ -24,8 +24,9 @@ from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_pref
 from arq.jobs import Job, JobStatus, deserialize_job_raw
 from arq.worker import Worker, func
 
-from queues.claim import RETRY_COUNT_TTL_S, claim_job
+from queues.claim import RETRY_COUNT_TTL_S, claim_next
 from queues.classes import MAX_QUEUED_S, QUEUE_CLASS_LIMITS
+from queues.fair import recover_orphans
 from queues.redis import connect
 from queues.submit import JOB_FUNCTION, Submission, submit_job
 
@@ -54,7 +55,7 @@ def _worker() -> Worker:
 # Instance attributes MPCWorker reads or drives, set by arq's Worker.__init__.
 WORKER_ATTRIBUTES = [
     "_pool",  # MPCWorker hands arq its own pool (redis_pool=, made by queues.redis) and reads it here
-    "sem",  # a job slot: acquired in start_jobs, released when its task ends
+    "sem",  # a job slot: acquired in _start_waiting, released when its task ends
     "job_counter",
     "tasks",  # job id -> running task, read by arq's shutdown and by our heartbeat
     "loop",
@@ -78,7 +79,7 @@ async def test_worker_has_the_attribute(name: str) -> None:
 
 
 async def test_the_semaphore_has_one_slot_more_than_max_jobs() -> None:
-    # start_jobs acquires then checks job_counter, as arq's own start_jobs does: that relies
+    # _start_waiting acquires then checks job_counter, as arq's own start_jobs does: that relies
     # on the extra slot.
     worker = _worker()
     assert isinstance(worker.sem, asyncio.BoundedSemaphore)
@@ -88,8 +89,7 @@ async def test_the_semaphore_has_one_slot_more_than_max_jobs() -> None:
 # Methods MPCWorker overrides or calls, with the parameters it passes.
 WORKER_METHODS: list[tuple[str, list[str], bool]] = [
     ("main", ["self"], True),
-    ("start_jobs", ["self", "job_ids"], True),
-    ("_poll_iteration", ["self"], True),
+    ("heart_beat", ["self"], True),  # MPCWorker._poll ends with it, as arq's _poll_iteration does
     ("_release_sem_dec_counter_on_complete", ["self"], False),
     (
         "finish_job",
@@ -166,10 +166,41 @@ async def test_a_claimed_job_is_in_progress_as_arq_sees_it(clean_redis: str) -> 
     arq_redis = ArqRedis.from_url(clean_redis)
     try:
         record, _ = await submit_job(redis, SUBMISSION)
-        claim = await claim_job(redis, QUEUE, record.id, in_progress_ms=10_000, worker_id="w")
-        assert claim is not None
+        claim = await claim_next(redis, "interactive", in_progress_ms=10_000, worker_id="w")
+        assert claim is not None and claim.job_id == record.id
         assert await redis.exists(in_progress_key_prefix + record.id, retry_key_prefix + record.id) == 2
         assert await Job(record.id, arq_redis, _queue_name=QUEUE).status() == JobStatus.in_progress
+    finally:
+        await redis.aclose()
+        await arq_redis.aclose()
+
+
+@pytest.mark.parametrize("finish", [True, False])
+async def test_finish_job_leaves_what_the_lease_sweep_reads(clean_redis: str, finish: bool) -> None:
+    """`queues.fair.recover_orphans` tells an ended job (drop its lease) from a dead worker's
+    (give the job back) by what arq's `finish_job` leaves: the in-progress mark always
+    deleted, the queue entry removed only when the job finished."""
+    redis = connect(clean_redis)
+    arq_redis = ArqRedis.from_url(clean_redis)
+    worker = Worker(
+        functions=[func(_noop, name=JOB_FUNCTION)], queue_name=QUEUE, redis_pool=arq_redis, handle_signals=False
+    )
+    try:
+        record, _ = await submit_job(redis, SUBMISSION)
+        assert await claim_next(redis, "interactive", in_progress_ms=10_000, worker_id="w") is not None
+        await worker.finish_job(
+            record.id,
+            finish=finish,
+            result_data=None,
+            result_timeout_s=None,
+            keep_result_forever=False,
+            incr_score=None,
+            keep_in_progress=None,
+        )
+        assert not await redis.exists(in_progress_key_prefix + record.id), "arq's finish_job kept the mark"
+        assert (await redis.zscore(QUEUE, record.id) is None) is finish, "arq's finish_job changed its queue writes"
+        given_back = await recover_orphans(redis, "interactive", now_ms=int(time.time() * 1000) + 10_001, lease_ms=1)
+        assert given_back == (0 if finish else 1)
     finally:
         await redis.aclose()
         await arq_redis.aclose()

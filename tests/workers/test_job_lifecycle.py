@@ -12,7 +12,7 @@ import redis
 from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
 
 from queues import keys
-from queues.claim import claim_job
+from queues.claim import claim_next
 from queues.classes import QUEUE_CLASS_LIMITS
 from queues.redis import connect
 from queues.settings import Settings
@@ -236,10 +236,12 @@ def test_a_cancel_nobody_heard_ends_the_job_when_a_worker_takes_it(
 
 async def _start_as_a_worker_that_died(redis_url: str, job_id: str) -> None:
     redis = connect(redis_url)
-    queue_name = QUEUE_CLASS_LIMITS["interactive"].queue_name
     try:
-        assert await claim_job(redis, queue_name, job_id, in_progress_ms=10_000, worker_id="gone") is not None
-        await redis.delete(in_progress_key_prefix + job_id)  # what expiry leaves of a dead worker's mark
+        claim = await claim_next(redis, "interactive", in_progress_ms=10_000, worker_id="gone")
+        assert claim is not None and claim.job_id == job_id
+        # What expiry leaves of a dead worker's mark and lease.
+        await redis.delete(in_progress_key_prefix + job_id)
+        await redis.zadd(keys.fair_leases("interactive"), {job_id: 0})
     finally:
         await redis.aclose()
 
