@@ -16,11 +16,17 @@ connect to, `workers/_outbound.py`) both may import it.
 from __future__ import annotations
 
 import ipaddress
+import re
+import socket
 from urllib.parse import SplitResult, urlsplit
+
+import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# What inet_aton may read as IPv4: up to four parts of decimal, octal or hex digits.
+_IPV4_SPELLING = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}")
 
 
 class OutboundPolicy:
@@ -70,13 +76,22 @@ class OutboundPolicy:
 
 
 def _literal_address(host: str) -> IPAddress | None:
-    """The address a host names without DNS: an address literal, or loopback for `localhost`."""
+    """The address a host names without DNS: an address literal, or loopback for `localhost`.
+    IPv4 is read as the system's resolver reads it (`inet_aton`): besides dotted decimal,
+    one number (`2130706433`), octal or hex parts (`0177.0.0.1`, `0x7f.1`) and short forms
+    (`127.1`) all name an address, and a worker's connection would go there."""
     lowered = host.lower().rstrip(".")
     if lowered == "localhost" or lowered.endswith(".localhost"):
         return ipaddress.IPv4Address("127.0.0.1")
     try:
         return ipaddress.ip_address(host.strip("[]").split("%")[0])
     except ValueError:
+        pass
+    if _IPV4_SPELLING.fullmatch(lowered) is None:
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(lowered))
+    except OSError:
         return None
 
 
@@ -115,6 +130,10 @@ def parse_http_url(url: str) -> SplitResult | None:
     except ValueError:
         return None
     if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    try:
+        httpx.URL(url)  # what the workers' client will parse: refused here, not at delivery
+    except httpx.InvalidURL:
         return None
     return parts
 

@@ -12,11 +12,10 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpx
 
-from queues.outbound import shown_url
+from queues.outbound import parse_http_url, shown_url
 from workers._outbound import OutboundRefused
 from workers._streams import closing
 
@@ -45,9 +44,8 @@ def shown(url: str) -> str:
 
 
 def check_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise DownloadError(f"only http:// and https:// URLs can be fetched, not {shown(url)!r}")
+    if parse_http_url(url) is None:
+        raise DownloadError(f"only valid http:// and https:// URLs can be fetched, not {shown(url)!r}")
 
 
 @asynccontextmanager

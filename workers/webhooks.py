@@ -226,6 +226,8 @@ class DeliveryLoop:
                     await response.aclose()
         except OutboundRefused as exc:
             return Sent(error=exc.message, refused=True)
+        except httpx.InvalidURL:
+            return Sent(error="the URL cannot be sent to (not a valid http(s) URL)", refused=True)
         except (TimeoutError, httpx.TimeoutException):
             return Sent(error=f"no answer within {TIMEOUT_S:g} s")
         except httpx.HTTPError as exc:

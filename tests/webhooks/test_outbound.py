@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from queues.outbound import OutboundPolicy, is_public, shown_url
+from queues.outbound import OutboundPolicy, is_public, parse_http_url, shown_url
 from tests.support.servers import running_server
 from workers._download import DownloadError, read_all
 from workers._outbound import GuardedBackend, GuardedTransport, OutboundRefused, guarded_client
@@ -75,6 +75,45 @@ def test_literals_the_gateway_refuses_without_dns() -> None:
         assert not policy.literal_refused(host), host
     assert not OutboundPolicy(("localhost",)).literal_refused("localhost")
     assert not OutboundPolicy(("127.0.0.0/8",)).literal_refused("localhost")
+
+
+# 127.0.0.1 as the system's resolver also reads it: one number, octal, hex, short, mixed.
+LOOPBACK_SPELLINGS = ("2130706433", "0177.0.0.1", "0x7f.0.0.1", "0x7f000001", "127.1", "0177.1", "127.0.1")
+
+
+def test_numeric_spellings_are_the_address_they_name() -> None:
+    for host in LOOPBACK_SPELLINGS:
+        assert OutboundPolicy(()).literal_refused(host), host
+        assert OutboundPolicy(("127.0.0.2/32",)).literal_refused(host), host
+        assert not OutboundPolicy(("127.0.0.0/8",)).literal_refused(host), host
+    for host in ("0xa9.0xfe.0xa9.0xfe", "2852039166", "012.0.0.1"):  # 169.254.169.254, 10.0.0.1
+        assert OutboundPolicy(()).literal_refused(host), host
+    for host in ("1234.example", "0x7f.example", "8.8.8.8.example", "deadbeef"):  # names
+        assert not OutboundPolicy(()).literal_refused(host), host
+
+
+async def test_an_allow_list_of_another_loopback_address_refuses_each_spelling(local_server: str) -> None:
+    port = local_server.rsplit(":", 1)[1]
+    hosts = (*LOOPBACK_SPELLINGS, "127.0.0.1", "[::ffff:127.0.0.1]", "localhost")
+    async with guarded_client(("127.0.0.2/32",), timeout=TIMEOUT) as client:
+        for host in hosts:
+            url = f"http://{host}:{port}/a"
+            if parse_http_url(url) is None:
+                continue  # httpx cannot even parse it (dotted octal): refused before any call
+            with pytest.raises(OutboundRefused):
+                await client.get(url)
+            with pytest.raises(DownloadError, match="cannot be fetched"):
+                await read_all(client, url, max_bytes=1000, timeout_s=5)
+    async with guarded_client(("127.0.0.0/8",), timeout=TIMEOUT) as client:
+        for host in LOOPBACK_SPELLINGS:  # the same spellings do reach loopback when it is allowed
+            url = f"http://{host}:{port}/a"
+            if parse_http_url(url) is not None:
+                assert (await client.get(url)).status_code == 200, host
+
+
+def test_urls_the_workers_client_cannot_parse_are_refused_up_front() -> None:
+    assert parse_http_url("http://0177.0.0.1/hook") is None
+    assert parse_http_url("http://2130706433/hook") is not None  # parsed: judged by its address
 
 
 def test_shown_urls_drop_credentials_and_query() -> None:
