@@ -6,7 +6,7 @@ import argparse
 
 import uvicorn
 
-from sandbox.emulator.app import create_emulator
+from sandbox.emulator.app import KEEP_ALIVE_S, create_emulator
 from sandbox.emulator.control import providers
 
 
@@ -19,7 +19,14 @@ def main(argv: list[str] | None = None) -> None:
     base = f"http://{args.host}:{args.port}"
     for provider, prefix in providers().items():
         print(f"emulator: {provider:<12} api_base {base}{prefix}", flush=True)
-    uvicorn.run(create_emulator(), host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    uvicorn.run(
+        create_emulator(),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
+    )
 
 
 if __name__ == "__main__":

@@ -36,6 +36,10 @@ from sandbox.emulator.calls import begin
 from sandbox.emulator.state import EmulatorState, state_of
 from sandbox.emulator.transport import EmulatedResponse
 
+# Seconds an idle client connection is kept open. Providers keep theirs for minutes; with
+# uvicorn's 5 s, equal to httpx's own pool expiry, LiteLLM now and then sent a request on a
+# connection the emulator was closing at that moment ("Connection error", seen in CI).
+KEEP_ALIVE_S = 75
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import uvicorn
 
-from sandbox.emulator.app import create_emulator
+from sandbox.emulator.app import KEEP_ALIVE_S, create_emulator
 from sandbox.emulator.client import EmulatorClient
 from sandbox.processes import free_port
 from tests.support.waiting import wait_until
@@ -46,5 +46,9 @@ def running_server(app: Any, port: int | None = None, *, root_path: str = "", **
 @contextmanager
 def running_emulator(port: int | None = None) -> Iterator[EmulatorClient]:
     """Serve a fresh provider emulator for the block's duration; yields its control client."""
-    with running_server(create_emulator(), port=port) as base_url, EmulatorClient(base_url) as client:
+    emulator = create_emulator()
+    with (
+        running_server(emulator, port=port, timeout_keep_alive=KEEP_ALIVE_S) as base_url,
+        EmulatorClient(base_url) as client,
+    ):
         yield client
