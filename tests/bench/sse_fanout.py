@@ -55,7 +55,9 @@ def run(*, smoke: bool) -> BenchResult:
     raise_nofile(4 * clients + 256)
     flush_redis()
     try:
-        with gateway() as (base, proc):
+        # Every follower here uses the one benchmark key: the per-key cap on open streams
+        # (MPC_MAX_STREAMS_PER_KEY, 32) is set above them, as the fan-out is what is measured.
+        with gateway(MPC_MAX_STREAMS_PER_KEY=str(clients + 16)) as (base, proc):
             result = asyncio.run(_run(base, proc.pid, clients, rounds, round_s))
             proc.check_alive()
             return result
