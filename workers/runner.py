@@ -132,17 +132,20 @@ class MPCWorker(Worker):
             background.append(asyncio.create_task(self.poller.run(), name="mpc-video-poller"))
         if self.webhooks is not None:
             background.append(asyncio.create_task(self.webhooks.run(), name="mpc-webhooks"))
-        adopted = await adopt_queued(self.pool, self.runtime.limits.name)
-        if adopted > 0:
-            log.info("listed %d jobs queued before fair share for their owners", adopted)
         log.info("worker %s ready for queue class %s", self.runtime.worker_id, self.runtime.limits.name)
         try:
             next_poll = 0.0
+            to_adopt = True  # jobs queued before fair share: listed once, when Redis answers
             while True:
                 self._wake.clear()
                 announced, self._announced = self._announced, 0
                 refill, self._refill = self._refill, False
                 try:
+                    if to_adopt:
+                        adopted = await adopt_queued(self.pool, self.runtime.limits.name)
+                        to_adopt = False
+                        if adopted > 0:
+                            log.info("listed %d jobs queued before fair share for their owners", adopted)
                     if refill and self.allow_pick_jobs:
                         await self._start_waiting(None)
                     if announced and self.allow_pick_jobs:
