@@ -36,9 +36,11 @@ from sandbox.emulator.calls import begin
 from sandbox.emulator.state import EmulatorState, state_of
 from sandbox.emulator.transport import EmulatedResponse
 
-# Seconds an idle client connection is kept open. Providers keep theirs for minutes; with
-# uvicorn's 5 s, equal to httpx's own pool expiry, LiteLLM now and then sent a request on a
-# connection the emulator was closing at that moment ("Connection error", seen in CI).
+# Seconds the emulator process (`python -m sandbox.emulator`: benchmarks, `mpc-api dev`) keeps
+# an idle client connection. Providers keep theirs for minutes; with uvicorn's 5 s, equal to
+# httpx's own pool expiry, LiteLLM now and then sent a request on a connection the emulator was
+# closing ("Connection error", seen in CI). The tests' in-thread emulator keeps uvicorn's 5 s:
+# with 75 s its shutdown waited on LiteLLM's idle connections (30 s per test module).
 KEEP_ALIVE_S = 75
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 

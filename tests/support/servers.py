@@ -9,7 +9,7 @@ from typing import Any
 
 import uvicorn
 
-from sandbox.emulator.app import KEEP_ALIVE_S, create_emulator
+from sandbox.emulator.app import create_emulator
 from sandbox.emulator.client import EmulatorClient
 from sandbox.processes import free_port
 from tests.support.waiting import wait_until
@@ -48,7 +48,7 @@ def running_emulator(port: int | None = None) -> Iterator[EmulatorClient]:
     """Serve a fresh provider emulator for the block's duration; yields its control client."""
     emulator = create_emulator()
     with (
-        running_server(emulator, port=port, timeout_keep_alive=KEEP_ALIVE_S) as base_url,
+        running_server(emulator, port=port) as base_url,
         EmulatorClient(base_url) as client,
     ):
         yield client
