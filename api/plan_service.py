@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from api.errors import InvalidRequest, Unprocessable
+from api.limited_submit import submit_within_limits
 from api.selection_views import OrchestrateBody, SelectBody, select_body_from, to_request
 from api.state import AppState
 from api.webhook_service import checked_webhook
@@ -23,7 +24,7 @@ from brain import SelectionRequest, UnknownTask, plan_for
 from catalog.plan_io import PlanProblem, check_bindings, check_graph
 from catalog.schema import Plan
 from queues.jobs import JobRecord, encode_json
-from queues.submit import IdempotencyConflict, Submission, submit_job
+from queues.submit import IdempotencyConflict, Submission
 
 # The ad-hoc plan's task id (a request's own `steps`); the worker registers the same.
 ADHOC_TASK = "plan"
@@ -95,7 +96,7 @@ async def submit_plan(
         webhook=webhook,
     )
     try:
-        record, created = await submit_job(state.redis, submission)
+        record, created = await submit_within_limits(state, submission)
     except IdempotencyConflict:
         raise Unprocessable(
             "This Idempotency-Key was already used with a different request body.",
