@@ -15,7 +15,8 @@ from api.deps import Owner, State, caller
 from api.middleware import request_id_of
 from api.responses import MsgspecResponse
 from api.sse import SSE_HEADERS, SSE_MEDIA_TYPE
-from queues.jobs import public_view
+from api.state import AppState
+from queues.jobs import JobRecord, public_view
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
@@ -44,6 +45,12 @@ async def submit_job(request: Request) -> Response:
         idempotency_key=request.headers.get("idempotency-key"),
         request_id=request_id_of(request.scope),
     )
+    return await submitted(state, request, record, created)
+
+
+async def submitted(state: AppState, request: Request, record: JobRecord, created: bool) -> Response:
+    """The answer to a job's submission (jobs, plans): 202 with its Location, or, with
+    `Prefer: wait=N`, the job as it ended within N seconds (200 when final or not new)."""
     headers = {"Location": f"/api/jobs/{record.id}"}
     wait_s = job_service.prefer_wait(request.headers.get("prefer"))
     if wait_s and not record.is_final:

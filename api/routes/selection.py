@@ -5,16 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from api import job_service, plan_service, selection_views
-from api.artifact_views import job_view
+from api import plan_service, selection_views
 from api.body import read_body
 from api.deps import Owner, State, caller
 from api.fastlane import Answer, LaneCall
 from api.middleware import request_id_of
 from api.responses import MsgspecResponse
-from api.routes.jobs import SUBMIT_HEADERS
+from api.routes.jobs import SUBMIT_HEADERS, submitted
 from api.state import AppState
-from queues.jobs import public_view
 
 router = APIRouter(prefix="/api", tags=["brain"])
 
@@ -49,11 +47,4 @@ async def orchestrate(request: Request, state: State, owner: Owner) -> Response:
         idempotency_key=request.headers.get("idempotency-key"),
         request_id=request_id_of(request.scope),
     )
-    headers = {"Location": f"/api/jobs/{record.id}"}
-    wait_s = job_service.prefer_wait(request.headers.get("prefer"))
-    if wait_s and not record.is_final:
-        record = await job_service.wait_for_end(state, record.id, wait_s) or record
-        headers["Preference-Applied"] = f"wait={wait_s}"
-    status = 200 if record.is_final or not created else 202
-    view = await job_view(state, request, record) if record.is_final else public_view(record)
-    return MsgspecResponse(view, status_code=status, headers=headers)
+    return await submitted(state, request, record, created)
