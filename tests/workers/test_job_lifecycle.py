@@ -20,6 +20,7 @@ from queues.submit import Submission, submit_job
 from tests.support.auth import AUTH, OTHER_AUTH
 from tests.support.handlers import say
 from tests.support.jobs import wait_final, wait_for_job
+from tests.support.sse import parse_sse
 from tests.support.waiting import wait_until
 from tests.support.workers import WorkerProcess
 
@@ -303,16 +304,3 @@ def test_sse_live_stream_with_forced_disconnect(api: httpx.Client, start_worker:
     everything = parse_sse(api.get(url).text)
     assert [e["id"] for e in seen + rest] == [e["id"] for e in everything]
     assert everything[-1]["event"] == "done"
-
-
-def parse_sse(text: str) -> list[dict[str, str]]:
-    events = []
-    for frame in text.split("\n\n"):
-        fields: dict[str, str] = {}
-        for line in frame.split("\n"):
-            if line and not line.startswith(":"):
-                name, _, value = line.partition(": ")
-                fields[name] = value
-        if fields:
-            events.append(fields)
-    return events
