@@ -4,7 +4,7 @@ Built once per process from `Settings` (`MPC_RESULT_TTL_S`, `MPC_EXPIRED_GRACE_S
 to whatever writes a job's TTLs: the final state and the claim (their Lua scripts take the
 figures as ARGV), events, a plan's checkpoint, the video index, artifacts. A finished job's
 output is kept `result_s` seconds, then the job reads `expired`; its record and events live
-`grace_s` more, then it is gone (404).
+`expired_grace_s` more, then it is gone (404).
 """
 
 from __future__ import annotations
