@@ -38,6 +38,7 @@ from brain import Index
 from catalog import Catalog
 from metrics.definitions import GatewayMetrics
 from queues.redis import connect
+from queues.retention import Retention
 from queues.settings import Settings, SettingsError
 
 log = logging.getLogger("mpc.api")
@@ -75,6 +76,7 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
             streams=StreamSlots(settings.max_streams_per_key),
             keyring=keyring,
             limiter=Limiter(redis),
+            retention=Retention.from_settings(settings),
         )
         try:
             async with (

@@ -124,7 +124,7 @@ async def abandon(state: AppState, job_id: str) -> None:
     """Cancel the job of a client that left: stop the provider call nobody will read.
     Shielded: under Starlette the request's cancel scope would otherwise cancel this too."""
     with anyio.CancelScope(shield=True):
-        await store.request_cancel(state.redis, job_id)
+        await store.request_cancel(state.redis, job_id, retention=state.retention)
 
 
 def _frames(events: list[JobEvent], reshape: ChunkReshape | None) -> tuple[bytes, End]:

@@ -95,7 +95,7 @@ async def submit(
         params_json=params_json,
         owner=owner,
         # A video made through the jobs API is one of the caller's videos too (/api/videos).
-        also_writes=listing(owner) if request.task == VIDEO_TASK else None,
+        also_writes=listing(owner, state.retention) if request.task == VIDEO_TASK else None,
         idempotency_key=idempotency_key,
         request_id=request_id,
         client_params_json=client_params_json,
@@ -140,7 +140,7 @@ async def owned_job(state: AppState, owner: str, job_id: str) -> JobRecord:
 
 async def cancel(state: AppState, owner: str, job_id: str) -> JobRecord:
     await owned_job(state, owner, job_id)
-    record = await store.request_cancel(state.redis, job_id)
+    record = await store.request_cancel(state.redis, job_id, retention=state.retention)
     if record is None:
         raise NotFound(f"No job with id '{job_id}'.", code="job_not_found", param="id")
     return record

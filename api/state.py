@@ -14,6 +14,7 @@ from artifacts import ArtifactStore
 from brain import Index
 from catalog import Catalog
 from metrics.definitions import GatewayMetrics
+from queues.retention import Retention
 from queues.settings import Settings
 
 
@@ -31,3 +32,4 @@ class AppState:
     streams: StreamSlots  # open event streams per API key (MPC_MAX_STREAMS_PER_KEY)
     keyring: KeyRing  # every accepted key, by digest (MPC_API_KEYS and the managed keys)
     limiter: Limiter  # per-key limits: this gateway's leases and last-seen counts
+    retention: Retention  # how long finished jobs are kept (MPC_RESULT_TTL_S, MPC_EXPIRED_GRACE_S)

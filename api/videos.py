@@ -110,7 +110,7 @@ async def create(state: AppState, request: Request, owner: str) -> tuple[dict[st
         job_input,
         selection,
         VIDEO_INPUT_FIELDS,
-        also_writes=video_index.listing(owner),
+        also_writes=video_index.listing(owner, state.retention),
         webhook=webhook,
     )
     requested = msgspec.to_builtins(job_input)
@@ -274,7 +274,7 @@ async def delete(state: AppState, owner: str, video_id: str) -> dict[str, Any]:
     """Cancel a running video, or delete a finished one's record and artifacts; unlisted either way."""
     record = (await owned_video(state, owner, video_id)).record
     if not record.is_final:
-        after = await store.request_cancel(state.redis, video_id)
+        after = await store.request_cancel(state.redis, video_id, retention=state.retention)
         if after is None or after.status not in ("succeeded", "failed"):
             await video_index.unlist(state.redis, owner, [video_id])
             return _deleted(video_id)

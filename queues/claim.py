@@ -28,6 +28,7 @@ from queues.events import MAX_EVENTS
 from queues.fair import MAX_SKIPS, NEWCOMER_CREDIT, PICK_LUA, fair_keys
 from queues.jobs import JobRecord, record_from_hash
 from queues.lua import LuaScript
+from queues.retention import Retention
 
 # How long arq keeps a job's try count (arq.worker.Worker.run_job's figure).
 RETRY_COUNT_TTL_S = 88400
@@ -36,7 +37,8 @@ RETRY_COUNT_TTL_S = 88400
 # leases, its arq queue (sorted set). ARGV: in-progress TTL (ms), now (ms), worker id, now (s),
 # events cap, try count TTL (s), newcomer credit, max skips, then the prefixes of the owners'
 # waiting lists, arq's in-progress mark, arq's job, arq's try count, MPC-API's job hash, the
-# suffixes of a job's events and cancel flag, then (queue class, events TTL) pairs.
+# suffixes of a job's events and cancel flag, then (queue class, events TTL) pairs
+# (`queues.retention.Retention.record_ttls`).
 # Returns false when no job is waiting, else {job id, try, score, arq job or false, start}:
 # `start` is false when the record is gone or final, else {cancel flag (0/1), the hash as
 # HGETALL gives it}.
@@ -79,9 +81,6 @@ return {job_id, try, score, job, {redis.call('EXISTS', job_hash .. ARGV[15]), re
 )
 
 
-_EVENTS_TTL_BY_QUEUE = [str(v) for name, limits in QUEUE_CLASS_LIMITS.items() for v in (name, limits.record_ttl_s)]
-
-
 @dataclass(frozen=True, slots=True)
 class Started:
     """A job whose attempt has begun: its record (now `processing`), its payload, and
@@ -108,7 +107,9 @@ class Claim:
     started: Started | None
 
 
-async def claim_next(redis: Redis, queue_class: str, *, in_progress_ms: int, worker_id: str) -> Claim | None:
+async def claim_next(
+    redis: Redis, queue_class: str, *, in_progress_ms: int, worker_id: str, retention: Retention
+) -> Claim | None:
     """Claim the class's next fair job and start its attempt; None when none is waiting."""
     now = time.time()
     now_ms = int(now * 1000)
@@ -133,7 +134,7 @@ async def claim_next(redis: Redis, queue_class: str, *, in_progress_ms: int, wor
         keys.JOB,
         keys.JOB_EVENTS_SUFFIX,
         keys.JOB_CANCEL_SUFFIX,
-        *_EVENTS_TTL_BY_QUEUE,
+        *retention.record_ttls(),
     ]
     reply = await _CLAIM(redis, script_keys, args)
     if not reply:

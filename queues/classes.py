@@ -13,16 +13,13 @@ class QueueClassLimits(msgspec.Struct, frozen=True, kw_only=True):
     name: QueueClass
     max_jobs: int  # concurrent jobs per worker process
     job_timeout_s: float  # a job running longer fails with code `job_timeout`
-    result_ttl_s: int  # a finished job's output is kept this long, then it reads as `expired`
+    # By default a finished job's output is kept this long, then it reads as `expired`
+    # (`MPC_RESULT_TTL_S` overrides it for every class: `queues.retention`).
+    result_ttl_s: int
 
     @property
     def queue_name(self) -> str:
         return keys.QUEUE_NAMES[self.name]
-
-    @property
-    def record_ttl_s(self) -> int:
-        """How long a job's record and events outlive its start (then its finish)."""
-        return self.result_ttl_s + EXPIRED_GRACE_S
 
 
 QUEUE_CLASS_LIMITS: dict[str, QueueClassLimits] = {
@@ -33,5 +30,3 @@ QUEUE_CLASS_LIMITS: dict[str, QueueClassLimits] = {
 
 # How long a queued job may wait for a worker before its arq entry expires.
 MAX_QUEUED_S = 86400
-# A finished job's record outlives its result by this much, so it can still say `expired`.
-EXPIRED_GRACE_S = 86400

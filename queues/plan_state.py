@@ -16,10 +16,10 @@ import msgspec
 from redis.asyncio import Redis
 
 from queues import keys
-from queues.classes import QUEUE_CLASS_LIMITS
 from queues.events import MAX_EVENTS, EventType, add_event_keeping_ttl
 from queues.jobs import JobError
 from queues.lua import LuaScript
+from queues.retention import Retention
 
 StepStatus = Literal["running", "succeeded", "failed", "skipped", "canceled"]
 PLAN_QUEUE = "batch"  # every plan job's class
@@ -62,13 +62,22 @@ return 1
 """)
 
 
-async def save(redis: Redis, job_id: str, step_id: str, state: StepState, event: EventType, data: Any) -> bool:
+async def save(
+    redis: Redis,
+    job_id: str,
+    step_id: str,
+    state: StepState,
+    event: EventType,
+    data: Any,
+    *,
+    retention: Retention,
+) -> bool:
     """Record the step's state and add its event, while the plan job is not final; False when
     it is (nothing written)."""
     args = [
         step_id,
         msgspec.json.encode(state).decode(),
-        str(QUEUE_CLASS_LIMITS[PLAN_QUEUE].record_ttl_s),
+        str(retention.record_s(PLAN_QUEUE)),
         str(MAX_EVENTS),
         event,
         msgspec.json.encode(data).decode(),

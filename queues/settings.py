@@ -80,6 +80,13 @@ MIN_SIGNING_KEY_CHARS = 32
 DEFAULT_ARTIFACTS_DIR = Path(tempfile.gettempdir()) / "mpc-api-artifacts"
 DEFAULT_BREAKER_COOL_OFF_S = 10  # `queues.breakers` takes its own default from here
 MAX_ACK_REPLICAS = 16
+# How long a finished job's record outlives its result (`MPC_EXPIRED_GRACE_S`), so it can
+# still read `expired`; `queues.retention` takes its own default from here.
+DEFAULT_EXPIRED_GRACE_S = 86400
+# Bounds of the retention settings: below a few seconds a client could not read its result
+# at all; beyond 30 days Redis holds a month of jobs.
+MIN_RETENTION_S = 10
+MAX_RETENTION_S = 30 * 86400
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
@@ -109,6 +116,12 @@ _http_url = _url("http", "https")
 def _replica_count(raw: str) -> int:
     if not raw.isdigit() or int(raw) > MAX_ACK_REPLICAS:
         raise ValueError(f"a whole number from 0 to {MAX_ACK_REPLICAS}")
+    return int(raw)
+
+
+def _retention_s(raw: str) -> int:
+    if not raw.isdigit() or not MIN_RETENTION_S <= int(raw) <= MAX_RETENTION_S:
+        raise ValueError(f"a whole number of seconds from {MIN_RETENTION_S} to {MAX_RETENTION_S}")
     return int(raw)
 
 
@@ -235,6 +248,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         DEFAULT_CATALOG_PATH
     )
     log_level: Annotated[LogLevel, EnvVar("JSON logs on stderr", read=str.upper)] = "INFO"
+    # Retention: how long finished jobs stay in Redis (records, events, plan state) and their
+    # artifacts in the store; Redis memory grows with it (docs/capacity.md).
+    result_ttl_s: Annotated[
+        int | None,
+        EnvVar(
+            "how long a finished job's output is kept (seconds), then it reads `expired`; set, it applies "
+            "to every queue class (give the gateway and every worker the same)",
+            read=_retention_s,
+            shown_default="the queue class's: interactive `3600`, batch and media `86400`",
+        ),
+    ] = None
+    expired_grace_s: Annotated[
+        int,
+        msgspec.Meta(ge=MIN_RETENTION_S, le=MAX_RETENTION_S),
+        EnvVar("how long a job's record outlives its output, reading `expired` (seconds); then it is gone (404)"),
+    ] = DEFAULT_EXPIRED_GRACE_S
     # The workers
     litellm_base_url: Annotated[str, EnvVar("LiteLLM proxy (workers only)", secret=True, read=_base_url)] = (
         "http://127.0.0.1:4000"

@@ -19,12 +19,12 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from queues import keys, webhooks
-from queues.classes import QUEUE_CLASS_LIMITS
 from queues.events import MAX_EVENTS, EventType, add_event_keeping_ttl, add_event_setting_ttl
 from queues.jobs import JobError, JobRecord, encode_json, record_from_hash
 from queues.limits import FINAL_RELEASE_LUA
 from queues.lua import LuaScript
 from queues.redis import database_of
+from queues.retention import Retention
 
 Writes = Callable[[Pipeline], None]
 Decision = Callable[[JobRecord], Writes | None]
@@ -59,12 +59,14 @@ async def transition(redis: Redis, job_id: str, decide: Decision) -> JobRecord |
     return cast(JobRecord | None, await redis.transaction(attempt, key, value_from_callable=True))
 
 
-def _ttl(record: JobRecord) -> int:
-    return QUEUE_CLASS_LIMITS[record.queue].record_ttl_s
-
-
 async def record_event(
-    redis: Redis, job_id: str, event_type: EventType, data: Any, *, progress: float | None = None
+    redis: Redis,
+    job_id: str,
+    event_type: EventType,
+    data: Any,
+    *,
+    retention: Retention,
+    progress: float | None = None,
 ) -> bool:
     """Add a `progress`, `output` or `log` event while the job is not final."""
 
@@ -77,7 +79,7 @@ async def record_event(
                 pipe.hset(keys.job(job_id), "progress", repr(progress))
                 if record.webhook is not None and "job.progress" in record.webhook.events:
                     webhooks.schedule_progress(pipe, record, time.time(), database_of(redis))
-            add_event_setting_ttl(pipe, job_id, event_type, data, ttl_s=_ttl(record))
+            add_event_setting_ttl(pipe, job_id, event_type, data, ttl_s=retention.record_s(record.queue))
 
         return writes
 
@@ -102,7 +104,8 @@ async def append_outputs(redis: Redis, job_id: str, chunks: list[Any]) -> None:
 # atomic, and no retry on a race, on the path of every answer). KEYS[1] the job's
 # hash, KEYS[2] its events, KEYS[3] its cancel flag, KEYS[4..6] the job's end delivery, the
 # job's list of deliveries and the delivery schedule (`queues/webhooks.py`); the queue
-# classes come as ARGV triples (class, record TTL, expires_at) from `base`.
+# classes come as ARGV triples (class, record TTL, expires_at) from `base`
+# (`queues.retention.Retention.final_ttls`).
 _FINAL_WRITES = (
     FINAL_RELEASE_LUA
     + """
@@ -237,15 +240,6 @@ def _webhook_args(redis: Redis, job_id: str) -> list[str]:
     ]
 
 
-def _class_triples(now: float) -> list[str]:
-    """Per queue class: how long a final record lives, and when its result expires."""
-    return [
-        v
-        for name, limits in QUEUE_CLASS_LIMITS.items()
-        for v in (name, str(limits.record_ttl_s), repr(now + limits.result_ttl_s))
-    ]
-
-
 async def finish(
     redis: Redis,
     job_id: str,
@@ -253,6 +247,7 @@ async def finish(
     output: Any = None,
     error: JobError | None = None,
     canceled: bool = False,
+    retention: Retention,
 ) -> bool:
     """Write the job's one final state; False if it was already final (or is gone). A failed
     job may keep an `output` too (a plan's finished steps)."""
@@ -272,7 +267,7 @@ async def finish(
         str(MAX_EVENTS),
         *_webhook_args(redis, job_id),
         str(usage_tokens(output) if status == "succeeded" else 0),
-        *_class_triples(now),
+        *retention.final_ttls(now),
     ]
     return bool(await _FINISH(redis, _final_keys(job_id), args))
 
@@ -289,7 +284,7 @@ def usage_tokens(output: Any) -> int:
     return max(0, total)
 
 
-async def requeue(redis: Redis, job_id: str, reason: str) -> None:
+async def requeue(redis: Redis, job_id: str, reason: str, *, retention: Retention) -> None:
     """processing → queued, when a stopping worker hands the job back to the queue."""
 
     def decide(record: JobRecord) -> Writes | None:
@@ -298,18 +293,19 @@ async def requeue(redis: Redis, job_id: str, reason: str) -> None:
 
         def writes(pipe: Pipeline) -> None:
             pipe.hset(keys.job(job_id), "status", "queued")
-            add_event_setting_ttl(pipe, job_id, "status", {"status": "queued", "reason": reason}, ttl_s=_ttl(record))
+            event = {"status": "queued", "reason": reason}
+            add_event_setting_ttl(pipe, job_id, "status", event, ttl_s=retention.record_s(record.queue))
 
         return writes
 
     await transition(redis, job_id, decide)
 
 
-async def request_cancel(redis: Redis, job_id: str) -> JobRecord | None:
+async def request_cancel(redis: Redis, job_id: str, *, retention: Retention) -> JobRecord | None:
     """Cancel a job. A queued one is canceled here and removed from its queue, so it never
     starts; a running one is told through Redis (flag + pub/sub) and its worker stops it."""
     now = time.time()
-    queues = [limits.queue_name for limits in QUEUE_CLASS_LIMITS.values()]
+    queues = [keys.QUEUE_NAMES[name] for name in retention.result_ttl_s]  # in the order of the triples
     args = [
         repr(now),
         encode_json({"status": "canceled"}).decode(),
@@ -320,7 +316,7 @@ async def request_cancel(redis: Redis, job_id: str) -> JobRecord | None:
         *_webhook_args(redis, job_id),
         keys.FAIR,
         keys.FAIR_WAITING_SUFFIX,
-        *_class_triples(now),
+        *retention.final_ttls(now),
     ]
     await _CANCEL(redis, [*_final_keys(job_id), job_key_prefix + job_id, *queues], args)
     return await get_job(redis, job_id)

@@ -20,23 +20,22 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from queues import keys
-from queues.classes import MAX_QUEUED_S, QUEUE_CLASS_LIMITS
 from queues.jobs import JobRecord
+from queues.retention import Retention
 
 VIDEO_TASK = "video_generate"
-# A video job's record lives at most this long after its creation: a day waiting for a
-# worker, then its result and grace period (generation itself takes minutes).
-INDEX_TTL_S = MAX_QUEUED_S + QUEUE_CLASS_LIMITS["media"].record_ttl_s
 
 
-def listing(owner: str) -> Callable[[Pipeline, JobRecord], None]:
-    """The writes that list a new video job under `owner`, for the job's submit transaction."""
+def listing(owner: str, retention: Retention) -> Callable[[Pipeline, JobRecord], None]:
+    """The writes that list a new video job under `owner`, for the job's submit transaction.
+    Members older than any video job's record (`Retention.video_index_s`) are trimmed."""
+    ttl_s = retention.video_index_s()
 
     def writes(pipe: Pipeline, record: JobRecord) -> None:
         key = keys.owner_videos(owner)
         pipe.zadd(key, {record.id: record.created_at})
-        pipe.zremrangebyscore(key, "-inf", f"({record.created_at - INDEX_TTL_S!r}")
-        pipe.expire(key, INDEX_TTL_S)
+        pipe.zremrangebyscore(key, "-inf", f"({record.created_at - ttl_s!r}")
+        pipe.expire(key, ttl_s)
 
     return writes
 

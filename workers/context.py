@@ -9,6 +9,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from queues import store
+from queues.retention import Retention
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,20 +21,21 @@ class JobContext:
     input: Any
     params: Mapping[str, Any]
     redis: Redis
+    retention: Retention  # how long the job's output, events and artifacts are kept
 
     async def progress(self, fraction: float, message: str | None = None) -> None:
         fraction = min(1.0, max(0.0, fraction))
         data: dict[str, Any] = {"progress": fraction}
         if message:
             data["message"] = message
-        await store.record_event(self.redis, self.job_id, "progress", data, progress=fraction)
+        await store.record_event(self.redis, self.job_id, "progress", data, progress=fraction, retention=self.retention)
 
     async def output(self, chunk: Any) -> None:
         """A piece of output as it is produced (a streamed token, a finished step)."""
         await store.append_outputs(self.redis, self.job_id, [chunk])
 
     async def log(self, message: str) -> None:
-        await store.record_event(self.redis, self.job_id, "log", {"message": message})
+        await store.record_event(self.redis, self.job_id, "log", {"message": message}, retention=self.retention)
 
 
 class HandOff:

@@ -27,6 +27,7 @@ from queues.claim import Claim, Started
 from queues.classes import QueueClassLimits
 from queues.jobs import JobError
 from queues.redis import UNAVAILABLE
+from queues.retention import Retention
 from workers.context import Handlers, HandOff, JobContext
 from workers.errors import JobFailed
 from workers.litellm import LiteLLMClient
@@ -49,6 +50,7 @@ class WorkerRuntime:
     worker_id: str
     litellm: LiteLLMClient
     metrics: WorkerMetrics
+    retention: Retention  # how long finished jobs are kept (MPC_RESULT_TTL_S, MPC_EXPIRED_GRACE_S)
     store: ArtifactStore | None = None  # opened at start-up, closed at shutdown
     downloads: httpx.AsyncClient | None = None  # for URLs that jobs and providers name
     cancel_events: dict[str, asyncio.Event] = field(default_factory=dict)
@@ -127,14 +129,14 @@ async def _attempt(runtime: WorkerRuntime, begun: Started, attempt: int, cancel:
     record = begun.record
     job_id = record.id
     if begun.cancel_requested:
-        return await _finish(runtime.redis, job_id, canceled=True)
+        return await _finish(runtime, job_id, canceled=True)
     if attempt > MAX_ATTEMPTS:
         message = f"The job lost its worker {MAX_ATTEMPTS} times; giving up."
         error = JobError(message=message, code="max_attempts", retryable=True)
-        return await _finish(runtime.redis, job_id, error=error)
+        return await _finish(runtime, job_id, error=error)
     handler = runtime.handlers.get(record.task)
     if handler is None:
-        return await _finish(runtime.redis, job_id, error=_no_handler(record.task, runtime.limits.name))
+        return await _finish(runtime, job_id, error=_no_handler(record.task, runtime.limits.name))
     job = JobContext(
         job_id=job_id,
         task=record.task,
@@ -143,6 +145,7 @@ async def _attempt(runtime: WorkerRuntime, begun: Started, attempt: int, cancel:
         input=msgspec.json.decode(begun.input_json),
         params=msgspec.json.decode(begun.params_json),
         redis=runtime.redis,
+        retention=runtime.retention,
     )
     return await _run(runtime, job, handler(job), cancel)
 
@@ -158,24 +161,28 @@ async def _run(runtime: WorkerRuntime, job: JobContext, work: Any, cancel: async
     except asyncio.CancelledError:
         # The worker is stopping: stop the handler, give the job back; arq re-runs it.
         await _stop(task, canceled)
-        await asyncio.shield(store.requeue(runtime.redis, job_id, "worker stopped; the job will be run again"))
+        await asyncio.shield(
+            store.requeue(
+                runtime.redis, job_id, "worker stopped; the job will be run again", retention=runtime.retention
+            )
+        )
         raise
     if task in done:
         canceled.cancel()
-        return await _settle(runtime.redis, job_id, task)
+        return await _settle(runtime, job_id, task)
     await _stop(task, canceled)
     if cancel.is_set():
-        return await _finish(runtime.redis, job_id, canceled=True)
+        return await _finish(runtime, job_id, canceled=True)
     limit = runtime.limits.job_timeout_s
     error = JobError(message=f"The job ran longer than {limit:g} s.", code="job_timeout", retryable=True)
-    return await _finish(runtime.redis, job_id, error=error)
+    return await _finish(runtime, job_id, error=error)
 
 
-async def _settle(redis: Redis, job_id: str, task: asyncio.Future[Any]) -> str:
+async def _settle(runtime: WorkerRuntime, job_id: str, task: asyncio.Future[Any]) -> str:
     try:
         output = task.result()
     except JobFailed as exc:
-        return await _finish(redis, job_id, output=exc.output, error=exc.error)
+        return await _finish(runtime, job_id, output=exc.output, error=exc.error)
     except UNAVAILABLE:
         # The handler lost Redis (restart, failover): not the job's fault. The worker leaves
         # it in the queue, and it runs again once Redis is back (workers/runner.py).
@@ -183,17 +190,25 @@ async def _settle(redis: Redis, job_id: str, task: asyncio.Future[Any]) -> str:
     except Exception as exc:  # a handler bug must still end the job, with no detail leaked
         log.exception("handler raised %s", type(exc).__name__)
         message = f"The job failed with an internal error ({type(exc).__name__})."
-        return await _finish(redis, job_id, error=JobError(message=message, code="internal_error"))
+        return await _finish(runtime, job_id, error=JobError(message=message, code="internal_error"))
     if isinstance(output, HandOff):
         return "handed_off"  # still `processing`: its new owner writes the final state
-    return await _finish(redis, job_id, output=output)
+    return await _finish(runtime, job_id, output=output)
 
 
 async def _finish(
-    redis: Redis, job_id: str, *, output: Any = None, error: JobError | None = None, canceled: bool = False
+    runtime: WorkerRuntime,
+    job_id: str,
+    *,
+    output: Any = None,
+    error: JobError | None = None,
+    canceled: bool = False,
 ) -> str:
     """Write the final state; 'superseded' when another writer (a cancel) got there first."""
-    if not await store.finish(redis, job_id, output=output, error=error, canceled=canceled):
+    finished = await store.finish(
+        runtime.redis, job_id, output=output, error=error, canceled=canceled, retention=runtime.retention
+    )
+    if not finished:
         return "superseded"
     return "canceled" if canceled else ("failed" if error is not None else "succeeded")
 

@@ -16,7 +16,6 @@ from typing import Any
 import msgspec
 
 from artifacts import Artifact, ArtifactError, ArtifactStore, ArtifactStoreUnavailable, MetadataSource
-from queues.classes import QUEUE_CLASS_LIMITS
 from queues.settings import Settings
 from workers.context import JobContext
 from workers.errors import JobFailed
@@ -52,8 +51,7 @@ class MediaDeps:
 
 
 def expires_at(job: JobContext) -> float:
-    limits = QUEUE_CLASS_LIMITS.get(job.queue) or QUEUE_CLASS_LIMITS["media"]
-    return time.time() + limits.result_ttl_s + ARTIFACT_MARGIN_S
+    return time.time() + job.retention.result_s(job.queue) + ARTIFACT_MARGIN_S
 
 
 async def write_artifact(

@@ -347,10 +347,12 @@ class _PlanRun:
 
     async def _save(self, step_id: str, state: StepState, event: Any, data: dict[str, Any]) -> StepState:
         self.states[step_id] = state
-        if not await plan_state.save(self.redis, self.job.job_id, step_id, state, event, data):
+        if not await plan_state.save(
+            self.redis, self.job.job_id, step_id, state, event, data, retention=self.job.retention
+        ):
             # The plan ended meanwhile (canceled): whatever this step started stops too.
             if state.job_id is not None and not state.ended:
-                await store.request_cancel(self.redis, state.job_id)
+                await store.request_cancel(self.redis, state.job_id, retention=self.job.retention)
             raise _PlanEnded
         return state
 
@@ -365,7 +367,7 @@ class _PlanRun:
                 continue  # an engine bug: the plan fails with it anyway
             state = self.states.get(step_id)
             if state is not None and state.job_id is not None and not state.ended:
-                await store.request_cancel(self.redis, state.job_id)
+                await store.request_cancel(self.redis, state.job_id, retention=self.job.retention)
                 error = JobError(message=f"Canceled: {reason}.", code="step_canceled")
                 step = next(s for s in self.plan.steps if s.id == step_id)
                 with contextlib.suppress(_PlanEnded):
@@ -381,7 +383,9 @@ class _PlanRun:
         if not await self.redis.exists(keys.job_cancel(self.job.job_id)):
             return
         children = [s.job_id for s in self.states.values() if s.job_id is not None and not s.ended]
-        await asyncio.gather(*(store.request_cancel(self.redis, child) for child in children))
+        await asyncio.gather(
+            *(store.request_cancel(self.redis, child, retention=self.job.retention) for child in children)
+        )
 
     def _result(self, order: list[PlanStep]) -> dict[str, Any]:
         steps: dict[str, Any] = {}

@@ -56,6 +56,7 @@ from queues.claim import Claim, claim_next
 from queues.classes import QUEUE_CLASS_LIMITS, QueueClassLimits
 from queues.fair import adopt_queued, give_back, recover_orphans, renew_leases
 from queues.redis import UNAVAILABLE, connect, connect_as, database_of
+from queues.retention import Retention
 from queues.settings import Settings
 from queues.submit import JOB_FUNCTION
 from workers._outbound import guarded_client
@@ -234,6 +235,7 @@ class MPCWorker(Worker):
                 self.runtime.limits.name,
                 in_progress_ms=int(self.in_progress_timeout_s * 1000),
                 worker_id=self.runtime.worker_id,
+                retention=self.runtime.retention,
             )
         finally:
             listening = self.runtime.claim_answered(None if claim is None else claim.job_id)
@@ -451,6 +453,7 @@ def build_worker(settings: Settings, catalog: Catalog, queue_class: str, store: 
     # and only from addresses the outbound policy allows (MPC_OUTBOUND_ALLOW).
     downloads = guarded_client(settings.outbound_allow, timeout=httpx.Timeout(60.0, connect=5.0))
     media = MediaDeps(litellm, store, MediaTimeouts.from_settings(settings), settings.max_upload_bytes)
+    retention = Retention.from_settings(settings)
     builtin = builtin_handlers(
         catalog,
         litellm,
@@ -464,6 +467,7 @@ def build_worker(settings: Settings, catalog: Catalog, queue_class: str, store: 
         redis=redis,
         handlers=load_handlers(builtin, settings.worker_handlers),
         metrics=metrics,
+        retention=retention,
         limits=_limits(queue_class, settings),
         worker_id=f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}",
         litellm=litellm,
@@ -472,7 +476,7 @@ def build_worker(settings: Settings, catalog: Catalog, queue_class: str, store: 
     )
     poller = None
     if queue_class == "media" and "video_generate" in runtime.handlers:
-        poller = VideoPoller(redis, VideoWires(litellm, downloads), store)
+        poller = VideoPoller(redis, VideoWires(litellm, downloads), store, retention)
     worker = MPCWorker(
         runtime, redis_url=settings.redis_url, shutdown_grace_s=settings.worker_shutdown_grace_s, poller=poller
     )

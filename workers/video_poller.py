@@ -35,6 +35,7 @@ from redis.exceptions import RedisError
 from artifacts import ArtifactStore
 from queues import keys, schedule, store, videos
 from queues.jobs import JobError, JobRecord
+from queues.retention import Retention
 from queues.videos import VideoRecord
 from workers._video_probe import VideoProbe
 from workers._video_wires import VideoStatus, VideoWires
@@ -68,6 +69,7 @@ class VideoPoller:
     redis: Redis
     wires: VideoWires
     store: ArtifactStore
+    retention: Retention  # how long finished videos (records, artifacts) are kept
     concurrency: int = DEFAULT_CONCURRENCY
     lease_s: float = LEASE_S
     min_interval_s: float = MIN_INTERVAL_S
@@ -173,7 +175,7 @@ class VideoPoller:
         if status.status == video.status and fraction == video.progress:
             return
         data = {"progress": fraction, "message": status.status}
-        await store.record_event(self.redis, job_id, "progress", data, progress=fraction)
+        await store.record_event(self.redis, job_id, "progress", data, progress=fraction, retention=self.retention)
 
     async def _upstream_failed(self, job_id: str, video: VideoRecord, exc: UpstreamError) -> None:
         if exc.status == 404:
@@ -191,7 +193,14 @@ class VideoPoller:
         # The lease covers the download: no other poller takes the video meanwhile.
         await schedule.reschedule(self.redis, keys.VIDEO_POLLS, job_id, delay_s=CONTENT_TIMEOUT_S + self.lease_s)
         context = JobContext(
-            job_id=job_id, task=job.task, queue=job.queue, attempt=job.attempts, input=None, params={}, redis=self.redis
+            job_id=job_id,
+            task=job.task,
+            queue=job.queue,
+            attempt=job.attempts,
+            input=None,
+            params={},
+            redis=self.redis,
+            retention=self.retention,
         )
         probe = VideoProbe()
         try:
@@ -241,7 +250,7 @@ class VideoPoller:
     async def _cancel(self, job_id: str, video: VideoRecord) -> None:
         await schedule.remove(self.redis, keys.VIDEO_POLLS, job_id)
         await self._stop_upstream(video)
-        await store.finish(self.redis, job_id, canceled=True)
+        await store.finish(self.redis, job_id, canceled=True, retention=self.retention)
 
     async def _stop_upstream(self, video: VideoRecord) -> None:
         """Ask the provider to stop where its API can; where it cannot, polling just stops
@@ -254,5 +263,5 @@ class VideoPoller:
             log.warning("the provider did not take the cancel of video %s (%s)", video.provider_video_id, exc.code)
 
     async def _end(self, job_id: str, *, output: Any = None, error: JobError | None = None) -> None:
-        await store.finish(self.redis, job_id, output=output, error=error)
+        await store.finish(self.redis, job_id, output=output, error=error, retention=self.retention)
         await schedule.remove(self.redis, keys.VIDEO_POLLS, job_id)

@@ -14,10 +14,12 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import msgspec
 import pytest
+import redis
 
 from api.app import create_app
 from artifacts import StoreConfig, UrlSigner, open_store
 from catalog import Catalog
+from queues import keys
 from queues.settings import Settings
 from tests.support.artifacts import sample, stream
 from tests.support.auth import AUTH, OTHER_AUTH
@@ -25,8 +27,11 @@ from tests.support.envelopes import assert_envelope
 from tests.support.servers import running_server
 from tests.support.waiting import wait_until
 from tests.support.workers import WorkerProcess
+from workers.media import ARTIFACT_MARGIN_S
 
 PNG = sample("image.png")
+# Not the defaults, so that the test of the worker's retention can tell them apart.
+WORKER_RETENTION = {"MPC_RESULT_TTL_S": "7200", "MPC_EXPIRED_GRACE_S": "600"}
 
 
 @pytest.fixture
@@ -35,6 +40,7 @@ def media_worker(media_settings: Settings) -> Iterator[WorkerProcess]:
     env = {
         "MPC_ARTIFACTS_URL": media_settings.artifacts_url,
         "MPC_ARTIFACTS_SIGNING_KEY": media_settings.artifacts_signing_key.reveal(),
+        **WORKER_RETENTION,
     }
     worker = WorkerProcess(media_settings.redis_url, "media", extra_env=env)
     worker.wait_ready()
@@ -76,6 +82,21 @@ def test_job_view_lists_the_artifact_with_a_fresh_absolute_link(
     assert fetched.status_code == 200 and fetched.content == PNG
     assert fetched.headers["content-type"] == "image/png"
     assert fetched.headers["etag"] == f'"{listed["sha256"]}"'
+
+
+def test_the_worker_keeps_the_job_and_its_artifact_as_its_retention_says(
+    job: dict[str, Any], media_settings: Settings
+) -> None:
+    result_s, grace_s = (int(WORKER_RETENTION[name]) for name in ("MPC_RESULT_TTL_S", "MPC_EXPIRED_GRACE_S"))
+    assert job["expires_at"] == pytest.approx(job["finished_at"] + result_s, abs=1)
+    [listed] = job["output"]["artifacts"]
+    assert listed["expires_at"] == pytest.approx(job["finished_at"] + result_s + ARTIFACT_MARGIN_S, abs=5)
+    db = redis.Redis.from_url(media_settings.redis_url)
+    try:
+        for key in (keys.job(job["id"]), keys.job_events(job["id"])):
+            assert result_s < db.ttl(key) <= result_s + grace_s
+    finally:
+        db.close()
 
 
 def test_public_url_makes_the_links(media_settings: Settings, catalog: Catalog, job: dict[str, Any]) -> None:

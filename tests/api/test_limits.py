@@ -16,6 +16,7 @@ from catalog import Catalog
 from queues import store
 from queues.limits import WINDOW_S
 from queues.redis import connect
+from queues.retention import DEFAULT_RETENTION
 from queues.settings import Settings
 from tests.support.auth import AUTH
 from tests.support.envelopes import assert_envelope
@@ -126,7 +127,9 @@ def test_tokens_per_minute_count_the_usage_a_finished_job_reports(client: httpx.
         redis = connect(redis_url)
         try:
             usage = {"prompt_tokens": 60, "completion_tokens": 45, "total_tokens": 105}
-            assert await store.finish(redis, job.json()["id"], output={"model": "m", "usage": usage})
+            assert await store.finish(
+                redis, job.json()["id"], output={"model": "m", "usage": usage}, retention=DEFAULT_RETENTION
+            )
         finally:
             await redis.aclose()
 

@@ -26,6 +26,7 @@ import redis.asyncio as aioredis
 from artifacts import StoreConfig, open_store
 from queues import keys, store
 from queues.jobs import JobError
+from queues.retention import DEFAULT_RETENTION
 from queues.settings import Settings
 from tests.support.artifacts import WAV, sample, stream
 from tests.support.auth import AUTH
@@ -252,7 +253,7 @@ def test_job_failure_is_the_openai_envelope_with_its_status(
 ) -> None:
     answer = in_background(lambda: media_client.post("/api/embeddings", json={"input": "hello"}))
     job_id = worker_side.next_job("interactive")
-    worker_side.run(lambda r: store.finish(r, job_id, error=error))
+    worker_side.run(lambda r: store.finish(r, job_id, error=error, retention=DEFAULT_RETENTION))
     assert wait_until(lambda: bool(answer), timeout=5)
     body = assert_envelope(answer[0], status, error.code)
     assert body["message"] == error.message
@@ -271,7 +272,7 @@ def test_embeddings_answer_is_the_jobs_output(
         "model": "openai/text-embedding-3-small",
         "usage": {"prompt_tokens": 1, "total_tokens": 1},
     }
-    worker_side.run(lambda r: store.finish(r, job_id, output=output))
+    worker_side.run(lambda r: store.finish(r, job_id, output=output, retention=DEFAULT_RETENTION))
     assert wait_until(lambda: bool(answer), timeout=5)
     assert answer[0].status_code == 200 and answer[0].json() == output
     assert answer[0].headers["x-mpc-model"] == "openai/text-embedding-3-small"
@@ -310,7 +311,11 @@ def test_speech_deltas_are_sent_as_they_come(
     assert headers["content-type"] == "audio/wav" and headers["x-mpc-job-id"] == job_id
     assert headers["x-mpc-model"] == "openai/gpt-4o-mini-tts"
     worker_side.run(lambda r: store.append_outputs(r, job_id, [delta(second)]))
-    worker_side.run(lambda r: store.finish(r, job_id, output={"model": "openai/gpt-4o-mini-tts", "artifacts": []}))
+    worker_side.run(
+        lambda r: store.finish(
+            r, job_id, output={"model": "openai/gpt-4o-mini-tts", "artifacts": []}, retention=DEFAULT_RETENTION
+        )
+    )
     assert wait_until(lambda: b"".join(received) == WAV, timeout=5)
 
 
@@ -334,7 +339,11 @@ def test_speech_failing_after_its_first_bytes_cuts_the_connection(
     job_id = worker_side.next_job("media")
     chunk = {"type": "speech.audio.delta", "audio": base64.b64encode(b"ID3" + bytes(64)).decode()}
     worker_side.run(lambda r: store.append_outputs(r, job_id, [chunk]))
-    worker_side.run(lambda r: store.finish(r, job_id, error=JobError(message="boom", code="upstream_error")))
+    worker_side.run(
+        lambda r: store.finish(
+            r, job_id, error=JobError(message="boom", code="upstream_error"), retention=DEFAULT_RETENTION
+        )
+    )
     assert wait_until(lambda: len(outcome) == 2, timeout=5)
     assert outcome == [200, "cut"]
 
@@ -345,7 +354,7 @@ def test_speech_failing_before_any_byte_is_an_error_envelope(
     answer = in_background(lambda: media_client.post("/api/audio/speech", json={"input": "Hello."}))
     job_id = worker_side.next_job("media")
     rejected = JobError(message="Unknown voice.", type="invalid_request_error", code="upstream_rejected", status=400)
-    worker_side.run(lambda r: store.finish(r, job_id, error=rejected))
+    worker_side.run(lambda r: store.finish(r, job_id, error=rejected, retention=DEFAULT_RETENTION))
     assert wait_until(lambda: bool(answer), timeout=5)
     assert_envelope(answer[0], 400, "upstream_rejected")
     assert answer[0].headers["x-mpc-job-id"] == job_id
@@ -390,7 +399,7 @@ def test_images_answer_from_the_artifacts(
         "artifacts": listed,
         "revised_prompts": ["a fine cat", None],
     }
-    worker_side.run(lambda r: store.finish(r, job_id, output=output))
+    worker_side.run(lambda r: store.finish(r, job_id, output=output, retention=DEFAULT_RETENTION))
     assert wait_until(lambda: bool(answer), timeout=5)
     result = answer[0].json()
     assert answer[0].status_code == 200 and result["created"] == 1700000000 and len(result["data"]) == 2
@@ -415,7 +424,7 @@ def test_speech_without_deltas_streams_the_finished_artifact(
     job_id = worker_side.next_job("media")
     listed = [write_artifact(media_settings, job_id, "speech.wav", WAV)]
     output = {"model": "openai/gpt-4o-mini-tts", "artifacts": listed, "pieces": 3}
-    worker_side.run(lambda r: store.finish(r, job_id, output=output))
+    worker_side.run(lambda r: store.finish(r, job_id, output=output, retention=DEFAULT_RETENTION))
     assert wait_until(lambda: bool(answer), timeout=5)
     assert answer[0].status_code == 200 and answer[0].content == WAV
     assert answer[0].headers["content-type"] == "audio/wav"
@@ -476,7 +485,7 @@ def test_transcription_answers_per_format(
     file_id = job_input["file_id"]
     assert media_client.get(f"/api/files/{file_id}").json()["bytes"] == len(WAV)  # the upload is a file of the caller's
     output = {**TRANSCRIPT, "response_format": response_format, **({"content": content} if content else {})}
-    worker_side.run(lambda r: store.finish(r, job_id, output=output))
+    worker_side.run(lambda r: store.finish(r, job_id, output=output, retention=DEFAULT_RETENTION))
     assert wait_until(lambda: bool(answer), timeout=5)
     assert answer[0].status_code == 200, answer[0].text
     if isinstance(expected, str):

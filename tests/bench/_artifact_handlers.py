@@ -20,7 +20,6 @@ from typing import Any
 import msgspec
 
 from artifacts import ArtifactStore, StoreConfig, open_store
-from queues.classes import QUEUE_CLASS_LIMITS
 from queues.settings import load_settings
 from workers.context import Handler, JobContext
 
@@ -70,7 +69,7 @@ async def _opened_store() -> ArtifactStore:
 async def write_artifact(job: JobContext) -> Any:
     total = int(job.input["text"])
     store = await _opened_store()
-    expires_at = time.time() + QUEUE_CLASS_LIMITS[job.queue].result_ttl_s
+    expires_at = time.time() + job.retention.result_s(job.queue)
     artifact = await store.write(job.job_id, ARTIFACT_NAME, wav_bytes(total), expires_at=expires_at)
     return {"artifacts": [msgspec.to_builtins(artifact)]}
 

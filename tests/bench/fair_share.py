@@ -36,6 +36,7 @@ from redis.asyncio import Redis
 from queues import keys, store
 from queues.classes import QUEUE_CLASS_LIMITS
 from queues.redis import connect
+from queues.retention import DEFAULT_RETENTION
 from queues.settings import hash_api_key
 from queues.submit import Submission, submit_job
 from tests.bench._common import BENCH_REDIS_URL, PYTHON, bench_env, child, flush_redis, ms, percentile
@@ -174,7 +175,9 @@ async def _cancel_and_drain(redis: Redis, ids: list[str]) -> None:
     """Cancel the flood (queued jobs end at once, running ones are stopped) and wait for the
     class's queue to empty, so the next round starts on an idle queue."""
     for start in range(0, len(ids), 100):
-        await asyncio.gather(*(store.request_cancel(redis, job_id) for job_id in ids[start : start + 100]))
+        await asyncio.gather(
+            *(store.request_cancel(redis, job_id, retention=DEFAULT_RETENTION) for job_id in ids[start : start + 100])
+        )
     deadline = time.monotonic() + 30
     while await redis.zcard(QUEUE_CLASS_LIMITS[QUEUE].queue_name):
         if time.monotonic() > deadline:

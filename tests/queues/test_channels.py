@@ -12,6 +12,7 @@ import re
 from redis.asyncio import Redis
 
 from queues.redis import connect, database_of
+from queues.retention import DEFAULT_RETENTION
 from queues.store import request_cancel
 from queues.submit import Submission, submit_job
 
@@ -57,7 +58,9 @@ async def test_submit_and_cancel_publish_on_channels_named_by_database(clean_red
             submitted.append(record.id)
 
         assert await _published(client, submit(), db) == [f"mpc:wake:{db}:interactive".encode()]
-        assert await _published(client, request_cancel(client, submitted[0]), db) == [f"mpc:cancel:{db}".encode()]
+        assert await _published(client, request_cancel(client, submitted[0], retention=DEFAULT_RETENTION), db) == [
+            f"mpc:cancel:{db}".encode()
+        ]
     finally:
         await client.aclose()
 

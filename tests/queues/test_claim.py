@@ -22,6 +22,7 @@ from queues.classes import QUEUE_CLASS_LIMITS
 from queues.events import read_events
 from queues.fair import recover_orphans
 from queues.jobs import JobError
+from queues.retention import DEFAULT_RETENTION
 from queues.submit import JOB_FUNCTION, Submission, submit_job
 
 INPUT = b'{"messages": [{"role": "user", "content": "hi"}]}'
@@ -37,7 +38,7 @@ async def _queued(redis: Redis, queue: str = "interactive") -> str:
 
 async def _claim(redis: Redis, job_id: str, queue: str = "interactive", worker: str = "w1") -> Claim | None:
     """The class's next claim, which must be `job_id` when it is anything."""
-    claim = await claim_next(redis, queue, in_progress_ms=HOLD_MS, worker_id=worker)
+    claim = await claim_next(redis, queue, in_progress_ms=HOLD_MS, worker_id=worker, retention=DEFAULT_RETENTION)
     assert claim is None or claim.job_id == job_id
     return claim
 
@@ -77,7 +78,7 @@ async def test_a_queued_job_is_claimed_and_becomes_processing_with_its_payload(r
     ]
     # The events live as long as the finished job will, per the job's own queue class.
     ttl = await redis.ttl(keys.job_events(job_id))
-    expected = QUEUE_CLASS_LIMITS["batch"].record_ttl_s
+    expected = DEFAULT_RETENTION.record_s("batch")
     assert expected - 5 <= ttl <= expected
 
 
@@ -120,7 +121,9 @@ async def test_a_final_job_still_queued_is_claimed_for_clean_up_but_not_started(
     job_id = await _queued(redis)
     await _claim(redis, job_id)
     error = JobError(message="no") if final == "failed" else None
-    await store.finish(redis, job_id, output={"ok": True} if error is None else None, error=error)
+    await store.finish(
+        redis, job_id, output={"ok": True} if error is None else None, error=error, retention=DEFAULT_RETENTION
+    )
     await _worker_died(redis, job_id)
     before = await redis.hgetall(keys.job(job_id))  # type: ignore[misc]
     events_before = await redis.xlen(keys.job_events(job_id))
@@ -132,7 +135,9 @@ async def test_a_final_job_still_queued_is_claimed_for_clean_up_but_not_started(
 
 async def test_a_canceled_queued_job_is_not_claimed(redis: Redis) -> None:
     job_id = await _queued(redis)
-    await store.request_cancel(redis, job_id)  # takes it out of the queue and its owner's list
+    await store.request_cancel(
+        redis, job_id, retention=DEFAULT_RETENTION
+    )  # takes it out of the queue and its owner's list
     assert not await redis.exists(keys.fair_waiting("interactive", "o"))
     before = await redis.hgetall(keys.job(job_id))  # type: ignore[misc]
     assert await _claim(redis, job_id) is None
@@ -178,7 +183,7 @@ async def test_a_cancel_nobody_heard_is_reported_to_the_runner(redis: Redis) -> 
     # one died) has nobody to hear the message, so the next start must see the flag.
     job_id = await _queued(redis)
     await _claim(redis, job_id, worker="w1")
-    await store.request_cancel(redis, job_id)
+    await store.request_cancel(redis, job_id, retention=DEFAULT_RETENTION)
     await _worker_died(redis, job_id)
     again = await _claim(redis, job_id, worker="w2")
     assert again is not None and again.started is not None and again.started.cancel_requested

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from queues import keys, store
 from queues.limits import RESERVATION_S, job_writes, lease_size, reserve_job, take_requests, window_of
+from queues.retention import DEFAULT_RETENTION
 from queues.submit import Submission, submit_job
 
 INPUT = b'{"messages": [{"role": "user", "content": "hi"}]}'
@@ -40,7 +41,7 @@ async def test_a_job_takes_its_reserved_place_and_its_end_frees_it_and_counts_to
     record, _ = await submit_job(redis, submission)
     assert await redis.zrange(keys.running("o", "media"), 0, -1) == [record.id.encode()]
     usage = {"prompt_tokens": 700, "completion_tokens": 400, "total_tokens": 1100}
-    assert await store.finish(redis, record.id, output={"usage": usage})
+    assert await store.finish(redis, record.id, output={"usage": usage}, retention=DEFAULT_RETENTION)
     assert await redis.zcard(keys.running("o", "media")) == 0
     assert await redis.get(keys.rate_window("o", "tpm", window_of(time.time()))) == b"1100"
     over = await reserve_job(redis, "o", "media", tpm=1000, concurrency=1, now=time.time())

@@ -110,6 +110,8 @@ REFUSED = {
     "MPC_SPEECH_TIMEOUT_S": "fast",
     "MPC_TRANSCRIBE_TIMEOUT_S": "-5",
     "MPC_OUTBOUND_ALLOW": "10.0.0.0/8,not a host",
+    "MPC_RESULT_TTL_S": "9",
+    "MPC_EXPIRED_GRACE_S": "5",
 }
 
 
@@ -160,3 +162,13 @@ def test_the_rows_show_every_default_as_load_settings_applies_it() -> None:
     assert rows["MPC_BREAKER_COOL_OFF_S"] == f"`{defaults.breaker_cool_off_s}`"
     assert rows["MPC_LITELLM_API_KEY"] == "—" and not defaults.litellm_api_key
     assert defaults.catalog_path.relative_to(REPO).as_posix() in rows["MPC_CATALOG_PATH"]
+
+
+def test_retention_is_refused_below_ten_seconds_with_its_bounds() -> None:
+    with pytest.raises(SettingsError, match=r"^MPC_RESULT_TTL_S must be a whole number of seconds from 10 to 2592000"):
+        load_settings({"MPC_RESULT_TTL_S": "1h"})
+    with pytest.raises(SettingsError, match=r"^MPC_EXPIRED_GRACE_S must be between 10 and 2592000, got '5'$"):
+        load_settings({"MPC_EXPIRED_GRACE_S": "5"})
+    settings = load_settings({"MPC_RESULT_TTL_S": "10", "MPC_EXPIRED_GRACE_S": "10"})
+    assert (settings.result_ttl_s, settings.expired_grace_s) == (10, 10)
+    assert (load_settings({}).result_ttl_s, load_settings({}).expired_grace_s) == (None, 86400)

@@ -12,6 +12,7 @@ from queues import breakers, keys, store
 from queues.claim import claim_next
 from queues.classes import QUEUE_CLASS_LIMITS
 from queues.events import read_events
+from queues.retention import DEFAULT_RETENTION
 from queues.submit import Submission, submit_job
 
 RACERS = 20
@@ -25,11 +26,14 @@ async def _connections_for_every_racer(redis: Redis) -> None:
 
 async def test_events_racing_on_one_job_are_each_recorded(redis: Redis) -> None:
     record, _ = await submit_job(redis, SUBMISSION)
-    claim = await claim_next(redis, "batch", in_progress_ms=10_000, worker_id="w1")
+    claim = await claim_next(redis, "batch", in_progress_ms=10_000, worker_id="w1", retention=DEFAULT_RETENTION)
     assert claim is not None and claim.job_id == record.id
     await _connections_for_every_racer(redis)
     recorded = await asyncio.gather(
-        *[store.record_event(redis, record.id, "progress", {"i": i}, progress=i / RACERS) for i in range(RACERS)]
+        *[
+            store.record_event(redis, record.id, "progress", {"i": i}, progress=i / RACERS, retention=DEFAULT_RETENTION)
+            for i in range(RACERS)
+        ]
     )
     assert all(recorded)
     progress = [e.data["i"] for e in await read_events(redis, record.id) if e.type == "progress"]

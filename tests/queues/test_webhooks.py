@@ -12,6 +12,7 @@ from queues import keys, schedule, store, webhooks
 from queues.claim import claim_next
 from queues.jobs import JobError, JobWebhook
 from queues.redis import database_of
+from queues.retention import DEFAULT_RETENTION
 from queues.submit import Submission, submit_job
 
 INPUT = b'{"prompt": "x"}'
@@ -28,7 +29,7 @@ async def _queued(redis: Redis, webhook: JobWebhook | None = HOOK) -> str:
 
 async def _running(redis: Redis, webhook: JobWebhook | None = HOOK) -> str:
     job_id = await _queued(redis, webhook)
-    claim = await claim_next(redis, "media", in_progress_ms=10_000, worker_id="w")
+    claim = await claim_next(redis, "media", in_progress_ms=10_000, worker_id="w", retention=DEFAULT_RETENTION)
     assert claim is not None and claim.job_id == job_id and claim.started is not None
     return job_id
 
@@ -42,7 +43,7 @@ async def test_the_end_is_scheduled_with_the_record_as_it_ended(redis: Redis) ->
     record = await store.get_job(redis, job_id)
     assert record is not None and record.webhook == HOOK
 
-    assert await store.finish(redis, job_id, output={"seconds": 4})
+    assert await store.finish(redis, job_id, output={"seconds": 4}, retention=DEFAULT_RETENTION)
 
     delivery_id = webhooks.end_delivery_id(job_id)
     assert await _due(redis) == [delivery_id]
@@ -62,19 +63,21 @@ async def test_the_end_is_scheduled_with_the_record_as_it_ended(redis: Redis) ->
 
 async def test_an_end_the_webhook_did_not_ask_for_is_not_scheduled(redis: Redis) -> None:
     job_id = await _running(redis)
-    assert await store.finish(redis, job_id, error=JobError(message="no"))  # job.failed: not asked for
+    assert await store.finish(
+        redis, job_id, error=JobError(message="no"), retention=DEFAULT_RETENTION
+    )  # job.failed: not asked for
     assert await _due(redis) == []
     plain = await _running(redis, webhook=None)
-    assert await store.finish(redis, plain, output={})
+    assert await store.finish(redis, plain, output={}, retention=DEFAULT_RETENTION)
     assert await _due(redis) == []
 
 
 async def test_a_queued_job_canceled_schedules_its_end_once(redis: Redis) -> None:
     job_id = await _queued(redis)
-    record = await store.request_cancel(redis, job_id)
+    record = await store.request_cancel(redis, job_id, retention=DEFAULT_RETENTION)
     assert record is not None and record.status == "canceled"
-    assert await store.request_cancel(redis, job_id) is not None  # again: already final
-    assert not await store.finish(redis, job_id, output={})
+    assert await store.request_cancel(redis, job_id, retention=DEFAULT_RETENTION) is not None  # again: already final
+    assert not await store.finish(redis, job_id, output={}, retention=DEFAULT_RETENTION)
     assert await _due(redis) == [webhooks.end_delivery_id(job_id)]
     delivery = await webhooks.read_delivery(redis, webhooks.end_delivery_id(job_id))
     assert delivery is not None and delivery.type == "job.canceled"
@@ -82,7 +85,9 @@ async def test_a_queued_job_canceled_schedules_its_end_once(redis: Redis) -> Non
 
 async def test_progress_is_scheduled_when_asked_for(redis: Redis) -> None:
     job_id = await _running(redis)
-    assert await store.record_event(redis, job_id, "progress", {"progress": 0.5}, progress=0.5)
+    assert await store.record_event(
+        redis, job_id, "progress", {"progress": 0.5}, progress=0.5, retention=DEFAULT_RETENTION
+    )
     due = await _due(redis)
     assert len(due) == 1 and due[0].startswith(f"msg_{job_id[4:]}_p")
     delivery = await webhooks.read_delivery(redis, due[0])
@@ -120,11 +125,25 @@ async def _woken(redis: Redis, act: Callable[[], Awaitable[object]]) -> list[str
 
 async def test_a_delivery_due_now_wakes_the_delivery_loops(redis: Redis) -> None:
     job_id = await _running(redis)
-    assert await _woken(redis, lambda: store.finish(redis, job_id, output={})) == [webhooks.end_delivery_id(job_id)]
+    assert await _woken(redis, lambda: store.finish(redis, job_id, output={}, retention=DEFAULT_RETENTION)) == [
+        webhooks.end_delivery_id(job_id)
+    ]
     unasked = await _running(redis)
-    assert await _woken(redis, lambda: store.finish(redis, unasked, error=JobError(message="no"))) == []
+    assert (
+        await _woken(
+            redis, lambda: store.finish(redis, unasked, error=JobError(message="no"), retention=DEFAULT_RETENTION)
+        )
+        == []
+    )
     queued = await _queued(redis)
-    assert await _woken(redis, lambda: store.request_cancel(redis, queued)) == [webhooks.end_delivery_id(queued)]
+    assert await _woken(redis, lambda: store.request_cancel(redis, queued, retention=DEFAULT_RETENTION)) == [
+        webhooks.end_delivery_id(queued)
+    ]
     running = await _running(redis)
-    woken = await _woken(redis, lambda: store.record_event(redis, running, "progress", {"progress": 0.5}, progress=0.5))
+    woken = await _woken(
+        redis,
+        lambda: store.record_event(
+            redis, running, "progress", {"progress": 0.5}, progress=0.5, retention=DEFAULT_RETENTION
+        ),
+    )
     assert len(woken) == 1 and woken[0].startswith(f"msg_{running[4:]}_p")

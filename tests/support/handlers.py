@@ -7,7 +7,6 @@ progress), so the job machinery is exercised end to end without a provider.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from artifacts import StoreConfig, open_store
 from queues.settings import load_settings
 from workers.context import Handler, JobContext
 from workers.errors import JobFailed
+from workers.media import expires_at
 
 
 def say(text: str) -> dict[str, Any]:
@@ -50,11 +50,11 @@ async def slow(job: JobContext) -> Any:
         await job.progress((step + 1) / steps)
     output: dict[str, Any] = {"slept": seconds, "attempt": job.attempt}
     if knobs.get("artifact"):
-        output["artifacts"] = [await _store_sample(job.job_id, str(knobs["artifact"]))]
+        output["artifacts"] = [await _store_sample(job, str(knobs["artifact"]))]
     return output
 
 
-async def _store_sample(job_id: str, sample: str) -> Any:
+async def _store_sample(job: JobContext, sample: str) -> Any:
     settings = load_settings()
     store = await open_store(
         StoreConfig(**settings.artifact_store_options()), signing_key=settings.artifact_signing_key()
@@ -66,7 +66,8 @@ async def _store_sample(job_id: str, sample: str) -> Any:
             yield content[start : start + 100]
 
     try:
-        artifact = await store.write(job_id, sample, chunks(), expires_at=time.time() + 3600)
+        # Kept as long as a media handler's artifact: the job's result, and a margin.
+        artifact = await store.write(job.job_id, sample, chunks(), expires_at=expires_at(job))
     finally:
         await store.aclose()
     return msgspec.to_builtins(artifact)

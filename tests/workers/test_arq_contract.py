@@ -28,6 +28,7 @@ from queues.claim import RETRY_COUNT_TTL_S, claim_next
 from queues.classes import MAX_QUEUED_S, QUEUE_CLASS_LIMITS
 from queues.fair import recover_orphans
 from queues.redis import connect
+from queues.retention import DEFAULT_RETENTION
 from queues.submit import JOB_FUNCTION, Submission, submit_job
 
 ARQ_VERSION = "0.28.0"
@@ -166,7 +167,9 @@ async def test_a_claimed_job_is_in_progress_as_arq_sees_it(clean_redis: str) -> 
     arq_redis = ArqRedis.from_url(clean_redis)
     try:
         record, _ = await submit_job(redis, SUBMISSION)
-        claim = await claim_next(redis, "interactive", in_progress_ms=10_000, worker_id="w")
+        claim = await claim_next(
+            redis, "interactive", in_progress_ms=10_000, worker_id="w", retention=DEFAULT_RETENTION
+        )
         assert claim is not None and claim.job_id == record.id
         assert await redis.exists(in_progress_key_prefix + record.id, retry_key_prefix + record.id) == 2
         assert await Job(record.id, arq_redis, _queue_name=QUEUE).status() == JobStatus.in_progress
@@ -187,7 +190,10 @@ async def test_finish_job_leaves_what_the_lease_sweep_reads(clean_redis: str, fi
     )
     try:
         record, _ = await submit_job(redis, SUBMISSION)
-        assert await claim_next(redis, "interactive", in_progress_ms=10_000, worker_id="w") is not None
+        assert (
+            await claim_next(redis, "interactive", in_progress_ms=10_000, worker_id="w", retention=DEFAULT_RETENTION)
+            is not None
+        )
         await worker.finish_job(
             record.id,
             finish=finish,

@@ -15,6 +15,7 @@ from queues import keys
 from queues.claim import claim_next
 from queues.classes import QUEUE_CLASS_LIMITS
 from queues.redis import connect
+from queues.retention import DEFAULT_RETENTION
 from queues.settings import Settings
 from queues.submit import Submission, submit_job
 from tests.support.auth import AUTH, OTHER_AUTH
@@ -238,7 +239,9 @@ def test_a_cancel_nobody_heard_ends_the_job_when_a_worker_takes_it(
 async def _start_as_a_worker_that_died(redis_url: str, job_id: str) -> None:
     redis = connect(redis_url)
     try:
-        claim = await claim_next(redis, "interactive", in_progress_ms=10_000, worker_id="gone")
+        claim = await claim_next(
+            redis, "interactive", in_progress_ms=10_000, worker_id="gone", retention=DEFAULT_RETENTION
+        )
         assert claim is not None and claim.job_id == job_id
         # What expiry leaves of a dead worker's mark and lease.
         await redis.delete(in_progress_key_prefix + job_id)

@@ -10,6 +10,7 @@ import pytest
 from metrics.definitions import WorkerMetrics
 from queues.breakers import BreakerView
 from queues.redis import connect
+from queues.retention import DEFAULT_RETENTION
 from workers.context import JobContext
 from workers.errors import JobFailed
 from workers.fallback import Attempt, ChainWalker, SkipModel
@@ -32,6 +33,7 @@ def _walker(redis_url: str) -> tuple[ChainWalker, JobContext, WorkerMetrics]:
         input={},
         params={"chain": CHAIN},
         redis=redis,
+        retention=DEFAULT_RETENTION,
     )
     return ChainWalker(redis, metrics, BreakerView(redis, cool_off_s=2), "embeddings"), job, metrics
 

@@ -34,6 +34,7 @@ from queues import keys, schedule, store, videos
 from queues.breakers import BreakerView
 from queues.events import STREAM_START, read_events
 from queues.redis import connect
+from queues.retention import DEFAULT_RETENTION
 from queues.submit import Submission, submit_job
 from workers import video_handler
 from workers._video_wires import VideoWires
@@ -132,6 +133,7 @@ class Engine:
             input=job_input,
             params=params,
             redis=self.redis,
+            retention=DEFAULT_RETENTION,
         )
 
     async def poll_until_final(self, job_id: str, within_s: float = 20) -> dict[str, Any]:
@@ -157,7 +159,9 @@ async def engine(clean_redis: str, catalog: Catalog, tmp_path: Path) -> AsyncIte
     deps = MediaDeps(litellm, local, MediaTimeouts(embed_s=5, image_s=5, speech_s=5, transcribe_s=5), 1 << 20)
     walker = ChainWalker(redis, WorkerMetrics(), BreakerView(redis, cool_off_s=1), video_handler.OPERATION)
     handler = VideoHandler(deps, walker, catalog, downloads, first_poll_s=0)
-    poller = VideoPoller(redis, VideoWires(litellm, downloads), local, min_interval_s=0, max_interval_s=0)
+    poller = VideoPoller(
+        redis, VideoWires(litellm, downloads), local, DEFAULT_RETENTION, min_interval_s=0, max_interval_s=0
+    )
     try:
         yield Engine(redis, wire, handler, poller, local)
     finally:
@@ -263,7 +267,7 @@ async def test_a_cancel_reaches_a_video_waiting_to_be_polled(engine: Engine, pro
     if provider_can_cancel:
         await engine.redis.hset(keys.video(job.job_id), "cancel", "1")  # type: ignore[misc]
     await schedule.reschedule(engine.redis, keys.VIDEO_POLLS, job.job_id, delay_s=3600)  # a long wait
-    await store.request_cancel(engine.redis, job.job_id)
+    await store.request_cancel(engine.redis, job.job_id, retention=DEFAULT_RETENTION)
     engine.poller.cancel_requested(job.job_id)  # what a media worker does on the cancel channel
     done = await engine.poll_until_final(job.job_id, within_s=5)
     assert done["status"] == "canceled"
