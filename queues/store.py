@@ -166,6 +166,9 @@ local function write_final(now, status, output, err, event_type, event_data, cap
   redis.call('DEL', KEYS[3])
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', cap, '*', 'type', event_type, 'data', event_data)
   redis.call('EXPIRE', KEYS[2], ttl)
+  -- An Idempotency-Key outlives neither its 24 h nor the job it names (a short retention).
+  local idempotency = redis.call('HGET', KEYS[1], 'idempotency')
+  if idempotency then redis.call('EXPIRE', idempotency, ttl, 'LT') end
   schedule_webhook(status, now, hook_id, hook_ttl, hook_wake)
   release_limits(now, tokens)  -- the key's place among its jobs at once, and its tokens
 end

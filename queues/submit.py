@@ -107,6 +107,8 @@ async def submit_job(redis: Redis, submission: Submission) -> tuple[JobRecord, b
         _queue_writes(pipe, record, submission, limits.queue_name, now, database_of(redis))
         if idem_key is not None:
             pipe.set(idem_key, f"{record.id} {body_digest}", ex=IDEMPOTENCY_TTL_S)
+            # The final state shortens the key's life to the record's (queues/store.py).
+            pipe.hset(keys.job(record.id), "idempotency", idem_key)
         return record, True
 
     watched = () if idem_key is None else (idem_key,)

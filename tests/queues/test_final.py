@@ -6,6 +6,8 @@ default and must run the same scripts (it does so through lupa).
 
 from __future__ import annotations
 
+import dataclasses
+
 import msgspec
 import pytest
 from arq.constants import in_progress_key_prefix, job_key_prefix
@@ -18,7 +20,7 @@ from queues.events import read_events
 from queues.jobs import JobError
 from queues.retention import DEFAULT_RETENTION, Retention
 from queues.settings import load_settings
-from queues.submit import Submission, submit_job
+from queues.submit import IDEMPOTENCY_TTL_S, Submission, submit_job
 
 INPUT = b'{"messages": [{"role": "user", "content": "hi"}]}'
 
@@ -157,6 +159,21 @@ async def test_a_queued_job_canceled_under_a_short_retention_lives_its_class_s_t
     assert record is not None and record.status == "canceled" and record.finished_at is not None
     assert record.expires_at == pytest.approx(record.finished_at + 4)
     assert 0 < await redis.ttl(keys.job(job_id)) <= 4 + 5
+
+
+async def test_an_idempotency_key_outlives_neither_its_day_nor_its_job(redis: Redis) -> None:
+    submission = Submission(
+        task="chat_general", queue="batch", input_json=INPUT, params_json=b"{}", owner="o", idempotency_key="k"
+    )
+    record, _ = await submit_job(redis, submission)
+    (idempotency,) = [key async for key in redis.scan_iter(match=keys.idempotency("o", "*"))]
+    await _expect_ttl(redis, idempotency, IDEMPOTENCY_TTL_S)
+    assert await store.finish(redis, record.id, output={}, retention=SHORT)
+    assert 0 < await redis.ttl(idempotency) <= 3 + 5  # gone with the job it names
+    other, _ = await submit_job(redis, dataclasses.replace(submission, idempotency_key="k2"))
+    (second,) = [key async for key in redis.scan_iter(match=keys.idempotency("o", "*")) if key != idempotency]
+    assert await store.finish(redis, other.id, output={}, retention=DEFAULT_RETENTION)
+    await _expect_ttl(redis, second, IDEMPOTENCY_TTL_S)  # a longer record does not lengthen it
 
 
 def test_the_settings_set_one_result_ttl_for_every_class_and_the_grace() -> None:
