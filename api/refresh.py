@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from redis.exceptions import RedisError
 
+from queues.waiting import wait_set
+
 log = logging.getLogger("mpc.refresh")
 
 
@@ -43,5 +45,4 @@ async def _every(refresh: Callable[[], Awaitable[None]], every_s: float, what: s
             if stop.is_set():
                 return
             log.warning("%s failed (%s); keeping the last values", what, type(exc).__name__)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every_s)
+        await wait_set(stop, every_s)

@@ -59,6 +59,7 @@ from queues.redis import UNAVAILABLE, connect, connect_as, database_of
 from queues.retention import Retention
 from queues.settings import Settings
 from queues.submit import JOB_FUNCTION
+from queues.waiting import wait_set
 from workers._outbound import guarded_client
 from workers._video_wires import VideoWires
 from workers.jobrun import CLAIM, WorkerRuntime, mpc_job
@@ -163,8 +164,7 @@ class MPCWorker(Worker):
                     await asyncio.sleep(REDIS_RETRY_S)
                     continue
                 if not self._announced and not self._refill:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), max(0.0, next_poll - time.monotonic()))
+                    await wait_set(self._wake, max(0.0, next_poll - time.monotonic()))
         finally:
             for task in background:
                 task.cancel()

@@ -37,6 +37,7 @@ from queues import keys, schedule, store, videos
 from queues.jobs import JobError, JobRecord
 from queues.retention import Retention
 from queues.videos import VideoRecord
+from queues.waiting import wait_set
 from workers._video_probe import VideoProbe
 from workers._video_wires import VideoStatus, VideoWires
 from workers.context import JobContext
@@ -105,8 +106,7 @@ class VideoPoller:
                     self._running.add(task)
                     task.add_done_callback(self._done)
                 if len(due) < free or free <= 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), IDLE_S)
+                    await wait_set(self._wake, IDLE_S)
         finally:
             for task in list(self._running):
                 task.cancel()

@@ -48,6 +48,7 @@ from metrics.definitions import WorkerMetrics
 from queues import keys, schedule, store, webhooks
 from queues.jobs import encode_json, public_view
 from queues.outbound import parse_http_url, shown_url
+from queues.waiting import wait_set
 from queues.webhooks import Attempt, Delivery, DeliveryState
 from workers._outbound import OutboundRefused, guarded_client
 from workers._signing import signature
@@ -120,8 +121,7 @@ class DeliveryLoop:
                 task.add_done_callback(self._done)
             if claimed and len(claimed) == free:
                 continue  # more may be due: claim again
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._nudged.wait(), POLL_S)
+            await wait_set(self._nudged, POLL_S)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._running.pop(task, None)
