@@ -234,7 +234,7 @@ class _PlanRun:
             owner=self.owner,
             # The same child for every attempt of this plan: a crash between this submit
             # and the checkpoint below does not start a second one.
-            idempotency_key=f"plan:{self.job.job_id}:{step.id}",
+            idempotency_key=plan_state.child_idempotency_key(self.job.job_id, step.id),
             request_id=self.request_id,
             client_params_json=b"{}",
         )
@@ -378,10 +378,10 @@ class _PlanRun:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if not await self.redis.exists(keys.job_cancel(self.job.job_id)):
-            return
-        children = [s.job_id for s in self.states.values() if s.job_id is not None and not s.ended]
-        await asyncio.gather(*(store.request_cancel(self.redis, child) for child in children))
+        if await self.redis.exists(keys.job_cancel(self.job.job_id)):
+            # From the checkpoint, not from memory: a step stopped between its child's submit
+            # and its record still left a child (found by its idempotency entry).
+            await plan_state.cancel_steps(self.redis, self.job.job_id, self.owner)
 
     def _result(self, order: list[PlanStep]) -> dict[str, Any]:
         steps: dict[str, Any] = {}

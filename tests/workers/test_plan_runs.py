@@ -11,10 +11,12 @@ import json
 import os
 import signal
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import msgspec
+import pytest
 import redis
 
 from queues import keys
@@ -22,6 +24,7 @@ from tests.support.envelopes import assert_envelope
 from tests.support.jobs import wait_final, wait_for_job
 from tests.support.media_stack import MediaStack, probe
 from tests.support.waiting import wait_until
+from tests.support.workers import WorkerProcess
 
 
 def chat_step(step_id: str, source: str, *deps: str, **extra: Any) -> dict[str, Any]:
@@ -317,21 +320,51 @@ def test_podcast_episode_becomes_one_audio_file(plan_api: httpx.Client, plans: M
     assert probe(plans.read_artifact(child, audio[0]["name"]))["streams"][0]["codec_type"] == "audio"
 
 
-# Last in the module: it replaces the stack's batch worker with one it stops at its end.
+@pytest.fixture(scope="module")
+def replacements(plans: MediaStack) -> Iterator[list[WorkerProcess]]:
+    """Batch workers started in place of killed ones: they serve the module's later tests."""
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+def kill_and_replace(plans: MediaStack, plan_id: str, replacements: list[WorkerProcess]) -> None:
+    """kill -9 the worker running the plan; start another, which takes the plan once the dead
+    worker's in-progress mark runs out."""
+    os.kill(plans.holder_pid(plan_id, "batch"), signal.SIGKILL)
+    replacements.append(plans.start_worker("batch"))
+
+
+def test_canceling_a_plan_whose_worker_died_cancels_its_running_step_at_once(
+    plan_api: httpx.Client, plans: MediaStack, replacements: list[WorkerProcess]
+) -> None:
+    steps = [chat_step("a", "request.input"), chat_step("b", "steps.a.output", "a")]
+    response = plan_api.post("/api/orchestrate", json={"steps": steps, "input": "[emulate: hang]", "execute": True})
+    plan_id = response.json()["id"]
+    child = wait_for_child(plans, plan_id, "a")
+    wait_for_job(plan_api, child, lambda s: s["status"] == "processing")
+    kill_and_replace(plans, plan_id, replacements)
+    began = time.monotonic()
+    assert plan_api.post(f"/api/jobs/{plan_id}/cancel").status_code == 200
+    wait_for_job(plan_api, child, lambda s: s["status"] == "canceled", timeout=1.0)
+    assert time.monotonic() - began < 1.0
+    # The worker that takes the plan next finds it canceled and starts nothing.
+    plan = wait_final(plan_api, plan_id, timeout=20)
+    assert plan["status"] == "canceled" and plan["attempts"] == 2, plan
+    assert [d["step"] for _, e, d in sse(plan_api, plan_id) if e == "step_started"] == ["a"]
+
+
 def test_a_plan_resumes_after_its_worker_is_killed_without_running_a_step_twice(
-    plan_api: httpx.Client, plans: MediaStack
+    plan_api: httpx.Client, plans: MediaStack, replacements: list[WorkerProcess]
 ) -> None:
     steps = [chat_step("a", "request.input.text"), with_fault("b", "a"), chat_step("c", "steps.b.output", "b")]
     plans.stack.emulator.clear_requests()
     body = {"steps": steps, "input": {"text": "Kingfishers.", "fault": "[emulate: latency_ms=3000]"}, "execute": True}
     plan_id = plan_api.post("/api/orchestrate", json=body).json()["id"]
     wait_for_child(plans, plan_id, "b")
-    os.kill(plans.worker_pid("batch"), signal.SIGKILL)
-    replacement = plans.start_worker("batch")
-    try:
-        job = wait_final(plan_api, plan_id, timeout=40)
-    finally:
-        replacement.stop()
+    kill_and_replace(plans, plan_id, replacements)
+    job = wait_final(plan_api, plan_id, timeout=40)
     assert job["status"] == "succeeded", job
     assert job["attempts"] == 2
     # One provider call per step: b was re-attached to, a not run again.
