@@ -5,7 +5,8 @@ in one Lua script that first checks the plan job is neither final nor asked to c
 the checkpoint and the event stream never disagree and nothing is written once the plan is
 canceled or ended. A step that starts a child job records the child's id *before* the plan
 waits on it: a worker that replaces a killed one re-attaches to the child instead of
-submitting it again, and never re-runs a step whose output is recorded.
+submitting it again, never re-runs a step whose output is recorded, and passes on the
+child's progress from the last event already passed on.
 
 Canceling a plan cancels its running children (`cancel_steps`), whether or not a worker
 holds the plan: once the cancel is requested no step can record a start, so the children
@@ -22,7 +23,7 @@ from redis.asyncio import Redis
 
 from queues import keys, store
 from queues.classes import QUEUE_CLASS_LIMITS
-from queues.events import MAX_EVENTS, EventType, add_event_keeping_ttl
+from queues.events import MAX_EVENTS, EventType
 from queues.jobs import JobError
 from queues.lua import LuaScript
 from queues.submit import idempotency_entry
@@ -41,6 +42,9 @@ class StepState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     finished_at: float | None = None
     output: Any = None
     error: JobError | None = None
+    # The child's last event passed on as `step_progress`: a resumed plan passes on only
+    # the events after it.
+    relayed: str | None = None
 
     @property
     def ended(self) -> bool:
@@ -83,11 +87,6 @@ async def save(redis: Redis, job_id: str, step_id: str, state: StepState, event:
     ]
     plan_keys = [keys.job(job_id), keys.plan_steps(job_id), keys.job_events(job_id), keys.job_cancel(job_id)]
     return bool(await _SAVE(redis, plan_keys, args))
-
-
-async def event(redis: Redis, job_id: str, event_type: EventType, data: Any) -> None:
-    """A step event that changes no state (`step_progress`): one XADD, no check."""
-    await add_event_keeping_ttl(redis, job_id, event_type, data)
 
 
 def child_idempotency_key(plan_id: str, step_id: str) -> str:

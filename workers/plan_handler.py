@@ -256,16 +256,18 @@ class _PlanRun:
         return chain
 
     async def _follow(self, step: PlanStep, state: StepState) -> JobRecord | None:
-        """The child's record once it ended; its progress passed on as `step_progress`."""
+        """The child's record once it ended; its progress passed on as `step_progress`, each
+        event once: the checkpoint keeps the last one passed on, where a resumed plan goes on."""
         child_id = cast(str, state.job_id)
-        after = STREAM_START
+        after = state.relayed or STREAM_START
         while True:
             events = await read_events(self.redis, child_id, after, block_ms=CHILD_POLL_MS)
             for event in events:
                 after = event.id
                 if event.type == "progress" and isinstance(event.data, dict):
                     data = {"step": step.id, "model": state.model, "job_id": child_id, **event.data}
-                    await plan_state.event(self.redis, self.job.job_id, "step_progress", data)
+                    state = msgspec.structs.replace(state, relayed=event.id)
+                    await self._save(step.id, state, "step_progress", data)
                 if event.is_terminal:
                     return await store.get_job(self.redis, child_id)
             if not events:

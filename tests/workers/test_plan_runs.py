@@ -358,18 +358,51 @@ def test_canceling_a_plan_whose_worker_died_cancels_its_running_step_at_once(
 def test_a_plan_resumes_after_its_worker_is_killed_without_running_a_step_twice(
     plan_api: httpx.Client, plans: MediaStack, replacements: list[WorkerProcess]
 ) -> None:
-    steps = [chat_step("a", "request.input.text"), with_fault("b", "a"), chat_step("c", "steps.b.output", "b")]
+    # Beside b, a video step whose progress the dead worker had already passed on.
+    video = {
+        "id": "v",
+        "task": "video_generate",
+        "description": "A video of a's text.",
+        "depends_on": ["a"],
+        "inputs": [{"name": "prompt", "source": "steps.a.output"}],
+    }
+    steps = [chat_step("a", "request.input.text"), with_fault("b", "a"), video, chat_step("c", "steps.b.output", "b")]
     plans.stack.emulator.clear_requests()
+    video_model = plans.upstream_name(plans.chain("video_generate")[0])
+    plans.stack.emulator.set_model(video_model, video_seconds=0.5)
     body = {"steps": steps, "input": {"text": "Kingfishers.", "fault": "[emulate: latency_ms=3000]"}, "execute": True}
-    plan_id = plan_api.post("/api/orchestrate", json=body).json()["id"]
-    wait_for_child(plans, plan_id, "b")
-    kill_and_replace(plans, plan_id, replacements)
-    job = wait_final(plan_api, plan_id, timeout=40)
+    try:
+        plan_id = plan_api.post("/api/orchestrate", json=body).json()["id"]
+        wait_for_child(plans, plan_id, "b")
+        assert wait_until(lambda: progress_passed_on(plans, plan_id, "v") > 0, timeout=3)
+        kill_and_replace(plans, plan_id, replacements)
+        job = wait_final(plan_api, plan_id, timeout=40)
+    finally:
+        plans.stack.emulator.reset_model(video_model)
     assert job["status"] == "succeeded", job
     assert job["attempts"] == 2
     # One provider call per step: b was re-attached to, a not run again.
     # (Counted as chat calls: LiteLLM also lists the emulator's models now and then.)
     calls = [c for c in plans.stack.emulator.requests() if c["method"] == "POST" and c["path"].endswith("/completions")]
     assert len(calls) == 3, calls
-    started = [d["step"] for _, e, d in sse(plan_api, plan_id) if e == "step_started"]
-    assert started == ["a", "b", "c"]
+    events = sse(plan_api, plan_id)
+    started = [d["step"] for _, e, d in events if e == "step_started"]
+    assert started[0] == "a" and sorted(started[1:3]) == ["b", "v"] and started[3:] == ["c"], started
+    # Each progress event of the video's job passed on once, though the plan re-attached to it.
+    child = job["output"]["steps"]["v"]["job_id"]
+    relayed = [d["progress"] for _, e, d in events if e == "step_progress" and d["step"] == "v"]
+    assert relayed == [d["progress"] for _, e, d in sse(plan_api, child) if e == "progress"]
+
+
+def progress_passed_on(plans: MediaStack, plan_id: str, step_id: str) -> int:
+    """How many `step_progress` events of the step the plan's stream holds so far."""
+    client = redis.Redis.from_url(plans.stack.redis_url)
+    try:
+        entries = client.xrange(keys.job_events(plan_id))
+    finally:
+        client.close()
+    return sum(
+        1
+        for _, fields in entries
+        if fields[b"type"] == b"step_progress" and json.loads(fields[b"data"])["step"] == step_id
+    )
