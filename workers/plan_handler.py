@@ -59,7 +59,8 @@ ADHOC_TASK = "plan"
 
 
 class _PlanEnded(Exception):
-    """The plan job's final state was written (it was canceled) while a step was running."""
+    """A step's record was refused: the plan job was asked to cancel, or ended, while the
+    step ran."""
 
 
 class PlanSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -120,6 +121,7 @@ class _PlanRun:
     running: dict[asyncio.Task[None], str] = field(default_factory=dict)
     skipped: set[str] = field(default_factory=set)
     began: float = field(default_factory=time.time)
+    ended: bool = False  # a step's record was refused (`_PlanEnded`)
 
     @property
     def redis(self) -> Redis:
@@ -140,6 +142,8 @@ class _PlanRun:
                     break
                 done, _ = await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
                 for finished in done:
+                    if self.ended:
+                        break
                     step_id = self.running.pop(finished, None)
                     if step_id is None:
                         continue  # already settled by `_cancel_running` below
@@ -148,6 +152,13 @@ class _PlanRun:
                     if self.states[step_id].status == "failed" and not step.optional and failed is None:
                         failed = step
                         await self._cancel_running("a step it ran beside failed")
+                if self.ended:
+                    # Asked to cancel: end so now, rather than race the cancel's message to
+                    # this worker (the job's end is written once: whoever is first).
+                    await self._stop_steps()
+                    await plan_state.cancel_steps(self.redis, self.job.job_id, self.owner)
+                    await store.finish(self.redis, self.job.job_id, canceled=True)
+                    return self._result(order)
         except asyncio.CancelledError:
             await asyncio.shield(self._stopped())
             raise
@@ -192,7 +203,7 @@ class _PlanRun:
                 error = exc.error if isinstance(exc, JobFailed) else JobError(message=exc.message, code=exc.code)
                 await self._ended(step, "failed", error=error)
         except _PlanEnded:
-            return  # the plan's final state is written: this step's end is nobody's business
+            self.ended = True  # the plan ends (`execute`); this step's end is nobody's business
 
     async def _run_worker_step(self, step: PlanStep) -> None:
         started = await self._save(
@@ -376,14 +387,17 @@ class _PlanRun:
     async def _stopped(self) -> None:
         """The plan's attempt is ending early: canceled (stop the children) or its worker
         stopping (leave them: the next attempt re-attaches)."""
-        tasks = list(self.running)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._stop_steps()
         if await self.redis.exists(keys.job_cancel(self.job.job_id)):
             # From the checkpoint, not from memory: a step stopped between its child's submit
             # and its record still left a child (found by its idempotency entry).
             await plan_state.cancel_steps(self.redis, self.job.job_id, self.owner)
+
+    async def _stop_steps(self) -> None:
+        tasks = list(self.running)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _result(self, order: list[PlanStep]) -> dict[str, Any]:
         steps: dict[str, Any] = {}

@@ -221,6 +221,25 @@ def test_canceling_a_plan_cancels_its_running_step_within_a_second(plan_api: htt
     assert not any(d.get("step") == "b" for _, _, d in sse(plan_api, plan_id))  # nothing new started
 
 
+def test_a_plan_whose_cancel_message_was_lost_ends_canceled_at_its_next_step_record(
+    plan_api: httpx.Client, plans: MediaStack
+) -> None:
+    steps = [chat_step("a", "request.input"), chat_step("b", "steps.a.output", "a")]
+    body = {"steps": steps, "input": "[emulate: latency_ms=1000]", "execute": True}
+    plan_id = plan_api.post("/api/orchestrate", json=body).json()["id"]
+    wait_for_child(plans, plan_id, "a")
+    # The flag a cancel request sets, without the message its worker would hear (pub/sub
+    # keeps nothing for a listener that is reconnecting).
+    client = redis.Redis.from_url(plans.stack.redis_url)
+    try:
+        client.set(keys.job_cancel(plan_id), b"1", ex=60)
+    finally:
+        client.close()
+    plan = wait_final(plan_api, plan_id)
+    assert plan["status"] == "canceled", plan
+    assert [d["step"] for _, e, d in sse(plan_api, plan_id) if e == "step_started"] == ["a"]
+
+
 def wait_for_child(plans: MediaStack, plan_id: str, step_id: str) -> str:
     """The child job id of a plan's step, once the plan's checkpoint records it."""
     client = redis.Redis.from_url(plans.stack.redis_url)
