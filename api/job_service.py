@@ -24,7 +24,7 @@ from api.state import AppState
 from api.webhook_service import WebhookRequest, checked_webhook
 from brain import UnknownTask
 from catalog.inputs import TranscribeInput, VideoInput
-from queues import store
+from queues import plan_state, store
 from queues.events import STREAM_START, JobEvent, follow_events, read_events
 from queues.jobs import JobRecord, encode_json
 from queues.submit import IdempotencyConflict, Submission
@@ -139,10 +139,14 @@ async def owned_job(state: AppState, owner: str, job_id: str) -> JobRecord:
 
 
 async def cancel(state: AppState, owner: str, job_id: str) -> JobRecord:
-    await owned_job(state, owner, job_id)
+    found = await owned_job(state, owner, job_id)
     record = await store.request_cancel(state.redis, job_id, retention=state.retention)
     if record is None:
         raise NotFound(f"No job with id '{job_id}'.", code="job_not_found", param="id")
+    if found.queue == plan_state.PLAN_QUEUE:
+        # A plan's running steps stop now, even when no worker holds the plan (its worker
+        # died and no other has taken it yet), which would otherwise be the one to stop them.
+        await plan_state.cancel_steps(state.redis, job_id, owner, retention=state.retention)
     return record
 
 

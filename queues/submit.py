@@ -70,14 +70,19 @@ class Submission:
         return digest.hexdigest()
 
 
+def idempotency_entry(owner: str, idempotency_key: str) -> str:
+    """The key of the entry that maps an owner's Idempotency-Key to its job: "job id, space,
+    body digest"."""
+    return keys.idempotency(owner, hashlib.sha256(idempotency_key.encode()).hexdigest())
+
+
 async def submit_job(redis: Redis, submission: Submission) -> tuple[JobRecord, bool]:
     """Create and enqueue a job. Returns (job, created); created is False when an earlier
     request with the same Idempotency-Key and body already made it."""
     limits = QUEUE_CLASS_LIMITS[submission.queue]
     idem_key = None
     if submission.idempotency_key is not None:
-        key_digest = hashlib.sha256(submission.idempotency_key.encode()).hexdigest()
-        idem_key = keys.idempotency(submission.owner, key_digest)
+        idem_key = idempotency_entry(submission.owner, submission.idempotency_key)
     body_digest = submission.body_digest()
 
     async def attempt(pipe: Pipeline) -> tuple[JobRecord, bool]:

@@ -59,7 +59,8 @@ ADHOC_TASK = "plan"
 
 
 class _PlanEnded(Exception):
-    """The plan job's final state was written (it was canceled) while a step was running."""
+    """A step's record was refused: the plan job was asked to cancel, or ended, while the
+    step ran."""
 
 
 class PlanSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -120,6 +121,7 @@ class _PlanRun:
     running: dict[asyncio.Task[None], str] = field(default_factory=dict)
     skipped: set[str] = field(default_factory=set)
     began: float = field(default_factory=time.time)
+    ended: bool = False  # a step's record was refused (`_PlanEnded`)
 
     @property
     def redis(self) -> Redis:
@@ -140,6 +142,8 @@ class _PlanRun:
                     break
                 done, _ = await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
                 for finished in done:
+                    if self.ended:
+                        break
                     step_id = self.running.pop(finished, None)
                     if step_id is None:
                         continue  # already settled by `_cancel_running` below
@@ -148,6 +152,13 @@ class _PlanRun:
                     if self.states[step_id].status == "failed" and not step.optional and failed is None:
                         failed = step
                         await self._cancel_running("a step it ran beside failed")
+                if self.ended:
+                    # Asked to cancel: end so now, rather than race the cancel's message to
+                    # this worker (the job's end is written once: whoever is first).
+                    await self._stop_steps()
+                    await plan_state.cancel_steps(self.redis, self.job.job_id, self.owner, retention=self.job.retention)
+                    await store.finish(self.redis, self.job.job_id, canceled=True, retention=self.job.retention)
+                    return self._result(order)
         except asyncio.CancelledError:
             await asyncio.shield(self._stopped())
             raise
@@ -192,7 +203,7 @@ class _PlanRun:
                 error = exc.error if isinstance(exc, JobFailed) else JobError(message=exc.message, code=exc.code)
                 await self._ended(step, "failed", error=error)
         except _PlanEnded:
-            return  # the plan's final state is written: this step's end is nobody's business
+            self.ended = True  # the plan ends (`execute`); this step's end is nobody's business
 
     async def _run_worker_step(self, step: PlanStep) -> None:
         started = await self._save(
@@ -234,7 +245,7 @@ class _PlanRun:
             owner=self.owner,
             # The same child for every attempt of this plan: a crash between this submit
             # and the checkpoint below does not start a second one.
-            idempotency_key=f"plan:{self.job.job_id}:{step.id}",
+            idempotency_key=plan_state.child_idempotency_key(self.job.job_id, step.id),
             request_id=self.request_id,
             client_params_json=b"{}",
         )
@@ -256,16 +267,18 @@ class _PlanRun:
         return chain
 
     async def _follow(self, step: PlanStep, state: StepState) -> JobRecord | None:
-        """The child's record once it ended; its progress passed on as `step_progress`."""
+        """The child's record once it ended; its progress passed on as `step_progress`, each
+        event once: the checkpoint keeps the last one passed on, where a resumed plan goes on."""
         child_id = cast(str, state.job_id)
-        after = STREAM_START
+        after = state.relayed or STREAM_START
         while True:
             events = await read_events(self.redis, child_id, after, block_ms=CHILD_POLL_MS)
             for event in events:
                 after = event.id
                 if event.type == "progress" and isinstance(event.data, dict):
                     data = {"step": step.id, "model": state.model, "job_id": child_id, **event.data}
-                    await plan_state.event(self.redis, self.job.job_id, "step_progress", data)
+                    state = msgspec.structs.replace(state, relayed=event.id)
+                    await self._save(step.id, state, "step_progress", data)
                 if event.is_terminal:
                     return await store.get_job(self.redis, child_id)
             if not events:
@@ -376,16 +389,17 @@ class _PlanRun:
     async def _stopped(self) -> None:
         """The plan's attempt is ending early: canceled (stop the children) or its worker
         stopping (leave them: the next attempt re-attaches)."""
+        await self._stop_steps()
+        if await self.redis.exists(keys.job_cancel(self.job.job_id)):
+            # From the checkpoint, not from memory: a step stopped between its child's submit
+            # and its record still left a child (found by its idempotency entry).
+            await plan_state.cancel_steps(self.redis, self.job.job_id, self.owner, retention=self.job.retention)
+
+    async def _stop_steps(self) -> None:
         tasks = list(self.running)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if not await self.redis.exists(keys.job_cancel(self.job.job_id)):
-            return
-        children = [s.job_id for s in self.states.values() if s.job_id is not None and not s.ended]
-        await asyncio.gather(
-            *(store.request_cancel(self.redis, child, retention=self.job.retention) for child in children)
-        )
 
     def _result(self, order: list[PlanStep]) -> dict[str, Any]:
         steps: dict[str, Any] = {}

@@ -110,6 +110,18 @@ class MediaStack:
             client.close()
         raise AssertionError(f"no live {queue_class} worker")
 
+    def holder_pid(self, job_id: str, queue_class: str) -> int:
+        """The pid of the worker whose attempt holds the job (the last to take it)."""
+        client = redis.Redis.from_url(self.stack.redis_url)
+        try:
+            worker_id = client.hget(keys.job(job_id), "worker")
+            assert worker_id is not None, f"no worker took {job_id}"
+            info = client.get(keys.worker_info(queue_class, worker_id.decode()))
+            assert info is not None, f"the worker that took {job_id} is not live"
+            return int(json.loads(info)["pid"])
+        finally:
+            client.close()
+
     def start_worker(self, queue_class: str) -> WorkerProcess:
         """Another worker like the stack's own (same LiteLLM, store and signing key)."""
         env = {

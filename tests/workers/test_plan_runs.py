@@ -11,10 +11,12 @@ import json
 import os
 import signal
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import msgspec
+import pytest
 import redis
 
 from queues import keys
@@ -22,6 +24,7 @@ from tests.support.envelopes import assert_envelope
 from tests.support.jobs import wait_final, wait_for_job
 from tests.support.media_stack import MediaStack, probe
 from tests.support.waiting import wait_until
+from tests.support.workers import WorkerProcess
 
 
 def chat_step(step_id: str, source: str, *deps: str, **extra: Any) -> dict[str, Any]:
@@ -218,6 +221,25 @@ def test_canceling_a_plan_cancels_its_running_step_within_a_second(plan_api: htt
     assert not any(d.get("step") == "b" for _, _, d in sse(plan_api, plan_id))  # nothing new started
 
 
+def test_a_plan_whose_cancel_message_was_lost_ends_canceled_at_its_next_step_record(
+    plan_api: httpx.Client, plans: MediaStack
+) -> None:
+    steps = [chat_step("a", "request.input"), chat_step("b", "steps.a.output", "a")]
+    body = {"steps": steps, "input": "[emulate: latency_ms=1000]", "execute": True}
+    plan_id = plan_api.post("/api/orchestrate", json=body).json()["id"]
+    wait_for_child(plans, plan_id, "a")
+    # The flag a cancel request sets, without the message its worker would hear (pub/sub
+    # keeps nothing for a listener that is reconnecting).
+    client = redis.Redis.from_url(plans.stack.redis_url)
+    try:
+        client.set(keys.job_cancel(plan_id), b"1", ex=60)
+    finally:
+        client.close()
+    plan = wait_final(plan_api, plan_id)
+    assert plan["status"] == "canceled", plan
+    assert [d["step"] for _, e, d in sse(plan_api, plan_id) if e == "step_started"] == ["a"]
+
+
 def wait_for_child(plans: MediaStack, plan_id: str, step_id: str) -> str:
     """The child job id of a plan's step, once the plan's checkpoint records it."""
     client = redis.Redis.from_url(plans.stack.redis_url)
@@ -317,26 +339,89 @@ def test_podcast_episode_becomes_one_audio_file(plan_api: httpx.Client, plans: M
     assert probe(plans.read_artifact(child, audio[0]["name"]))["streams"][0]["codec_type"] == "audio"
 
 
-# Last in the module: it replaces the stack's batch worker with one it stops at its end.
-def test_a_plan_resumes_after_its_worker_is_killed_without_running_a_step_twice(
-    plan_api: httpx.Client, plans: MediaStack
+@pytest.fixture(scope="module")
+def replacements(plans: MediaStack) -> Iterator[list[WorkerProcess]]:
+    """Batch workers started in place of killed ones: they serve the module's later tests."""
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+def kill_and_replace(plans: MediaStack, plan_id: str, replacements: list[WorkerProcess]) -> None:
+    """kill -9 the worker running the plan; start another, which takes the plan once the dead
+    worker's in-progress mark runs out."""
+    os.kill(plans.holder_pid(plan_id, "batch"), signal.SIGKILL)
+    replacements.append(plans.start_worker("batch"))
+
+
+def test_canceling_a_plan_whose_worker_died_cancels_its_running_step_at_once(
+    plan_api: httpx.Client, plans: MediaStack, replacements: list[WorkerProcess]
 ) -> None:
-    steps = [chat_step("a", "request.input.text"), with_fault("b", "a"), chat_step("c", "steps.b.output", "b")]
+    steps = [chat_step("a", "request.input"), chat_step("b", "steps.a.output", "a")]
+    response = plan_api.post("/api/orchestrate", json={"steps": steps, "input": "[emulate: hang]", "execute": True})
+    plan_id = response.json()["id"]
+    child = wait_for_child(plans, plan_id, "a")
+    wait_for_job(plan_api, child, lambda s: s["status"] == "processing")
+    kill_and_replace(plans, plan_id, replacements)
+    began = time.monotonic()
+    assert plan_api.post(f"/api/jobs/{plan_id}/cancel").status_code == 200
+    wait_for_job(plan_api, child, lambda s: s["status"] == "canceled", timeout=1.0)
+    assert time.monotonic() - began < 1.0
+    # The worker that takes the plan next finds it canceled and starts nothing.
+    plan = wait_final(plan_api, plan_id, timeout=20)
+    assert plan["status"] == "canceled" and plan["attempts"] == 2, plan
+    assert [d["step"] for _, e, d in sse(plan_api, plan_id) if e == "step_started"] == ["a"]
+
+
+def test_a_plan_resumes_after_its_worker_is_killed_without_running_a_step_twice(
+    plan_api: httpx.Client, plans: MediaStack, replacements: list[WorkerProcess]
+) -> None:
+    # Beside b, a video step whose progress the dead worker had already passed on.
+    video = {
+        "id": "v",
+        "task": "video_generate",
+        "description": "A video of a's text.",
+        "depends_on": ["a"],
+        "inputs": [{"name": "prompt", "source": "steps.a.output"}],
+    }
+    steps = [chat_step("a", "request.input.text"), with_fault("b", "a"), video, chat_step("c", "steps.b.output", "b")]
     plans.stack.emulator.clear_requests()
+    video_model = plans.upstream_name(plans.chain("video_generate")[0])
+    plans.stack.emulator.set_model(video_model, video_seconds=0.5)
     body = {"steps": steps, "input": {"text": "Kingfishers.", "fault": "[emulate: latency_ms=3000]"}, "execute": True}
-    plan_id = plan_api.post("/api/orchestrate", json=body).json()["id"]
-    wait_for_child(plans, plan_id, "b")
-    os.kill(plans.worker_pid("batch"), signal.SIGKILL)
-    replacement = plans.start_worker("batch")
     try:
+        plan_id = plan_api.post("/api/orchestrate", json=body).json()["id"]
+        wait_for_child(plans, plan_id, "b")
+        assert wait_until(lambda: progress_passed_on(plans, plan_id, "v") > 0, timeout=3)
+        kill_and_replace(plans, plan_id, replacements)
         job = wait_final(plan_api, plan_id, timeout=40)
     finally:
-        replacement.stop()
+        plans.stack.emulator.reset_model(video_model)
     assert job["status"] == "succeeded", job
     assert job["attempts"] == 2
     # One provider call per step: b was re-attached to, a not run again.
     # (Counted as chat calls: LiteLLM also lists the emulator's models now and then.)
     calls = [c for c in plans.stack.emulator.requests() if c["method"] == "POST" and c["path"].endswith("/completions")]
     assert len(calls) == 3, calls
-    started = [d["step"] for _, e, d in sse(plan_api, plan_id) if e == "step_started"]
-    assert started == ["a", "b", "c"]
+    events = sse(plan_api, plan_id)
+    started = [d["step"] for _, e, d in events if e == "step_started"]
+    assert started[0] == "a" and sorted(started[1:3]) == ["b", "v"] and started[3:] == ["c"], started
+    # Each progress event of the video's job passed on once, though the plan re-attached to it.
+    child = job["output"]["steps"]["v"]["job_id"]
+    relayed = [d["progress"] for _, e, d in events if e == "step_progress" and d["step"] == "v"]
+    assert relayed == [d["progress"] for _, e, d in sse(plan_api, child) if e == "progress"]
+
+
+def progress_passed_on(plans: MediaStack, plan_id: str, step_id: str) -> int:
+    """How many `step_progress` events of the step the plan's stream holds so far."""
+    client = redis.Redis.from_url(plans.stack.redis_url)
+    try:
+        entries = client.xrange(keys.job_events(plan_id))
+    finally:
+        client.close()
+    return sum(
+        1
+        for _, fields in entries
+        if fields[b"type"] == b"step_progress" and json.loads(fields[b"data"])["step"] == step_id
+    )
