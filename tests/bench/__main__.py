@@ -6,6 +6,7 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import time
 from pathlib import Path
 from typing import Protocol, cast
 
@@ -30,8 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="a short run that only proves the scenario works")
     args = parser.parse_args(argv)
     for name in names if args.scenario == "all" else [args.scenario]:
+        started = time.monotonic()
         module = cast(Scenario, importlib.import_module(f"tests.bench.{name}"))
         print(module.run(smoke=args.smoke).to_json(), flush=True)
+        # On stderr, so stdout stays one JSON line per scenario: what each costs `make test`.
+        print(f"# {name}: {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
     return 0
 
 
