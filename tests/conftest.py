@@ -53,8 +53,7 @@ def emulator() -> Iterator[EmulatorClient]:
 @pytest.fixture(scope="session")
 def litellm(emulator: EmulatorClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteLLMProxy]:
     """The real LiteLLM proxy with the project's config in front of the session's emulator,
-    started once for tests/chat and tests/platforms (tests/sandbox and tests/workers start
-    their own)."""
+    started once for every test that needs it (it takes seconds and hundreds of MB)."""
     config = project_litellm_config(emulator.base_url)
     with running_litellm(config, workdir=tmp_path_factory.mktemp("litellm")) as proxy:
         yield proxy

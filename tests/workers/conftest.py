@@ -13,7 +13,7 @@ from catalog import Catalog
 from queues.settings import Settings, hash_api_key
 from sandbox.emulator.client import EmulatorClient
 from tests.support.auth import AUTH, OTHER_API_KEY, TEST_API_KEY
-from tests.support.litellm import LiteLLMProxy, project_litellm_config, running_litellm
+from tests.support.litellm import LiteLLMProxy
 from tests.support.media_stack import MediaStack, running_media_stack
 from tests.support.servers import running_server
 from tests.support.workers import TEST_HANDLERS, WorkerProcess
@@ -43,14 +43,6 @@ def start_worker(clean_redis: str) -> Iterator[Callable[..., WorkerProcess]]:
     yield start
     for worker in started:
         worker.stop(signal.SIGKILL)
-
-
-@pytest.fixture(scope="session")
-def litellm(emulator: EmulatorClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteLLMProxy]:
-    """A real LiteLLM proxy in front of the emulator, for the media tests."""
-    config = project_litellm_config(emulator.base_url)
-    with running_litellm(config, workdir=tmp_path_factory.mktemp("litellm")) as proxy:
-        yield proxy
 
 
 @pytest.fixture
