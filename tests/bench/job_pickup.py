@@ -62,7 +62,7 @@ def run(*, smoke: bool) -> BenchResult:
 
 
 async def _run(smoke: bool) -> BenchResult:
-    n_ours, n_stock, idle_s = (20, 5, 5.0) if smoke else (200, 30, 10.0)
+    n_ours, n_stock, idle_s = (20, 5, 1.0) if smoke else (200, 30, 10.0)
     ours_env = bench_env(MPC_WORKER_HANDLERS="tests.bench._pickup_handlers")
     redis = connect(BENCH_REDIS_URL)
     blocking = connect(BENCH_REDIS_URL, socket_timeout=None)

@@ -48,7 +48,7 @@ GOAL_RSS_GROWTH = 0.10
 
 def run(*, smoke: bool) -> BenchResult:
     # (seconds of cycles per run, streams per round, volume requests per round, warm-up streams)
-    budget_s, streams, volume, warmup = (1.0, 16, 100, 16) if smoke else (720.0, 80, 1_500, 64)
+    budget_s, streams, volume, warmup = (1.0, 8, 40, 4) if smoke else (720.0, 80, 1_500, 64)
     raise_nofile(1024)
     with ExitStack() as stack:
         emulator, _ = stack.enter_context(running_emulator())

@@ -19,6 +19,7 @@ from api.connection_guard import server_options
 from catalog import Catalog
 from queues.settings import Secret, Settings
 from sandbox.emulator.client import EmulatorClient
+from sandbox.processes import stop_processes
 from tests.support.auth import AUTH
 from tests.support.litellm import LiteLLMProxy
 from tests.support.servers import running_server
@@ -91,5 +92,5 @@ def running_chat_stack(
         with running_server(create_app(gateway_settings, catalog), **server_options(gateway_settings)) as base:
             yield Stack(base, emulator, litellm, catalog, settings.redis_url, gateway_settings)
     finally:
-        for worker in workers:
-            worker.stop()
+        # In parallel: each worker's shutdown waits on its own in-flight work, not the others'.
+        stop_processes([worker.process for worker in workers], grace_s=30)
