@@ -25,7 +25,8 @@ entry of each queue, and the client errors so far. After the warm-up (`WARMUP_S`
   server's, per job record) and `extra.redis_mib_at_default_retention`, what the same rate
   would hold at the defaults (jobs/s x bytes per job x 25 h: docs/capacity.md).
 
-Then every acknowledged job is audited as in `chaos` (none lost, none run twice).
+Every acknowledged job is audited as in `chaos` (none lost, none run twice), 30 s after
+its operation ended (`RollingAudit`), while its record still exists.
 Baseline: mean RSS of all processes after warm-up (MiB); candidate: at the end.
 `--smoke`: 3 s on the emulator (no LiteLLM, no batch worker, no speech), no goals checked
 (the short retention is set all the same).
@@ -57,6 +58,9 @@ REDIS_FLAT_LIMIT = 0.10
 # Short enough that finished jobs expire within the warm-up (record: 120 + 60 s).
 RETENTION = {"MPC_RESULT_TTL_S": "120", "MPC_EXPIRED_GRACE_S": "60"}
 DEFAULT_RECORD_TTL_H = 25  # an interactive job's record at the default retention
+# An operation's job is audited this long after the operation ended: final by then, and its
+# record kept 180 s after its end.
+AUDIT_AFTER_S = 30.0
 
 
 def run(*, smoke: bool) -> BenchResult:
@@ -77,13 +81,15 @@ def run(*, smoke: bool) -> BenchResult:
         idle_mib = _used_memory_mib(own)
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         load = MixedLoad(stack.gateway_url, RATE, SMOKE_KINDS if smoke else KINDS).start()
-        samples = _sample(stack, own, pids, load, duration_s, sample_s)
+        audits = RollingAudit(own.url, 0.5 if smoke else AUDIT_AFTER_S)
+        samples = _sample(stack, own, pids, load, duration_s, sample_s, audits)
         outcomes = load.stop()
         wall = samples[-1]["t"]
         cpu = {name: round((cpu_seconds(pid) - cpu_before[name]) / wall * 100, 2) for name, pid in pids.items()}
-        lookup_unacknowledged(stack.gateway_url, outcomes)
-        wait_final(own.url, [o.job_id for o in outcomes if o.job_id], 60)
-        jobs = audit(own.url, outcomes, [])
+        rest = outcomes[audits.audited :]
+        lookup_unacknowledged(stack.gateway_url, rest)
+        wait_final(own.url, [o.job_id for o in rest if o.job_id], 60)
+        jobs = audits.finish(rest)
         stack.check_alive()
         return _result(samples, outcomes, jobs, cpu, warmup_s, load.skipped, smoke, idle_mib)
 
@@ -105,8 +111,52 @@ def _pids(stack: ChatStack, own: OwnRedis) -> dict[str, int]:
     return pids
 
 
+class RollingAudit:
+    """Each job audited (`_job_audit.audit`) while its record still exists: under the soak's
+    retention a finished job is gone 3 minutes after it ends, long before the run's end, and
+    an audit at the end would find most jobs gone. Operations are audited `after_s` after
+    they ended, in the order they ended (the order of `MixedLoad.outcomes`)."""
+
+    def __init__(self, redis_url: str, after_s: float) -> None:
+        self.redis_url = redis_url
+        self.after_s = after_s
+        self.audited = 0  # outcomes[:audited] are done
+        self._parts: list[dict[str, Any]] = []
+
+    def due(self, outcomes: list[Outcome], now: float) -> None:
+        end = self.audited
+        while end < len(outcomes) and outcomes[end].ended <= now - self.after_s:
+            end += 1
+        if end > self.audited:
+            self._parts.append(audit(self.redis_url, outcomes[self.audited : end], []))
+            self.audited = end
+
+    def finish(self, rest: list[Outcome]) -> dict[str, Any]:
+        """The audit of the whole run: the parts so far and `rest` (audited now)."""
+        parts = [*self._parts, audit(self.redis_url, rest, [])]
+        merged: dict[str, Any] = {}
+        for part in parts:
+            for name, value in part.items():
+                if isinstance(value, dict):
+                    counts = merged.setdefault(name, {})
+                    for status, n in value.items():
+                        counts[status] = counts.get(status, 0) + n
+                elif isinstance(value, list):
+                    merged[name] = (merged.get(name, []) + value)[:20]
+                else:
+                    merged[name] = merged.get(name, 0) + value
+        merged["audited_while_running"] = self.audited
+        return merged
+
+
 def _sample(
-    stack: ChatStack, own: OwnRedis, pids: dict[str, int], load: MixedLoad, duration_s: float, every_s: float
+    stack: ChatStack,
+    own: OwnRedis,
+    pids: dict[str, int],
+    load: MixedLoad,
+    duration_s: float,
+    every_s: float,
+    audits: RollingAudit,
 ) -> list[dict[str, Any]]:
     started = time.monotonic()
     samples: list[dict[str, Any]] = []
@@ -131,6 +181,7 @@ def _sample(
                     "errors": sum(1 for o in outcomes if o.error is not None),
                 }
             )
+            audits.due(outcomes, time.time())
             stack.check_alive()
             if t >= duration_s:
                 return samples
