@@ -16,6 +16,7 @@ from catalog import CatalogError, load_catalog
 from catalog.litellm_config import DEFAULT_LITELLM_CONFIG, mismatches, read_litellm_config
 from catalog.schema import QUEUE_CLASSES, SPEEDS, TIERS
 from queues.settings import SettingsError, load_settings
+from queues.waiting import install_cancel_safe_wait_for
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -30,6 +31,7 @@ _UNCHANGED = object()  # `keys update` without --rpm or --tpm: left as it is
 
 
 def main(argv: list[str] | None = None) -> int:
+    install_cancel_safe_wait_for()  # before any event loop: queues/waiting.py says why
     parser = _parser()
     args = parser.parse_args(argv)
     try:

@@ -7,11 +7,15 @@ import redis
 
 from catalog import Catalog, load_catalog
 from queues.settings import Settings, hash_api_key
+from queues.waiting import install_cancel_safe_wait_for
 from sandbox.emulator.client import EmulatorClient
 from tests.support.auth import OTHER_API_KEY, TEST_API_KEY
 from tests.support.litellm import LiteLLMProxy, project_litellm_config, running_litellm
 from tests.support.redis_server import shared_redis_url
 from tests.support.servers import running_emulator
+
+# What `cli.main` does in every process it starts, for the gateways tests run in threads.
+install_cancel_safe_wait_for()
 
 
 @pytest.fixture(scope="session")
