@@ -20,7 +20,8 @@ from tests.support.workers import LOOPBACK_ALLOW, WorkerProcess
 @pytest.fixture
 def receiver() -> Iterator[tuple[Receiver, str]]:
     found = Receiver()
-    with running_server(found.app) as base:
+    # Answers a test holds (a receiver that hangs) are not waited for when it ends.
+    with running_server(found.app, timeout_graceful_shutdown=1) as base:
         yield found, base
 
 
